@@ -1,0 +1,189 @@
+/** The console's only door to the server: same-origin fetch with the session cookie and the CSRF header. */
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const CSRF_COOKIE = 'bindery_csrf';
+
+function csrfToken(): string {
+  const c = document.cookie.split('; ').find((x) => x.startsWith(`${CSRF_COOKIE}=`));
+  return c ? decodeURIComponent(c.slice(CSRF_COOKIE.length + 1)) : '';
+}
+
+export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET') headers['x-csrf-token'] = csrfToken();
+  let r: Response;
+  try {
+    r = await fetch(url, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'The server cannot be reached; check your connection');
+  }
+  if (r.status === 204) return undefined as T;
+  let j: unknown = null;
+  try {
+    j = await r.json();
+  } catch {
+    // not JSON: fall through with the status
+  }
+  if (!r.ok) {
+    const e = (j as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(r.status, e?.code ?? `HTTP_${r.status}`, e?.message ?? `HTTP ${r.status}`);
+  }
+  return j as T;
+}
+
+export const get = <T>(url: string) => api<T>('GET', url);
+export const post = <T>(url: string, body?: unknown) => api<T>('POST', url, body ?? {});
+
+export function qs(params: Record<string, string | number | boolean | undefined | null>): string {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') u.set(k, String(v));
+  const s = u.toString();
+  return s ? `?${s}` : '';
+}
+
+// ---- shapes of the API (docs/binding.md) ----
+
+export type Role = 'super_admin' | 'device_admin' | 'member';
+export type DeviceAction = 'view' | 'rename' | 'firmware_upgrade' | 'unbind' | 'reboot' | 'fetch_log' | 'manage_app';
+
+export interface OrgSummary {
+  id: string;
+  name: string;
+  member_binding: boolean;
+  role: Role | null;
+}
+
+export interface Session {
+  user: { id: string; username: string; display_name: string; is_operator: boolean };
+  csrf_token: string;
+  personal_space: { type: 'user'; id: string };
+  organisations: OrgSummary[];
+}
+
+export interface Owner {
+  type: 'org' | 'user';
+  id: string;
+}
+
+export interface DeviceCard {
+  sn: string;
+  model_id: string;
+  model_name: string;
+  remark_name: string | null;
+  default_name: string;
+  online: boolean;
+  last_seen_at: string | null;
+  firmware_version: string | null;
+  owner: { type: 'org' | 'user'; id: string; name: string };
+  bound_at: string | null;
+  bound_by: { user_id: string; display_name: string } | null;
+  my_actions: DeviceAction[];
+}
+
+export interface DeviceList {
+  devices: DeviceCard[];
+  next_cursor: string | null;
+}
+
+export interface DevicePage {
+  device: DeviceCard & { state: string; device_key: string | null; registered_at: string; activated_at: string | null };
+  model: { model_id: string; name: string; product_key: string; binding_mode: string };
+  firmware: {
+    current: string | null;
+    latest: { version: string; notes: string | null; published_at: string } | null;
+    upgrade_available: boolean;
+  };
+  admins: Array<{ user_id: string; display_name: string; role: string }>;
+  visible_to: { departments: Array<{ id: string; name: string }>; users: Array<{ user_id: string; display_name: string }> };
+  users: Array<{ user_id: string; display_name: string; role: 'owner' | 'user' }>;
+  application: { app_key: string; name: string } | null;
+  error_reports: Array<{ id: number; errcode: number; errmsg: string; reported_at: string }>;
+  logs: Array<{ id: string; req_id: string; size: number; sha256: string; uploaded_at: string }>;
+  my_actions: DeviceAction[];
+  user_type: number;
+}
+
+export interface ScanOwner {
+  type: 'org' | 'user';
+  id: string;
+  name: string;
+  role: Role | null;
+  may_bind: boolean;
+  reason?: { code: string; message: string };
+  pickable?: 'all' | string[];
+  effect?: 'bind' | 'share' | 'take_over';
+}
+
+export interface ScanResolution {
+  kind: string;
+  validity: 'ok' | 'expired' | 'forged' | 'unknown' | 'used' | 'invalid' | 'bound' | 'forbidden';
+  message: string;
+  action: 'bind' | 'login' | 'choose_method' | 'none';
+  device?: {
+    sn: string;
+    model_id: string;
+    model_name: string;
+    default_name: string;
+    bound: boolean;
+    binding_mode: string;
+    requires_verif_code: boolean;
+    associated_app: { app_key: string; name: string } | null;
+  };
+  owners?: ScanOwner[];
+  device_page?: string;
+}
+
+export interface BindResult {
+  sn: string;
+  owner: Owner;
+  result: 'bound' | 'shared' | 'transferred';
+  method: string;
+  device: DeviceCard;
+}
+
+export interface Department {
+  id: string;
+  parent_id: string | null;
+  name: string;
+}
+
+export interface Member {
+  user_id: string;
+  username: string;
+  display_name: string;
+  role: Role;
+  department_id: string;
+  scope: string[];
+  joined_at: string;
+}
+
+export interface OrgDetail {
+  organisation: { id: string; name: string; member_binding: boolean; created_at: string };
+  me: { role: Role; department_id: string; scope: string[] } | null;
+}
+
+export interface Notification {
+  id: number;
+  kind: string;
+  title: string;
+  body: string;
+  link: string | null;
+  data: Record<string, unknown>;
+  created_at: string;
+  read: boolean;
+}

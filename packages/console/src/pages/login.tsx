@@ -1,0 +1,68 @@
+import { type FormEvent, useState } from 'react';
+import { useI18n } from '../i18n.js';
+import { navigate, safeNext, useLocation } from '../router.js';
+import { useSession } from '../session.js';
+import { Notice } from '../ui.js';
+
+export function LoginPage() {
+  const { t, err, lang, setLang } = useI18n();
+  const { login } = useSession();
+  const loc = useLocation();
+  const next = safeNext(loc.query.get('next'));
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await login(username, password);
+      navigate(next, { replace: true });
+    } catch (x) {
+      setError(err(x));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="page narrow login">
+      <div className="login-head">
+        <span className="brand">Bindery</span>
+        <button type="button" className="link-btn" onClick={() => setLang(lang === 'zh' ? 'en' : 'zh')} data-testid="lang">
+          {t('lang.switch')}
+        </button>
+      </div>
+      <form className="card" onSubmit={submit}>
+        <h1>{t('login.title')}</h1>
+        {next.startsWith('/connect/') && <p className="muted">{t('login.continue')}</p>}
+        <label>
+          {t('login.username')}
+          <input
+            name="username"
+            autoComplete="username"
+            value={username}
+            onChange={(e) => setUsername(e.target.value)}
+            required
+          />
+        </label>
+        <label>
+          {t('login.password')}
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
+        </label>
+        {error && <Notice kind="error">{error}</Notice>}
+        <button type="submit" className="primary wide" disabled={busy}>
+          {t('login.submit')}
+        </button>
+      </form>
+    </main>
+  );
+}

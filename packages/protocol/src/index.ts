@@ -1,0 +1,6 @@
+export * from './enums.js';
+export * from './errcodes.js';
+export * from './frames.js';
+export * from './qr.js';
+export * from './sign.js';
+export * from './sn.js';

@@ -1,0 +1,37 @@
+import type { Kysely, Migration } from 'kysely';
+import type { StorageCapabilities } from '../capabilities.js';
+import * as m001 from './001_foundation.js';
+import * as m003 from './003_relations.js';
+import * as m004 from './004_gateway.js';
+import * as m005 from './005_merchant.js';
+import * as m006 from './006_people.js';
+import * as m008 from './008_cloud_devices.js';
+
+type Step = { up(db: Kysely<unknown>, caps: StorageCapabilities): Promise<void> };
+
+/**
+ * Every migration, in order. One list serves both backends; a step that needs a dialect
+ * difference asks `caps` for it. Append new steps; never edit a shipped one.
+ */
+const STEPS: Record<string, Step> = {
+  '001_foundation': m001,
+  '003_relations': m003,
+  '004_gateway': m004,
+  '006_people': m006,
+  '005_merchant': m005,
+  '008_cloud_devices': m008,
+};
+
+/** Registers a feature's migration. Keys sort lexically, so name them NNN_feature. */
+export function registerMigration(name: string, step: Step): void {
+  if (STEPS[name] && STEPS[name] !== step) throw new Error(`migration ${name} registered twice`);
+  STEPS[name] = step;
+}
+
+export function migrationsFor(caps: StorageCapabilities): Record<string, Migration> {
+  const out: Record<string, Migration> = {};
+  for (const [name, step] of Object.entries(STEPS)) {
+    out[name] = { up: (db) => step.up(db, caps) };
+  }
+  return out;
+}

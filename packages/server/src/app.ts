@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Deps } from './deps.js';
+import { AppError } from './errors.js';
+import { accountsRoutes } from './features/accounts/accounts.routes.js';
+import { bindingRoutes } from './features/binding/binding.routes.js';
+import { cloudApiRoutes } from './features/cloud-api/cloud-api.routes.js';
+import { consoleRoutes } from './features/console/console.routes.js';
+import { deviceLogsRoutes } from './features/device-logs/device-logs.routes.js';
+import { devicesRoutes } from './features/devices/devices.routes.js';
+import { firmwareRoutes } from './features/firmware/firmware.routes.js';
+import { attachGateway } from './features/gateway/gateway.js';
+import { gatewayRoutes } from './features/gateway/gateway.routes.js';
+import { landingRoutes } from './features/landing/landing.routes.js';
+import { merchantV3Routes } from './features/merchant/merchant.routes.js';
+import { merchantAdminRoutes } from './features/merchant/merchant-admin.routes.js';
+import { modelsRoutes } from './features/models/models.routes.js';
+import { notificationsRoutes } from './features/notifications/notifications.routes.js';
+import { organisationsRoutes } from './features/organisations/organisations.routes.js';
+import { peopleRoutes } from './features/people/people.routes.js';
+import { authenticateSession } from './features/people/session-auth.js';
+import { productionRoutes } from './features/production/production.routes.js';
+import { relationsRoutes } from './features/relations/relations.routes.js';
+import { vendorsRoutes } from './features/vendors/vendors.routes.js';
+import { bearerToken } from './http/auth.js';
+import { redactUrl } from './http/redact.js';
+import { buildServices, type Services } from './services.js';
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  services: Services;
+}
+
+export const API_VERSION = '0.1.0';
+
+/**
+ * The whole HTTP surface, from adapters. Never listens: main.ts does, tests use inject().
+ * Features register their routes as plugins; everything cross-cutting lives here.
+ */
+export async function buildApp(deps: Deps, services: Services = buildServices(deps)): Promise<BuiltApp> {
+  const tls = deps.config.tls;
+  // One server carries HTTP and (when a certificate is configured) TLS for the WSS gateway too.
+  const app = Fastify({
+    ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {}),
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    trustProxy: deps.config.trustProxy,
+    bodyLimit: 2 * 1024 * 1024,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  });
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    const token = bearerToken(req);
+    if (token && req.url.startsWith('/api/')) req.principal = await services.accounts.authenticate(token);
+    // No Bearer token: a console session cookie (CSRF-checked on state-changing /api requests).
+    else if (!token) await authenticateSession(services.people, req);
+  });
+
+  const httpRequests = deps.metrics.counter('bindery_http_requests_total', 'HTTP requests', ['method', 'route', 'status']);
+  const httpDuration = deps.metrics.histogram(
+    'bindery_http_request_seconds',
+    'HTTP request duration',
+    ['method', 'route'],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+  );
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
+    let e: AppError;
+    if (err instanceof AppError) e = err;
+    else if ((err as FastifyError).validation) {
+      e = new AppError('VALIDATION_FAILED', err.message, { problems: (err as FastifyError).validation });
+    } else if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new AppError('PAYLOAD_TOO_LARGE');
+    else if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new AppError('UNSUPPORTED_MEDIA_TYPE');
+    else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
+      e = new AppError('VALIDATION_FAILED', err.message);
+    } else {
+      req.log.error({ err }, 'unhandled error');
+      e = new AppError('INTERNAL');
+    }
+    // The WeCom-shaped surface answers 200 with errcode/errmsg, as the real platform does.
+    if (req.url.startsWith('/cgi-bin/')) {
+      return reply.status(200).send({ errcode: e.errcode, errmsg: e.message });
+    }
+    return reply.status(e.status).send({ error: { code: e.code, message: e.message, details: e.details }, request_id: req.id });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new AppError('NOT_FOUND', `No route ${req.method} ${redactUrl(req.url.split('?')[0] ?? '')}`);
+    if (req.url.startsWith('/cgi-bin/')) return reply.status(200).send({ errcode: e.errcode, errmsg: e.message });
+    return reply.status(404).send({ error: { code: e.code, message: e.message }, request_id: req.id });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Bindery API',
+        version: API_VERSION,
+        description:
+          "Device onboarding and binding. `/api/v1` is Bindery's own API (Bearer tokens); `/cgi-bin/openhw` is the WeCom hardware cloud API.",
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/healthz', { schema: { tags: ['ops'], summary: 'Liveness: the process answers' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['ops'], summary: 'Readiness: the database answers' } }, async (_req, reply) => {
+    const dbOk = await deps.db.ping();
+    if (!dbOk) return reply.status(503).send({ status: 'not_ready', database: 'down' });
+    return { status: 'ready', database: deps.db.caps.backend };
+  });
+  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  await app.register(accountsRoutes(services));
+  await app.register(vendorsRoutes(services));
+  await app.register(modelsRoutes(services));
+  await app.register(devicesRoutes(services));
+  await app.register(productionRoutes(services));
+  await app.register(relationsRoutes(services));
+  await app.register(cloudApiRoutes(services));
+  await app.register(bindingRoutes(services));
+  await app.register(peopleRoutes(services));
+  await app.register(organisationsRoutes(services));
+  await app.register(landingRoutes(services));
+  await app.register(notificationsRoutes(services));
+  await app.register(gatewayRoutes(services));
+  await app.register(firmwareRoutes(services));
+  await app.register(deviceLogsRoutes(services));
+  // The WeCom direct-access gateway: WebSocket upgrades on this same port (docs/protocol.md).
+  await attachGateway(app, deps, services);
+  await app.register(merchantAdminRoutes(services));
+  // The WeChat Pay v3 surface: its own error shape, body parser and signed replies.
+  await app.register(merchantV3Routes(services), { prefix: '/v3' });
+  // Last: the web console's pages and assets at / (docs/console.md); every route above wins.
+  await app.register(consoleRoutes());
+  return { app, services };
+}

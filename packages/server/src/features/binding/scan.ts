@@ -1,0 +1,133 @@
+import { createHmac } from 'node:crypto';
+import { hexEquals, isFresh, parseScan, type ScanKind, SignWindow, signBindQr, signLoginQr, snKey } from '@bindery/protocol';
+import type { Selectable } from 'kysely';
+import type { ModelsTable } from '../../adapters/storage/schema.js';
+import type { Deps } from '../../deps.js';
+import { sha256Hex } from '../../shared/ids.js';
+import type { DeviceRow, KyselyDevicesRepo } from '../devices/devices.repo.js';
+
+/** What a scanned code turned out to be. `forged` and `unknown` count as failed attempts (lockout). */
+export type CodeValidity = 'ok' | 'expired' | 'forged' | 'unknown' | 'used' | 'invalid';
+
+export interface ResolvedCode {
+  kind: ScanKind['kind'];
+  validity: CodeValidity;
+  /** Why an `invalid` code is not understood. */
+  reason?: string;
+  device?: DeviceRow;
+  model?: Selectable<ModelsTable>;
+  /** Dynamic bind codes: the record that refuses their replay until the signing window ends. */
+  spend?: { hash: string; snKey: string; expiresAt: number };
+  /** Login kinds: the state the device put in its QR, passed back in push_user_scan. */
+  state?: string;
+}
+
+/** Plain-words explanation of a code's validity, for the landing page and the resolve API. */
+export const VALIDITY_MESSAGES: Record<CodeValidity, string> = {
+  ok: 'This code is valid.',
+  expired:
+    "This QR code has expired. Codes on a device's screen are valid for 30 minutes (management codes from the cloud for 5); refresh the code on the device and scan again.",
+  forged: 'This QR code is not genuine: its signature does not match the device. Scan the code shown on the device itself.',
+  unknown: 'This code does not belong to any device registered here.',
+  used: 'This QR code has already been used to bind the device. Show a fresh code on the device and scan again.',
+  invalid: 'This is not a device code Bindery understands.',
+};
+
+/**
+ * The verification code a model may require when an SN is typed: six digits derived from the
+ * device's SecretNo, so the device can show it on its screen (it knows its SecretNo) and the vendor
+ * can print it under the label, while nobody else can compute it.
+ */
+export function verifCodeFor(secretNo: string, sn: string): string {
+  const mac = createHmac('sha256', secretNo)
+    .update(`bindery-verif-code:${snKey(sn)}`)
+    .digest();
+  return String(mac.readUInt32BE(0) % 1_000_000).padStart(6, '0');
+}
+
+/** A dynamic code's identity for replay refusal: SN, timestamp, nonce and signature together. */
+export function spentCodeHash(sn: string, timestamp: string, nonce: string, signature: string): string {
+  return sha256Hex(`${snKey(sn)}|${timestamp}|${nonce}|${signature.toLowerCase()}`);
+}
+
+/**
+ * Classifies anything a person scans (protocol/qr.ts) and checks it against the stored devices:
+ * static labels by hw_code, Quectel labels by product key + SN, dynamic codes by their §A4
+ * signature with the device's SecretNo and their window (1 800 s for device-made codes, 300 s for
+ * cloud-made ones without a nonce), and spent dynamic bind codes.
+ */
+export class ScanResolver {
+  constructor(
+    private readonly deps: Pick<Deps, 'db' | 'secrets' | 'clock'>,
+    private readonly repo: KyselyDevicesRepo,
+  ) {}
+
+  async resolve(content: string): Promise<ResolvedCode> {
+    const scan = parseScan(String(content ?? '').slice(0, 4096));
+    switch (scan.kind) {
+      case 'unknown':
+        return { kind: 'unknown', validity: 'invalid', reason: scan.reason };
+      case 'add_device':
+        return { kind: 'add_device', validity: 'ok' };
+      case 'static_bind':
+        return this.withDevice('static_bind', await this.repo.findByHwCode(scan.hwCode));
+      case 'quectel': {
+        const model = await this.deps.db.kysely
+          .selectFrom('models')
+          .selectAll()
+          .where('product_key', '=', scan.pk)
+          .executeTakeFirst();
+        const d = model ? await this.repo.findBySn(scan.sn) : undefined;
+        return this.withDevice('quectel', d && d.model_id === model?.model_id ? d : undefined);
+      }
+      case 'static_login': {
+        const row = await this.deps.db.kysely
+          .selectFrom('login_codes')
+          .select('device_id')
+          .where('code_hash', '=', sha256Hex(scan.loginCode))
+          .executeTakeFirst();
+        const d = row
+          ? await this.deps.db.kysely.selectFrom('devices').selectAll().where('id', '=', row.device_id).executeTakeFirst()
+          : undefined;
+        const r = await this.withDevice('static_login', d);
+        return { ...r, state: scan.state };
+      }
+      case 'dynamic_bind':
+      case 'dynamic_login':
+        return this.dynamic(scan);
+    }
+  }
+
+  private async withDevice(kind: ScanKind['kind'], d: DeviceRow | undefined): Promise<ResolvedCode> {
+    if (!d) return { kind, validity: 'unknown' };
+    const model = await this.deps.db.kysely
+      .selectFrom('models')
+      .selectAll()
+      .where('model_id', '=', d.model_id)
+      .executeTakeFirstOrThrow();
+    return { kind, validity: 'ok', device: d, model };
+  }
+
+  private async dynamic(scan: Extract<ScanKind, { kind: 'dynamic_bind' | 'dynamic_login' }>): Promise<ResolvedCode> {
+    const base = await this.withDevice(scan.kind, await this.repo.findBySn(scan.sn));
+    if (!base.device) return base;
+    const secretNo = this.deps.secrets.open(base.device.secret_no_enc);
+    const nonce = scan.nonce ?? '';
+    const f = { sn: scan.sn, timestamp: scan.timestamp, nonce };
+    const expected = scan.kind === 'dynamic_bind' ? signBindQr(f, secretNo) : signLoginQr({ ...f, state: scan.state }, secretNo);
+    // A forged code says nothing about the device beyond that it exists: the page names no model or SN.
+    if (!hexEquals(expected, scan.signature)) return { kind: scan.kind, validity: 'forged' };
+    const windowSec = scan.nonce === undefined ? SignWindow.cloudQr : SignWindow.qr;
+    const nowSec = Math.floor(this.deps.clock.now() / 1000);
+    if (!isFresh(scan.timestamp, nowSec, windowSec)) return { ...base, validity: 'expired' };
+    if (scan.kind === 'dynamic_login') return { ...base, state: scan.state };
+    const hash = spentCodeHash(scan.sn, scan.timestamp, nonce, scan.signature);
+    const spent = await this.deps.db.kysely
+      .selectFrom('used_qr_codes')
+      .select('code_hash')
+      .where('code_hash', '=', hash)
+      .executeTakeFirst();
+    const spend = { hash, snKey: snKey(scan.sn), expiresAt: (Number(scan.timestamp) + windowSec) * 1000 };
+    return { ...base, validity: spent ? 'used' : 'ok', spend, ...(scan.state !== undefined ? { state: scan.state } : {}) };
+  }
+}

@@ -1,0 +1,87 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, DeviceCommandsTable } from '../../adapters/storage/schema.js';
+import { arg, precompile } from './compiled.js';
+
+export type CommandRow = Selectable<DeviceCommandsTable>;
+
+/**
+ * Durable commands (P-PUSH-5). Delivery is a conditional UPDATE — `delivered_at IS NULL` and
+ * not expired — so however many processes race (a live push and a subscribe elsewhere), one
+ * wins and the device gets the command once.
+ */
+export class CommandsRepo {
+  /** Asked on every subscribe (P-PERF-1): compiled once. */
+  private readonly pendingIds;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.pendingIds = precompile<{ id: string }>(
+      db,
+      db
+        .selectFrom('device_commands')
+        .select('id')
+        .where('device_id', '=', arg<number>(0))
+        .where('delivered_at', 'is', null)
+        .where('expires_at', '>', arg<number>(1)),
+    );
+  }
+
+  async insert(row: CommandRow): Promise<void> {
+    await this.db.insertInto('device_commands').values(row).execute();
+  }
+
+  /** Marks one command delivered; true when this caller won it. */
+  async claim(id: string, now: number, nodeId: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('device_commands')
+      .set({ delivered_at: now, delivered_node: nodeId })
+      .where('id', '=', id)
+      .where('delivered_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Claims every pending, unexpired command of a device, oldest first. A plain read comes
+   * first so the common case (nothing pending) costs no write.
+   */
+  async claimPending(deviceId: number, now: number, nodeId: string): Promise<CommandRow[]> {
+    const pending = (await this.pendingIds(deviceId, now)).rows;
+    if (pending.length === 0) return [];
+    const claimed = await this.db
+      .updateTable('device_commands')
+      .set({ delivered_at: now, delivered_node: nodeId })
+      .where(
+        'id',
+        'in',
+        pending.map((p) => p.id),
+      )
+      .where('delivered_at', 'is', null)
+      .where('expires_at', '>', now)
+      .returningAll()
+      .execute();
+    return claimed.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
+  }
+
+  async list(deviceId: number, limit: number): Promise<CommandRow[]> {
+    return this.db
+      .selectFrom('device_commands')
+      .selectAll()
+      .where('device_id', '=', deviceId)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Removes commands that ended (delivered or expired) before `before`. */
+  async purge(before: number): Promise<number> {
+    const r = await this.db
+      .deleteFrom('device_commands')
+      .where((eb) =>
+        eb.or([eb('delivered_at', '<', before), eb.and([eb('delivered_at', 'is', null), eb('expires_at', '<', before)])]),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { hexEquals, isFresh, SignWindow, signRegister, snKey, WsErr } from '@bindery/protocol';
+import { ConnState } from '../connection.js';
+import { type CommandSpec, err, ok, signedRequest } from './types.js';
+
+/** §A3: active_code looks like 64 URL-safe base64 characters (48 random bytes). */
+export function newActiveCode(): string {
+  return randomBytes(48).toString('base64url');
+}
+
+/**
+ * `register` (§A5.3).
+ * P-CMD-register-1: body sn, nonce, timestamp, device_signature (net_info optional, ignored).
+ * P-CMD-register-2: timestamp within 300 s of server time (P-SIG-3), else STALE_TIMESTAMP.
+ * P-CMD-register-3: signature = P-SIG-1 over (sn, SecretNo, timestamp, nonce, "register"),
+ *   compared per P-SIG-2; unknown SN → UNKNOWN_SN, mismatch → BAD_SIGNATURE.
+ * P-CMD-register-4: a registered device registering again gets errcode 0 and the SAME
+ *   active_code (never 600002): firmware that lost its cached code recovers, and Lombo treats
+ *   both answers alike.
+ * P-CMD-register-5: success names the connection's device (P-ST-2) and takes over any older
+ *   connection of the same SN (P-CL-4).
+ */
+export const register: CommandSpec = {
+  name: 'register',
+  needs: ConnState.Anonymous,
+  async run(gw, conn, job) {
+    const f = signedRequest(job.body);
+    if (typeof f === 'string') return err(WsErr.INVALID_PARAM, f);
+    if (!isFresh(f.timestamp, Math.floor(gw.now() / 1000), SignWindow.register)) {
+      return err(WsErr.STALE_TIMESTAMP, 'timestamp is more than 300 s away from server time; call get_timestamp');
+    }
+    const key = snKey(f.sn);
+    if (!(await gw.allowSn('gw-register', gw.limits.registerPerMinute, 60, key))) {
+      return err(WsErr.RATE_LIMITED, 'too many register attempts for this SN; retry in a minute');
+    }
+    const d = await gw.repo.registerRow(key);
+    if (!d) return err(WsErr.UNKNOWN_SN, 'this SN is not registered with the cloud');
+    // P-PERF-1: the SecretNo is decrypted once per register.
+    const secretNo = gw.deps.secrets.open(d.secret_no_enc);
+    if (!hexEquals(signRegister(f, secretNo), f.signature)) return err(WsErr.BAD_SIGNATURE, 'device_signature does not match');
+    if (!gw.freshNonce(`register|${key}|${f.nonce}|${f.timestamp}`, conn)) {
+      return err(WsErr.BAD_SIGNATURE, 'this signed request was already used by another connection');
+    }
+    const activeCode = d.active_code ?? (await gw.repo.issueActiveCode(d.id, newActiveCode(), gw.now()));
+    await gw.adopt(conn, d);
+    return ok({ active_code: activeCode });
+  },
+};

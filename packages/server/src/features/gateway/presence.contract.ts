@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PresenceRegistry } from './presence.js';
+
+/**
+ * What every PresenceRegistry must do, run against each implementation. `a` and `b` stand for
+ * two processes of one deployment (two clients on one Redis and prefix; one map shared twice).
+ */
+export interface PresencePair {
+  a: PresenceRegistry;
+  b: PresenceRegistry;
+  /** Keys this pair left in its store (Redis: KEYS prefix*); absent when there is no store. */
+  leftovers?: () => Promise<string[]>;
+  cleanup: () => Promise<void>;
+}
+
+const sn = () => `sn${randomBytes(5).toString('hex')}`;
+
+export function presenceContract(name: string, make: () => Promise<PresencePair>, skip?: string): void {
+  describe(`PresenceRegistry contract: ${name}`, () => {
+    let pair: PresencePair | undefined;
+    const open = async () => {
+      pair = await make();
+      await pair.a.heartbeat('node-a', 60);
+      await pair.a.heartbeat('node-b', 60);
+      return pair;
+    };
+    afterEach(async () => {
+      await pair?.cleanup();
+      pair = undefined;
+    });
+
+    it.skipIf(skip)('a claim on one process is seen by the other', async () => {
+      const { a, b } = await open();
+      const k = sn();
+      expect(await b.lookup(k)).toBeNull();
+      expect(await a.claim(k, 'node-a')).toBeNull();
+      expect(await b.lookup(k)).toBe('node-a');
+      expect(await a.lookup(k)).toBe('node-a');
+    });
+
+    it.skipIf(skip)('a newer claim takes over and names the previous holder once', async () => {
+      const { a, b } = await open();
+      const k = sn();
+      await a.claim(k, 'node-a');
+      expect(await b.claim(k, 'node-b')).toBe('node-a');
+      expect(await a.lookup(k)).toBe('node-b');
+      // Claiming again from the same node is not a takeover.
+      expect(await b.claim(k, 'node-b')).toBeNull();
+    });
+
+    it.skipIf(skip)('only the current holder can release an entry', async () => {
+      const { a, b } = await open();
+      const k = sn();
+      await a.claim(k, 'node-a');
+      await b.claim(k, 'node-b');
+      // node-a's late release (its old socket closing) must not erase node-b's entry.
+      expect(await a.release(k, 'node-a')).toBe(false);
+      expect(await a.lookup(k)).toBe('node-b');
+      expect(await b.release(k, 'node-b')).toBe(true);
+      expect(await a.lookup(k)).toBeNull();
+      expect(await b.release(k, 'node-b')).toBe(false);
+    });
+
+    it.skipIf(skip)('releases many of its own entries at once and leaves the others', async () => {
+      const { a, b } = await open();
+      const mine = Array.from({ length: 2500 }, sn);
+      const theirs = sn();
+      for (const k of mine) await a.claim(k, 'node-a');
+      await b.claim(theirs, 'node-b');
+      await a.releaseMany([...mine, theirs], 'node-a');
+      for (const k of [mine[0]!, mine[1234]!, mine[2499]!]) expect(await b.lookup(k)).toBeNull();
+      expect(await a.lookup(theirs)).toBe('node-b');
+    });
+
+    it.skipIf(skip)('ignores the entries of a node that is not alive', async () => {
+      const { a, b } = await open();
+      const k = sn();
+      await a.claim(k, 'node-c');
+      expect(await b.lookup(k)).toBeNull();
+      await a.heartbeat('node-c', 60);
+      expect(await b.lookup(k)).toBe('node-c');
+      await b.dropNode('node-c');
+      expect(await a.lookup(k)).toBeNull();
+      // The entry itself stays: the node may come back (a restart with the same id).
+      await a.heartbeat('node-c', 60);
+      expect(await a.lookup(k)).toBe('node-c');
+    });
+
+    it.skipIf(skip)('a heartbeat expires on its own when it is not renewed', async () => {
+      const { a, b } = await open();
+      const k = sn();
+      await a.claim(k, 'node-d');
+      await a.heartbeat('node-d', 1);
+      expect(await b.lookup(k)).toBe('node-d');
+      // Polls until the ttl has run out; no fixed sleep decides the outcome.
+      const deadline = Date.now() + 15_000;
+      let seen: string | null = 'node-d';
+      while (seen !== null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        seen = await b.lookup(k);
+      }
+      expect(seen).toBeNull();
+    });
+
+    it.skipIf(skip)('leaves nothing behind after cleanup', async () => {
+      const p = await open();
+      await p.a.claim(sn(), 'node-a');
+      const leftovers = p.leftovers;
+      await p.cleanup();
+      pair = undefined;
+      if (leftovers) expect(await leftovers()).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { AxiosError, AxiosResponse } from 'axios';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Wechatpay } from 'wechatpay-axios-plugin';
+import { FlexibleRateLimiter } from '../../adapters/ratelimit/flexible-limiter.js';
+import { buildApp } from '../../app.js';
+import { redisUrl, skipReasonRedis, sqliteBackend } from '../../testing/backends.js';
+import { type Harness, startHarness } from '../../testing/harness.js';
+import { makeMerchantKey, OPERATOR } from './merchant.fixtures.js';
+
+/**
+ * Two Bindery processes of one deployment: one database, one master key, one Redis prefix. The
+ * merchant limits and the nonce memory must hold across them, not per process.
+ */
+const skip = skipReasonRedis();
+const MCHID = '1700000001';
+
+describe('merchant limits and nonces across processes (Redis)', () => {
+  const prefix = `bindery_t_${randomBytes(6).toString('hex')}`;
+  let h: Harness;
+  let second: FastifyInstance;
+  let secondLimiter: FlexibleRateLimiter;
+  const bases: string[] = [];
+  let platform: { pub_key_id: string; public_key_pem: string };
+
+  beforeAll(async () => {
+    if (skip) return;
+    h = await startHarness(sqliteBackend, { limiter: FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true) });
+    // The second process: its own app, services and Redis connection over the same database.
+    secondLimiter = FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true);
+    second = (await buildApp({ ...h.deps, limiter: secondLimiter })).app;
+    for (const app of [h.app, second]) {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      bases.push(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
+    }
+    await h.services.merchant.createMerchant(OPERATOR, { name: 'Chain', mchid: MCHID, merchant_shortname: 'Chain' });
+    platform = await h.services.merchant.platformKey(OPERATOR);
+  });
+  afterAll(async () => {
+    if (skip) return;
+    await second?.close();
+    await secondLimiter?.close();
+    await h?.close();
+    const r = new Redis(redisUrl!);
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await r.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    await r.quit();
+  });
+
+  async function clients() {
+    const key = makeMerchantKey(MCHID);
+    await h.services.merchant.addKey(OPERATOR, MCHID, { certificate_pem: key.certificatePem });
+    return bases.map((base) => {
+      const wxpay = new Wechatpay({
+        mchid: MCHID,
+        serial: key.serial,
+        privateKey: key.privateKeyPem,
+        certs: { [platform.pub_key_id]: platform.public_key_pem },
+        baseURL: `${base}/`,
+      });
+      return (params: Record<string, unknown>): Promise<AxiosResponse> => wxpay.v3!.iotmanage!.devices!.get({ params });
+    });
+  }
+
+  it.skipIf(skip)('one merchant client gets 20 requests per second across both processes; the 21st is refused', async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      h.clock.set(Date.now());
+      const [one, two] = await clients();
+      const started = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 21 }, (_, i) =>
+          (i % 2 === 0 ? one! : two!)({ limit: 1, offset: 0 }).then(
+            (r) => r.status,
+            (e: AxiosError) => ({ status: e.response?.status, code: (e.response?.data as { code?: string })?.code }),
+          ),
+        ),
+      );
+      if (Date.now() - started >= 1000) continue;
+      expect(results.filter((r) => r === 200)).toHaveLength(20);
+      expect(results.filter((r) => r !== 200)).toEqual([{ status: 429, code: 'FREQUENCY_LIMITED' }]);
+      return;
+    }
+    throw new Error('no burst of 21 requests fitted in one second in 5 attempts');
+  });
+
+  it.skipIf(skip)('a nonce used on one process is refused on the other', async () => {
+    h.clock.set(Date.now());
+    const [one] = await clients();
+    const first = await one!({ limit: 2, offset: 0 });
+    expect(first.status).toBe(200);
+    const auth = first.config.headers.Authorization as string;
+    const replay = await fetch(`${bases[1]}/v3/iotmanage/devices?limit=2&offset=0`, { headers: { authorization: auth } });
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toMatchObject({ code: 'SIGN_ERROR', detail: { field: 'nonce_str' } });
+  });
+});

@@ -1,0 +1,311 @@
+import { DEVICE_CATEGORIES, DEVICE_CLASSES, LABEL_FORMATS, type LabelFormat, validateLabelTemplate } from '@bindery/protocol';
+import type { ModelsTable } from '../../adapters/storage/schema.js';
+import type { Deps } from '../../deps.js';
+import { fail } from '../../errors.js';
+import { audit } from '../../shared/audit.js';
+import { newId, newSecretNo, newToken, sha256Hex } from '../../shared/ids.js';
+import { type Principal, requireVendor } from '../../shared/principal.js';
+
+export const BINDING_MODES = ['owner_only', 'shared', 'rotating'] as const;
+export type BindingMode = (typeof BINDING_MODES)[number];
+
+/** §B1: a model_ticket is renewed every 10 minutes and valid for 30; a model token for 7 200 s. */
+export const TICKET_RENEW_MS = 10 * 60_000;
+export const TICKET_VALID_MS = 30 * 60_000;
+export const MODEL_TOKEN_TTL_SEC = 7200;
+
+export interface ModelInput {
+  name: string;
+  product_key?: string;
+  category_code?: string;
+  class_code?: string;
+  shared_seed?: boolean;
+  label_format?: LabelFormat;
+  label_template?: string | null;
+  binding_mode?: BindingMode;
+  require_check_char?: boolean;
+}
+
+export interface ModelView {
+  model_id: string;
+  vendor_id: string;
+  name: string;
+  product_key: string;
+  category_code: string;
+  category: string;
+  class_code: string;
+  class: string;
+  shared_seed: boolean;
+  label_format: LabelFormat;
+  label_template: string | null;
+  binding_mode: BindingMode;
+  require_check_char: boolean;
+  created_at: string;
+}
+
+const PK_RE = /^[0-9A-Za-z_-]{1,64}$/;
+
+export class ModelsService {
+  constructor(private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets'>) {}
+
+  private get db() {
+    return this.deps.db.kysely;
+  }
+
+  /** Creates a model; the model_secret (and seed SecretNo, when shared) is returned this once only. */
+  async create(
+    actor: Principal,
+    vendorId: string,
+    input: ModelInput,
+  ): Promise<{ model: ModelView; model_secret: string; seed_secret_no?: string }> {
+    requireVendor(actor, vendorId);
+    const vendor = await this.db.selectFrom('vendors').select('id').where('id', '=', vendorId).executeTakeFirst();
+    if (!vendor) fail('VENDOR_NOT_FOUND');
+    const problems = validateModelInput(input, true);
+    if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
+
+    const modelSecret = newToken(32);
+    const seed = input.shared_seed ? newSecretNo() : undefined;
+    const now = this.deps.clock.now();
+    const row: ModelsTable = {
+      model_id: newId('mdl'),
+      vendor_id: vendorId,
+      name: input.name.trim(),
+      product_key: input.product_key ?? newId('p', 10).replace('_', ''),
+      category_code: input.category_code ?? '0',
+      class_code: input.class_code ?? '0',
+      secret_hash: sha256Hex(modelSecret),
+      seed_secret_no_enc: seed ? this.deps.secrets.seal(seed) : null,
+      label_format: input.label_format ?? 'wecom',
+      label_template: input.label_format === 'custom' ? (input.label_template ?? null) : null,
+      binding_mode: input.binding_mode ?? 'owner_only',
+      require_check_char: input.require_check_char ? 1 : 0,
+      created_at: now,
+    };
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('models').values(row).execute();
+        await audit(trx, now, actor, 'model.create', row.model_id, { name: row.name, product_key: row.product_key });
+      });
+    } catch (e) {
+      if (this.deps.db.caps.isUniqueViolation(e)) fail('PRODUCT_KEY_TAKEN');
+      throw e;
+    }
+    return { model: modelView(row), model_secret: modelSecret, ...(seed ? { seed_secret_no: seed } : {}) };
+  }
+
+  async update(actor: Principal, modelId: string, input: Partial<ModelInput>): Promise<ModelView> {
+    const current = await this.getRow(actor, modelId);
+    const problems = validateModelInput({ ...modelView(current), ...input }, false);
+    if (input.shared_seed !== undefined) problems.push('shared_seed is fixed when the model is created');
+    if (input.product_key !== undefined && input.product_key !== current.product_key) {
+      problems.push('product_key cannot change once set (labels carry it)');
+    }
+    if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
+    const patch: Partial<ModelsTable> = {};
+    if (input.name !== undefined) patch.name = input.name.trim();
+    if (input.category_code !== undefined) patch.category_code = input.category_code;
+    if (input.class_code !== undefined) patch.class_code = input.class_code;
+    if (input.label_format !== undefined) patch.label_format = input.label_format;
+    if (input.label_template !== undefined || input.label_format !== undefined) {
+      patch.label_template =
+        (input.label_format ?? current.label_format) === 'custom' ? (input.label_template ?? current.label_template) : null;
+    }
+    if (input.binding_mode !== undefined) patch.binding_mode = input.binding_mode;
+    if (input.require_check_char !== undefined) patch.require_check_char = input.require_check_char ? 1 : 0;
+    if (Object.keys(patch).length > 0) {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.updateTable('models').set(patch).where('model_id', '=', modelId).execute();
+        await audit(trx, this.deps.clock.now(), actor, 'model.update', modelId, patch);
+      });
+    }
+    return modelView({ ...current, ...patch });
+  }
+
+  async get(actor: Principal, modelId: string): Promise<ModelView> {
+    return modelView(await this.getRow(actor, modelId));
+  }
+
+  /** The row, after checking the actor may act for the model's vendor. */
+  async getRow(actor: Principal, modelId: string): Promise<ModelsTable> {
+    const row = await this.db.selectFrom('models').selectAll().where('model_id', '=', modelId).executeTakeFirst();
+    if (!row) fail('MODEL_NOT_FOUND');
+    requireVendor(actor, row.vendor_id);
+    return row;
+  }
+
+  async findByProductKey(pk: string): Promise<ModelsTable | undefined> {
+    return this.db.selectFrom('models').selectAll().where('product_key', '=', pk).executeTakeFirst();
+  }
+
+  async list(actor: Principal, vendorId: string): Promise<ModelView[]> {
+    requireVendor(actor, vendorId);
+    const rows = await this.db
+      .selectFrom('models')
+      .selectAll()
+      .where('vendor_id', '=', vendorId)
+      .orderBy('created_at')
+      .orderBy('model_id')
+      .execute();
+    return rows.map(modelView);
+  }
+
+  /** Replaces the model_secret; the old one stops working at once. */
+  async rotateSecret(actor: Principal, modelId: string): Promise<{ model_secret: string }> {
+    await this.getRow(actor, modelId);
+    const modelSecret = newToken(32);
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('models')
+        .set({ secret_hash: sha256Hex(modelSecret) })
+        .where('model_id', '=', modelId)
+        .execute();
+      await trx.deleteFrom('model_tokens').where('model_id', '=', modelId).execute();
+      await audit(trx, this.deps.clock.now(), actor, 'model.rotate_secret', modelId);
+    });
+    return { model_secret: modelSecret };
+  }
+
+  /** The seed SecretNo of a shared-seed model (for flashing), or null. */
+  async seedSecretNo(actor: Principal, modelId: string): Promise<string | null> {
+    const row = await this.getRow(actor, modelId);
+    return row.seed_secret_no_enc ? this.deps.secrets.open(row.seed_secret_no_enc) : null;
+  }
+
+  /**
+   * The newest model_ticket, issuing a new one when the newest is older than the renewal
+   * period (§B1). Until callbacks push it, vendors read it here (API and CLI).
+   */
+  async currentTicket(actor: Principal, modelId: string): Promise<{ model_ticket: string; expires_in: number }> {
+    await this.getRow(actor, modelId);
+    return this.ensureTicket(modelId);
+  }
+
+  async ensureTicket(modelId: string): Promise<{ model_ticket: string; expires_in: number }> {
+    const now = this.deps.clock.now();
+    const newest = await this.db
+      .selectFrom('model_tickets')
+      .selectAll()
+      .where('model_id', '=', modelId)
+      .orderBy('issued_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (newest && now - newest.issued_at < TICKET_RENEW_MS) {
+      return {
+        model_ticket: this.deps.secrets.open(newest.ticket_enc),
+        expires_in: Math.floor((newest.expires_at - now) / 1000),
+      };
+    }
+    const ticket = newToken(48);
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('model_tickets')
+        .values({
+          ticket_hash: sha256Hex(ticket),
+          ticket_enc: this.deps.secrets.seal(ticket),
+          model_id: modelId,
+          issued_at: now,
+          expires_at: now + TICKET_VALID_MS,
+        })
+        .execute();
+      await trx.deleteFrom('model_tickets').where('model_id', '=', modelId).where('expires_at', '<', now).execute();
+    });
+    return { model_ticket: ticket, expires_in: TICKET_VALID_MS / 1000 };
+  }
+
+  /** §B1 get_model_token: model_id + model_secret + a valid model_ticket → model_access_token. */
+  async issueModelToken(input: {
+    model_id?: unknown;
+    model_secret?: unknown;
+    model_ticket?: unknown;
+  }): Promise<{ model_access_token: string; expires_in: number }> {
+    const { model_id, model_secret, model_ticket } = input;
+    if (typeof model_id !== 'string' || typeof model_secret !== 'string' || typeof model_ticket !== 'string') {
+      fail('VALIDATION_FAILED', 'model_id, model_secret and model_ticket are required strings');
+    }
+    const row = await this.db
+      .selectFrom('models')
+      .select(['model_id', 'secret_hash'])
+      .where('model_id', '=', model_id)
+      .executeTakeFirst();
+    if (!row || row.secret_hash !== sha256Hex(model_secret)) fail('INVALID_CREDENTIALS', 'model_id or model_secret is wrong');
+    const now = this.deps.clock.now();
+    const ticket = await this.db
+      .selectFrom('model_tickets')
+      .select('expires_at')
+      .where('ticket_hash', '=', sha256Hex(model_ticket))
+      .where('model_id', '=', model_id)
+      .executeTakeFirst();
+    if (!ticket || ticket.expires_at <= now) fail('INVALID_MODEL_TICKET');
+    const token = newToken(48);
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('model_tokens')
+        .values({ token_hash: sha256Hex(token), model_id, expires_at: now + MODEL_TOKEN_TTL_SEC * 1000 })
+        .execute();
+      await trx.deleteFrom('model_tokens').where('model_id', '=', model_id).where('expires_at', '<', now).execute();
+    });
+    return { model_access_token: token, expires_in: MODEL_TOKEN_TTL_SEC };
+  }
+
+  /** model_access_token → the model principal, or an error the cgi-bin surface maps to errcode. */
+  async authenticateModelToken(token: unknown): Promise<Principal & { kind: 'model' }> {
+    if (typeof token !== 'string' || token.length === 0) fail('INVALID_ACCESS_TOKEN', 'model_access_token is missing');
+    const row = await this.db
+      .selectFrom('model_tokens')
+      .innerJoin('models', 'models.model_id', 'model_tokens.model_id')
+      .select(['model_tokens.model_id', 'model_tokens.expires_at', 'models.vendor_id'])
+      .where('model_tokens.token_hash', '=', sha256Hex(token))
+      .executeTakeFirst();
+    if (!row) fail('INVALID_ACCESS_TOKEN');
+    if (row.expires_at <= this.deps.clock.now()) fail('ACCESS_TOKEN_EXPIRED');
+    return { kind: 'model', modelId: row.model_id, vendorId: row.vendor_id };
+  }
+}
+
+function validateModelInput(input: Partial<ModelInput> & { name?: string }, creating: boolean): string[] {
+  const p: string[] = [];
+  if (creating || input.name !== undefined) {
+    if (typeof input.name !== 'string' || input.name.trim().length < 1 || input.name.length > 128) {
+      p.push('name must be 1–128 characters');
+    }
+  }
+  if (input.product_key !== undefined && !PK_RE.test(input.product_key)) {
+    p.push('product_key must be 1–64 of [0-9A-Za-z_-]');
+  }
+  if (input.category_code !== undefined && !(input.category_code in DEVICE_CATEGORIES)) {
+    p.push(`category_code must be one of ${Object.keys(DEVICE_CATEGORIES).join(', ')}`);
+  }
+  if (input.class_code !== undefined && !(input.class_code in DEVICE_CLASSES)) {
+    p.push(`class_code must be one of ${Object.keys(DEVICE_CLASSES).join(', ')}`);
+  }
+  if (input.label_format !== undefined && !LABEL_FORMATS.includes(input.label_format)) {
+    p.push(`label_format must be one of ${LABEL_FORMATS.join(', ')}`);
+  }
+  if (input.label_format === 'custom') {
+    p.push(...validateLabelTemplate(input.label_template ?? '').map((m) => `label_template: ${m}`));
+  }
+  if (input.binding_mode !== undefined && !BINDING_MODES.includes(input.binding_mode)) {
+    p.push(`binding_mode must be one of ${BINDING_MODES.join(', ')}`);
+  }
+  return p;
+}
+
+export function modelView(r: ModelsTable): ModelView {
+  return {
+    model_id: r.model_id,
+    vendor_id: r.vendor_id,
+    name: r.name,
+    product_key: r.product_key,
+    category_code: r.category_code,
+    category: DEVICE_CATEGORIES[r.category_code] ?? '',
+    class_code: r.class_code,
+    class: DEVICE_CLASSES[r.class_code] ?? '',
+    shared_seed: r.seed_secret_no_enc !== null,
+    label_format: r.label_format as LabelFormat,
+    label_template: r.label_template,
+    binding_mode: r.binding_mode as BindingMode,
+    require_check_char: r.require_check_char === 1,
+    created_at: new Date(r.created_at).toISOString(),
+  };
+}

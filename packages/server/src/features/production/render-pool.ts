@@ -1,0 +1,220 @@
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { LabelLayout, LabelMeta } from './label-pdf.js';
+
+/** Messages to the render worker. */
+export interface RenderRequest {
+  type: 'render';
+  id: number;
+  /** [SN, QR content] per label. */
+  items: Array<[string, string]>;
+  png: boolean;
+  svg: boolean;
+  /** Return the packed matrix too (kept for the PDF pass). */
+  matrix: boolean;
+}
+
+export interface PdfJob {
+  type: 'pdf';
+  id: number;
+  layout: LabelLayout;
+  meta: LabelMeta;
+  sns: string[];
+  /** Packed matrices back to back; label i is matrices[offsets[i]..offsets[i+1]). Shared, not copied. */
+  matrices: SharedArrayBuffer;
+  offsets: SharedArrayBuffer;
+  /** Write the PDF to this open file descriptor; without it the bytes stream back as pdf-data messages. */
+  fd?: number;
+}
+
+export type ToWorker = RenderRequest | PdfJob | { type: 'ack'; id: number };
+
+type FromWorker =
+  | { type: 'rendered'; id: number; buf: ArrayBuffer; meta: ArrayBuffer }
+  | { type: 'pdf-data'; id: number; chunk: ArrayBuffer }
+  | { type: 'pdf-progress'; id: number; done: number }
+  | { type: 'pdf-end'; id: number; crc: number; size: number }
+  | { type: 'error'; id: number; message: string };
+
+/** One label of a rendered chunk: views into the chunk's buffer, no copies. */
+export interface RenderedLabel {
+  png?: { data: Uint8Array; crc: number };
+  /** Raw-deflated SVG with the CRC and size of the SVG itself. */
+  svg?: { data: Uint8Array; crc: number; size: number };
+  matrix?: Uint8Array;
+}
+
+const F = 9; // index fields per label, written by render.worker.ts
+
+function decodeRendered(req: RenderRequest, buf: ArrayBuffer, metaBuf: ArrayBuffer): RenderedLabel[] {
+  const bytes = new Uint8Array(buf);
+  const meta = new Uint32Array(metaBuf);
+  return req.items.map((_, i) => {
+    const o = i * F;
+    const out: RenderedLabel = {};
+    if (req.png) out.png = { data: bytes.subarray(meta[o]!, meta[o]! + meta[o + 1]!), crc: meta[o + 2]! };
+    if (req.svg)
+      out.svg = { data: bytes.subarray(meta[o + 3]!, meta[o + 3]! + meta[o + 4]!), crc: meta[o + 5]!, size: meta[o + 6]! };
+    if (req.matrix) out.matrix = bytes.subarray(meta[o + 7]!, meta[o + 7]! + meta[o + 8]!);
+    return out;
+  });
+}
+
+interface Task {
+  resolve(msg: FromWorker): void;
+  reject(e: Error): void;
+  onMessage?: (msg: FromWorker) => void;
+}
+
+/** How the worker script is started: directly when compiled, through tsx when running from source. */
+function spawn(): Worker {
+  const here = import.meta.url;
+  // Rendering makes many short-lived objects; a small young generation keeps each worker's heap
+  // (and the process RSS) about 40 MB smaller at no measurable cost in speed.
+  const opts = { resourceLimits: { maxYoungGenerationSizeMb: 4 } };
+  if (here.endsWith('.js')) return new Worker(new URL('./render.worker.js', here), opts);
+  const tsxDir = path.dirname(createRequire(here).resolve('tsx/package.json'));
+  const api = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
+  const script = new URL('./render.worker.ts', here).href;
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
+  return new Worker(boot, { eval: true, ...opts });
+}
+
+class PoolWorker {
+  readonly worker: Worker;
+  readonly tasks = new Map<number, Task>();
+  private dead: Error | null = null;
+
+  constructor() {
+    this.worker = spawn();
+    this.worker.on('message', (msg: FromWorker) => {
+      const t = this.tasks.get(msg.id);
+      if (!t) return;
+      if (msg.type === 'error') {
+        this.tasks.delete(msg.id);
+        t.reject(new Error(`label renderer failed: ${msg.message}`));
+      } else if (msg.type === 'rendered' || msg.type === 'pdf-end') {
+        this.tasks.delete(msg.id);
+        t.resolve(msg);
+      } else t.onMessage?.(msg);
+    });
+    const fail = (e: Error) => {
+      this.dead = e;
+      for (const t of this.tasks.values()) t.reject(e);
+      this.tasks.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`label renderer exited (code ${code})`)));
+  }
+
+  run(msg: ToWorker & { id: number }, transfer: ArrayBuffer[] = [], onMessage?: (m: FromWorker) => void): Promise<FromWorker> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise<FromWorker>((resolve, reject) => {
+      this.tasks.set(msg.id, { resolve, reject, onMessage });
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+
+  post(msg: ToWorker): void {
+    if (!this.dead) this.worker.postMessage(msg);
+  }
+}
+
+/**
+ * Worker threads for label rendering, one per core by default, so a batch uses every core
+ * while the main thread streams the zip. A pool serves one zip job and is closed after it.
+ */
+export class RenderPool {
+  private readonly workers: PoolWorker[];
+  private nextId = 1;
+
+  constructor(size = defaultPoolSize()) {
+    this.workers = Array.from({ length: Math.max(1, size) }, () => new PoolWorker());
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Renders one chunk of labels on the least busy worker. */
+  async render(items: Array<[string, string]>, opts: { png: boolean; svg: boolean; matrix: boolean }): Promise<RenderedLabel[]> {
+    const w = this.workers.reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
+    const req: RenderRequest = { type: 'render', id: this.nextId++, items, ...opts };
+    const res = await w.run(req);
+    if (res.type !== 'rendered') throw new Error(`unexpected renderer reply ${res.type}`);
+    return decodeRendered(req, res.buf, res.meta);
+  }
+
+  /**
+   * A label PDF made on worker `index`. With `fd`, the worker writes it there and the CRC and
+   * size come back; without, its bytes arrive through `chunks` (credit-based: the worker stops
+   * after a few unread chunks, so a slow reader never makes it buffer pages).
+   */
+  pdf(
+    index: number,
+    job: Omit<PdfJob, 'type' | 'id'>,
+    onProgress?: (done: number) => void,
+  ): { chunks: AsyncIterable<Uint8Array>; done: Promise<{ crc: number; size: number }> } {
+    const w = this.workers[index % this.workers.length]!;
+    const id = this.nextId++;
+    const queue: Uint8Array[] = [];
+    let wake: (() => void) | null = null;
+    let finished = false;
+    let failure: Error | null = null;
+    const notify = () => {
+      const f = wake;
+      wake = null;
+      f?.();
+    };
+    const done = w
+      .run({ type: 'pdf', id, ...job }, [], (m) => {
+        if (m.type === 'pdf-data') {
+          queue.push(new Uint8Array(m.chunk));
+          notify();
+        } else if (m.type === 'pdf-progress') onProgress?.(m.done);
+      })
+      .then(
+        (m) => {
+          finished = true;
+          notify();
+          if (m.type !== 'pdf-end') throw new Error(`unexpected renderer reply ${m.type}`);
+          return { crc: m.crc, size: m.size };
+        },
+        (e: Error) => {
+          failure = e;
+          notify();
+          throw e;
+        },
+      );
+    // The caller may only await `chunks`; keep an unobserved rejection from crashing the process.
+    done.catch(() => {});
+    const chunks: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          for (;;) {
+            const chunk = queue.shift();
+            if (chunk) {
+              w.post({ type: 'ack', id });
+              return { value: chunk, done: false };
+            }
+            if (failure) throw failure;
+            if (finished) return { value: undefined, done: true };
+            await new Promise<void>((resolve) => (wake = resolve));
+          }
+        },
+      }),
+    };
+    return { chunks, done };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}
+
+export function defaultPoolSize(): number {
+  return Math.max(1, Math.min(availableParallelism(), 8));
+}

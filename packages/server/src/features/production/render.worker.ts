@@ -1,0 +1,174 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import zlib from 'node:zlib';
+import type { LabelSource, PdfSink } from './label-pdf.js';
+import { installFastMaskSelection } from './qr-mask.js';
+import { crc32, encodeQrPng, packMatrix, qrMatrix, qrSvg, unpackMatrix } from './qr-render.js';
+import type { PdfJob, RenderRequest, ToWorker } from './render-pool.js';
+
+/**
+ * The label renderer's worker thread: QR matrices, PNG/SVG encoding and deflate for the zip,
+ * and whole label PDFs. The main thread only moves bytes into the zip.
+ */
+
+const port = parentPort;
+if (!port) throw new Error('render.worker must run in a worker thread');
+// Identical symbols, half the CPU: see qr-mask.ts.
+installFastMaskSelection();
+
+/** Fields per label in a rendered chunk's index (see RENDER_FIELDS in render-pool.ts). */
+const F = 9;
+
+function render(req: RenderRequest): void {
+  const meta = new Uint32Array(req.items.length * F);
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  const put = (b: Uint8Array): number => {
+    parts.push(b);
+    const at = offset;
+    offset += b.length;
+    return at;
+  };
+  req.items.forEach(([sn, content], i) => {
+    const m = qrMatrix(content);
+    const o = i * F;
+    if (req.png) {
+      const png = encodeQrPng(m);
+      meta[o] = put(png);
+      meta[o + 1] = png.length;
+      meta[o + 2] = crc32(png);
+    }
+    if (req.svg) {
+      // Deflated here so the main thread stores the compressed bytes as they are.
+      const svg = Buffer.from(qrSvg(m, sn), 'utf8');
+      const deflated = zlib.deflateRawSync(svg, { level: 4 }); // half level 6's time, 5 % larger
+      meta[o + 3] = put(deflated);
+      meta[o + 4] = deflated.length;
+      meta[o + 5] = crc32(svg);
+      meta[o + 6] = svg.length;
+    }
+    if (req.matrix) {
+      const packed = packMatrix(m);
+      meta[o + 7] = put(packed);
+      meta[o + 8] = packed.length;
+    }
+  });
+  const buf = new Uint8Array(offset);
+  let at = 0;
+  for (const p of parts) {
+    buf.set(p, at);
+    at += p.length;
+  }
+  port!.postMessage({ type: 'rendered', id: req.id, buf: buf.buffer, meta: meta.buffer }, [buf.buffer, meta.buffer]);
+}
+
+/** Credit for port sinks: chunks posted but not yet taken by the main thread. */
+const credits = new Map<number, { inflight: number; wake: (() => void) | null }>();
+const PORT_CHUNK = 64 * 1024;
+const PORT_WINDOW = 8;
+
+function portSink(id: number): PdfSink & { close(): void } {
+  const c = { inflight: 0, wake: null as (() => void) | null };
+  credits.set(id, c);
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const post = () => {
+    if (pendingBytes === 0) return;
+    const chunk = new Uint8Array(pendingBytes);
+    let at = 0;
+    for (const p of pending) {
+      chunk.set(p, at);
+      at += p.length;
+    }
+    pending = [];
+    pendingBytes = 0;
+    c.inflight++;
+    port!.postMessage({ type: 'pdf-data', id, chunk: chunk.buffer }, [chunk.buffer]);
+  };
+  return {
+    write(chunk) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= PORT_CHUNK) post();
+    },
+    async ready() {
+      while (c.inflight >= PORT_WINDOW) await new Promise<void>((resolve) => (c.wake = resolve));
+    },
+    close() {
+      post();
+      credits.delete(id);
+    },
+  };
+}
+
+function fileSink(fd: number): PdfSink & { close(): Promise<{ crc: number; size: number }> } {
+  // The main thread opened the file and closes it, so a terminated worker can't leak the fd.
+  const out: WriteStream = createWriteStream('', { fd, autoClose: false });
+  let crc = 0;
+  let size = 0;
+  let failure: Error | null = null;
+  out.on('error', (e) => {
+    failure = e;
+  });
+  return {
+    write(chunk) {
+      crc = crc32(chunk, crc);
+      size += chunk.length;
+      out.write(chunk);
+    },
+    async ready() {
+      if (failure) throw failure;
+      if (out.writableNeedDrain) await new Promise<void>((resolve) => out.once('drain', resolve));
+    },
+    close() {
+      return new Promise((resolve, reject) => {
+        out.end((err?: Error | null) => (err || failure ? reject(err ?? failure) : resolve({ crc, size })));
+      });
+    },
+  };
+}
+
+async function pdf(job: PdfJob): Promise<void> {
+  // pdfkit (and fontkit) load only in workers that make PDFs: ~30 MB less for image-only zips.
+  const { writeLabelPdf } = await import('./label-pdf.js');
+  const arena = new Uint8Array(job.matrices);
+  const offsets = new Uint32Array(job.offsets);
+  const src: LabelSource = {
+    count: job.sns.length,
+    sn: (i) => job.sns[i]!,
+    matrix: (i) => unpackMatrix(arena.subarray(offsets[i]!, offsets[i + 1]!)),
+  };
+  const progress = (done: number) => port!.postMessage({ type: 'pdf-progress', id: job.id, done });
+  if (job.fd !== undefined) {
+    const sink = fileSink(job.fd);
+    await writeLabelPdf(job.layout, src, job.meta, sink, progress);
+    const { crc, size } = await sink.close();
+    port!.postMessage({ type: 'pdf-end', id: job.id, crc, size });
+  } else {
+    const sink = portSink(job.id);
+    await writeLabelPdf(job.layout, src, job.meta, sink, progress);
+    sink.close();
+    port!.postMessage({ type: 'pdf-end', id: job.id, crc: 0, size: 0 });
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'ack') {
+    const c = credits.get(msg.id);
+    if (c) {
+      c.inflight--;
+      const wake = c.wake;
+      c.wake = null;
+      wake?.();
+    }
+    return;
+  }
+  try {
+    if (msg.type === 'render') render(msg);
+    else if (msg.type === 'pdf') {
+      pdf(msg).catch((e: unknown) => port!.postMessage({ type: 'error', id: msg.id, message: String((e as Error)?.stack ?? e) }));
+    }
+  } catch (e) {
+    port!.postMessage({ type: 'error', id: msg.id, message: String((e as Error)?.stack ?? e) });
+  }
+});

@@ -1,0 +1,98 @@
+import type { Deps } from './deps.js';
+import { AccountsService } from './features/accounts/accounts.service.js';
+import { BindingService } from './features/binding/binding.service.js';
+import { DeviceManagementService } from './features/binding/manage.service.js';
+import { DeviceLogsService } from './features/device-logs/device-logs.service.js';
+import { DeviceTokensService } from './features/device-tokens/device-tokens.service.js';
+import { DevicesService } from './features/devices/devices.service.js';
+import { FirmwareService } from './features/firmware/firmware.service.js';
+import { DevicePushService } from './features/gateway/pushes.service.js';
+import { InspectionsService } from './features/merchant/inspections.service.js';
+import { MerchantService } from './features/merchant/merchant.service.js';
+import { ModelsService } from './features/models/models.service.js';
+import { registerNotificationListeners } from './features/notifications/notifications.listeners.js';
+import { NotificationsService } from './features/notifications/notifications.service.js';
+import { OrganisationsService } from './features/organisations/organisations.service.js';
+import { PeopleService } from './features/people/people.service.js';
+import { ProductionService } from './features/production/production.service.js';
+import { RelationsService } from './features/relations/relations.service.js';
+import { VendorsService } from './features/vendors/vendors.service.js';
+import { DomainEvents } from './shared/domain-events.js';
+
+/**
+ * Every feature service, wired once from the adapters. The HTTP app and the CLI both call
+ * these, so an operation behaves the same whichever door it comes through.
+ */
+export interface Services {
+  accounts: AccountsService;
+  vendors: VendorsService;
+  models: ModelsService;
+  devices: DevicesService;
+  /** Label batches: SN generation, QR images, label PDFs, the zip and the secrets file. */
+  production: ProductionService;
+  relations: RelationsService;
+  binding: BindingService;
+  /** Organisations: departments, members and roles, scopes, member binding, applications. */
+  organisations: OrganisationsService;
+  /** Console sessions, personal tokens, invitations. */
+  people: PeopleService;
+  /** Device lists, the device page, rename/upgrade/reboot/fetch-log, scan resolution. */
+  management: DeviceManagementService;
+  /** The inbox and its live stream. */
+  notifications: NotificationsService;
+  /** The merchant tier: merchants, API keys, the signed /v3 surface. */
+  merchant: MerchantService;
+  inspections: InspectionsService;
+  /** In-process domain events (device.bound, …) that features listen to. */
+  events: DomainEvents;
+  /** Pushes to devices wherever their socket is (gateway; binding events become push_bind_corp/push_unbind_corp). */
+  pushes: DevicePushService;
+  firmware: FirmwareService;
+  /** Uploaded device logs and error reports. */
+  deviceLogs: DeviceLogsService;
+  /** §B1 bind auth codes, device secrets and device access tokens (cloud devices). */
+  deviceTokens: DeviceTokensService;
+}
+
+export function buildServices(deps: Deps): Services {
+  const accounts = new AccountsService(deps);
+  const vendors = new VendorsService(deps);
+  const models = new ModelsService(deps);
+  const devices = new DevicesService(deps, models);
+  const production = new ProductionService(deps, models, devices);
+  const relations = new RelationsService(deps);
+  const events = new DomainEvents((err, e) => deps.logger.error({ err, event: e.type }, 'domain event listener failed'));
+  const organisations = new OrganisationsService(deps);
+  const people = new PeopleService(deps, accounts, organisations);
+  const binding = new BindingService(deps, devices, events, organisations, models);
+  // Ownership changes reach the merchant fleet order through the binding events.
+  const merchant = new MerchantService(deps, { events });
+  const inspections = new InspectionsService(deps);
+  const pushes = new DevicePushService(deps, devices, events);
+  const firmware = new FirmwareService(deps, models, devices, pushes);
+  const deviceLogs = new DeviceLogsService(deps, devices);
+  const management = new DeviceManagementService(deps, binding, organisations, events, pushes, deviceLogs);
+  const notifications = new NotificationsService(deps);
+  const deviceTokens = new DeviceTokensService(deps);
+  registerNotificationListeners(events, notifications, organisations, deps.db.kysely);
+  return {
+    accounts,
+    vendors,
+    models,
+    devices,
+    production,
+    relations,
+    binding,
+    organisations,
+    people,
+    management,
+    notifications,
+    events,
+    merchant,
+    inspections,
+    pushes,
+    firmware,
+    deviceLogs,
+    deviceTokens,
+  };
+}

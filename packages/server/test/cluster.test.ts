@@ -1,0 +1,267 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { WsErr } from '@bindery/protocol';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/adapters/storage/database.js';
+import { AccountsService } from '../src/features/accounts/accounts.service.js';
+import { registerBody, WireDevice } from '../src/features/gateway/wire-device.js';
+import { systemClock } from '../src/shared/clock.js';
+import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres, skipReasonRedis } from '../src/testing/backends.js';
+
+/**
+ * Two real server processes on one PostgreSQL schema and one Redis (P-CL-1..4): a raw-ws device
+ * holds its socket on process A while binds, commands and unbinds are made through process B's
+ * HTTP API, and every push arrives on A's socket. Then the device moves to B and a command
+ * queued while it was away is delivered there, once; a second connection on A takes it back.
+ */
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const mainTs = path.join(repoRoot, 'packages/server/src/main.ts');
+const SLOW = 180_000;
+const skip = skipReasonPostgres() ?? skipReasonRedis();
+
+interface Proc {
+  child: ChildProcessWithoutNullStreams;
+  base: string;
+  ws: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** The runner's environment without any Bindery setting, plus `env`. */
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('BINDERY_') || k.startsWith('TEST_') || k === 'DATABASE_URL' || k === 'REDIS_URL') continue;
+    out[k] = v;
+  }
+  return { ...out, ...env };
+}
+
+const children: ChildProcessWithoutNullStreams[] = [];
+
+async function startNode(env: Record<string, string>): Promise<Proc> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', mainTs], {
+    cwd: repoRoot,
+    env: childEnv({ BINDERY_HOST: '127.0.0.1', BINDERY_PORT: String(port), BINDERY_LOG_LEVEL: 'warn', ...env }),
+  });
+  children.push(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exitCode = code;
+      resolve(code);
+    }),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`node exited (${exitCode}) before it was healthy:\n${out}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  return { child, base, ws: `ws://127.0.0.1:${port}/`, output: () => out, exited };
+}
+
+async function call(p: Proc, token: string, method: string, url: string, body?: unknown) {
+  const r = await fetch(p.base + url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  return { status: r.status, json: () => JSON.parse(text) as Record<string, unknown>, text };
+}
+
+/** Polls `f` until it returns a value, failing with `what` after a generous bound (never a fixed sleep). */
+async function until<T>(what: string, f: () => Promise<T | undefined>, boundMs = 30_000): Promise<T> {
+  const end = Date.now() + boundMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('two gateway processes on one PostgreSQL + Redis', () => {
+  const prefix = `bindery_t_${randomBytes(6).toString('hex')}`;
+  const masterKey = randomBytes(32).toString('hex');
+  let dropSchema: (() => Promise<void>) | undefined;
+  let a: Proc;
+  let b: Proc;
+  let token: string;
+  let orgId: string;
+  const dataDirs: string[] = [];
+  const devices: WireDevice[] = [];
+
+  beforeAll(async () => {
+    if (skip) return;
+    const { schema, drop } = await createPgSchema(postgresUrl!);
+    dropSchema = drop;
+    const dbUrl = `${postgresUrl}${postgresUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+
+    // Migrate and bootstrap an operator and an organisation with the server's own code, on the same schema.
+    const db = openDatabase({ kind: 'postgres', url: postgresUrl!, schema });
+    await db.migrate();
+    token = (
+      await new AccountsService({ db, clock: systemClock }).createOperator(null, {
+        username: 'root',
+        password: 'correct horse battery',
+      })
+    ).token;
+    orgId = `org_${randomBytes(4).toString('hex')}`;
+    await db.kysely
+      .insertInto('organisations')
+      .values({ id: orgId, name: 'Cluster Corp', parent_id: null, mchid: null, merchant_shortname: null, created_at: 0 })
+      .execute();
+    await db.close();
+
+    const common = {
+      DATABASE_URL: dbUrl,
+      REDIS_URL: redisUrl!,
+      BINDERY_REDIS_PREFIX: prefix,
+      BINDERY_MASTER_KEY: masterKey,
+      BINDERY_PUBLIC_URL: 'https://bindery.test',
+    };
+    const dir = () => {
+      const d = mkdtempSync(path.join(tmpdir(), 'bindery-cluster-'));
+      dataDirs.push(d);
+      return d;
+    };
+    [a, b] = await Promise.all([
+      startNode({ ...common, BINDERY_NODE_ID: 'node-a', BINDERY_DATA_DIR: dir() }),
+      startNode({ ...common, BINDERY_NODE_ID: 'node-b', BINDERY_DATA_DIR: dir() }),
+    ]);
+  }, SLOW);
+
+  afterAll(async () => {
+    await Promise.all(devices.map((d) => d.close()));
+    for (const p of [a, b]) {
+      if (!p) continue;
+      p.child.kill('SIGTERM');
+      const code = await Promise.race([p.exited, sleep(20_000).then(() => 'timeout' as const)]);
+      if (code === 'timeout') p.child.kill('SIGKILL');
+      else expect(code, p.output()).toBe(0);
+    }
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await dropSchema?.();
+    if (!skip) {
+      const r = new Redis(redisUrl!);
+      const keys = await r.keys(`${prefix}*`);
+      if (keys.length) await r.del(...keys);
+      await r.quit();
+    }
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+  }, SLOW);
+
+  it.skipIf(skip)(
+    'a push issued on process B reaches the device on process A, and follows it when it moves',
+    async () => {
+      // Register the device through B's HTTP API.
+      const v = await call(b, token, 'POST', '/api/v1/vendors', { name: 'Cluster Vendor' });
+      const vendorId = (v.json().vendor as { id: string }).id;
+      const m = await call(b, token, 'POST', `/api/v1/vendors/${vendorId}/models`, { name: 'Cluster Model' });
+      const modelId = (m.json().model as { model_id: string }).model_id;
+      const sn = 'CLUSTER0001';
+      const reg = await call(b, token, 'POST', `/api/v1/models/${modelId}/devices`, { sn });
+      expect(reg.status, reg.text).toBe(201);
+      const secretNo = reg.json().secret_no as string;
+
+      // The device lives on A, waiting for its binding.
+      const d = await WireDevice.connect(a.ws, 'protocol');
+      devices.push(d);
+      const ts = (await d.request('get_timestamp')).body!.timestamp as number;
+      const r = await d.request('register', registerBody(sn, secretNo, ts));
+      expect(r.errcode).toBe(0);
+      const activeCode = r.body!.active_code as string;
+      expect((await d.request('active', { active_code: activeCode })).errcode).toBe(WsErr.NOT_YET_BOUND);
+
+      // Bound through B: push_bind_corp arrives on A's socket.
+      const bindPush = d.push('push_bind_corp');
+      const bound = await call(b, token, 'POST', `/api/v1/devices/${sn}/bind`, { owner_type: 'org', owner_id: orgId });
+      expect(bound.status, bound.text).toBe(204);
+      await bindPush;
+      const act = await d.request('active', { active_code: activeCode });
+      expect(act.errcode).toBe(0);
+      const secret = act.body!.secret as string;
+      expect((await d.request('subscribe_corp', { secret, firmware_version: '1.2.3' })).errcode).toBe(0);
+
+      // A reboot requested on B is forwarded to A.
+      const restart = d.push('push_restart_device');
+      const cmd = await call(b, token, 'POST', `/api/v1/devices/${sn}/commands`, { cmd: 'restart' });
+      expect(cmd.status, cmd.text).toBe(202);
+      expect(cmd.json().outcome).toBe('forwarded');
+      expect((await restart).headers).toEqual({ req_id: cmd.json().command_id });
+
+      // A's batched state write is visible through B.
+      await until('the device to show online through B', async () => {
+        const dev = (await call(b, token, 'GET', `/api/v1/devices/${sn}`)).json().device as Record<string, unknown>;
+        return dev.online === true && dev.firmware_version === '1.2.3' ? dev : undefined;
+      });
+
+      // The device goes away; a log request made on B waits for it.
+      await d.close();
+      const fetchLog = await call(b, token, 'POST', `/api/v1/devices/${sn}/commands`, { cmd: 'fetch_log', hint: 'main' });
+      expect(['queued', 'forwarded']).toContain(fetchLog.json().outcome);
+
+      // It comes back on B: the queued command is delivered there, once.
+      const onB = await WireDevice.connect(b.ws);
+      devices.push(onB);
+      const ts2 = (await onB.request('get_timestamp')).body!.timestamp as number;
+      expect((await onB.request('register', registerBody(sn, secretNo, ts2))).body!.active_code).toBe(activeCode);
+      expect((await onB.request('subscribe_corp', { secret, firmware_version: '1.2.3' })).errcode).toBe(0);
+      const fetched = await onB.push('push_fetch_log');
+      expect(fetched).toEqual({ cmd: 'push_fetch_log', headers: { req_id: fetchLog.json().command_id }, body: { hint: 'main' } });
+      expect((await onB.request('subscribe_corp', { secret, firmware_version: '1.2.3' })).errcode).toBe(0);
+      expect(onB.pushes.filter((p) => p.cmd === 'push_fetch_log')).toHaveLength(1);
+
+      // A new connection on A takes the device back; B closes its socket (newest wins across processes).
+      const backOnA = await WireDevice.connect(a.ws);
+      devices.push(backOnA);
+      expect((await backOnA.request('register', registerBody(sn, secretNo, ts2))).errcode).toBe(0);
+      expect(await onB.closed).toEqual({ code: 4000, reason: 'replaced by a newer connection' });
+      expect((await backOnA.request('subscribe_corp', { secret, firmware_version: '1.2.4' })).errcode).toBe(0);
+
+      // Unbound through B: push_unbind_corp reaches A, and the secret no longer logs in.
+      const unbindPush = backOnA.push('push_unbind_corp');
+      expect((await call(b, token, 'DELETE', `/api/v1/devices/${sn}/bind`)).status).toBe(204);
+      await unbindPush;
+      expect((await backOnA.request('subscribe_corp', { secret, firmware_version: '1.2.4' })).errcode).toBe(WsErr.NOT_AUTHORIZED);
+      const listed = (await call(a, token, 'GET', `/api/v1/devices/${sn}/commands`)).json().commands as Array<{
+        cmd: string;
+        status: string;
+      }>;
+      expect(listed.map((c) => [c.cmd, c.status])).toEqual([
+        ['push_fetch_log', 'delivered'],
+        ['push_restart_device', 'delivered'],
+      ]);
+    },
+    SLOW,
+  );
+});
