@@ -10,6 +10,7 @@
  *
  *   npm run bench:merchant                         # SQLite, and PostgreSQL when DATABASE_URL is set
  *   BENCH_DEVICES=100000 npm run bench:merchant    # a smaller run
+ *   BENCH_BACKENDS=postgres npm run bench:merchant # one backend only
  *
  * Run it holding the bench lock: flock /tmp/bench.lock npm run bench:merchant
  */
@@ -394,8 +395,11 @@ async function run(kind: 'sqlite' | 'postgres'): Promise<Result> {
 
 async function main(): Promise<void> {
   console.log(`bench:merchant — ${DEVICES.toLocaleString('en')} devices for one merchant\n${machine()}`);
-  const results: Result[] = [await run('sqlite')];
-  if (pgUrl) results.push(await run('postgres'));
+  // BENCH_BACKENDS=postgres (or sqlite) re-measures one backend alone.
+  const only = process.env.BENCH_BACKENDS?.split(',');
+  const results: Result[] = [];
+  if (!only || only.includes('sqlite')) results.push(await run('sqlite'));
+  if (pgUrl && (!only || only.includes('postgres'))) results.push(await run('postgres'));
   else console.log('\n(PostgreSQL skipped: set DATABASE_URL to include it)');
   console.log('\nsummary');
   for (const r of results) {
