@@ -7,6 +7,7 @@ import type { Deps } from './deps.js';
 import { AppError } from './errors.js';
 import { accountsRoutes } from './features/accounts/accounts.routes.js';
 import { bindingRoutes } from './features/binding/binding.routes.js';
+import { callbacksRoutes } from './features/callbacks/callbacks.routes.js';
 import { cloudApiRoutes } from './features/cloud-api/cloud-api.routes.js';
 import { consoleRoutes } from './features/console/console.routes.js';
 import { deviceLogsRoutes } from './features/device-logs/device-logs.routes.js';
@@ -143,6 +144,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(gatewayRoutes(services));
   await app.register(firmwareRoutes(services));
   await app.register(deviceLogsRoutes(services));
+  await app.register(callbacksRoutes(services));
   // The WeCom direct-access gateway: WebSocket upgrades on this same port (docs/protocol.md).
   await attachGateway(app, deps, services);
   await app.register(merchantAdminRoutes(services));

@@ -80,6 +80,50 @@ export const ERRORS = {
     message: 'The department still has sub-departments, members, invitations or devices',
   },
   LAST_SUPER_ADMIN: { status: 409, errcode: 40410, message: 'An organisation must keep at least one super admin' },
+  // Cloud devices (§B1/§B3, docs/cloud-api.md).
+  AUTH_CODE_INVALID: {
+    status: 400,
+    errcode: 40450,
+    message: 'The auth_code is invalid, already used, expired or of another model',
+  },
+  DEVICE_SECRET_INVALID: {
+    status: 401,
+    errcode: 40451,
+    message: 'The device_sn or device_secret is wrong, or the binding it belonged to has ended',
+  },
+  QR_RATE_LIMITED: { status: 429, errcode: 45033, message: 'At most one code of this type per device per minute; retry later' },
+  // Vendor callbacks and webhooks (docs/callbacks.md); the VENDOR_* bind errors are shown to the binder.
+  VENDOR_DEVICE_OFFLINE: {
+    status: 409,
+    errcode: 40461,
+    message: 'The device is offline; switch it on, connect it to the network and try again',
+  },
+  VENDOR_DEVICE_ALREADY_BOUND: { status: 409, errcode: 40462, message: 'The device is already bound; unbind it first' },
+  VENDOR_DEVICE_HAS_DATA: {
+    status: 409,
+    errcode: 40463,
+    message: 'The device still holds local data; reset it, then bind it again',
+  },
+  VENDOR_VERIF_CODE_WRONG: { status: 400, errcode: 40464, message: "The device's vendor says the verification code is wrong" },
+  VENDOR_DEVICE_NOT_UNBOUND: {
+    status: 409,
+    errcode: 40465,
+    message: 'The device has not been unbound yet; retry later or contact the vendor',
+  },
+  VENDOR_REFUSED_BIND: { status: 409, errcode: 40466, message: "The device's vendor refused the bind" },
+  VENDOR_NO_ANSWER: {
+    status: 504,
+    errcode: 40467,
+    message: "The device's vendor did not answer in time, so the device was not bound; try again later",
+  },
+  VENDOR_BAD_REPLY: {
+    status: 502,
+    errcode: 40468,
+    message: "The device's vendor gave an answer that could not be verified, so the device was not bound; contact the vendor",
+  },
+  DELIVERY_NOT_FOUND: { status: 404, errcode: 46040, message: 'No such callback delivery' },
+  WEBHOOK_NOT_FOUND: { status: 404, errcode: 46041, message: 'No such webhook' },
+  CALLBACK_NOT_SET: { status: 404, errcode: 46042, message: 'No callback URL is set here' },
   NOT_READY: { status: 503, errcode: -1, message: 'The service is not ready' },
   INTERNAL: { status: 500, errcode: -1, message: 'Internal error' },
   CONFIG_INVALID: { status: 500, errcode: -1, message: 'The configuration is invalid' },

@@ -1,6 +1,7 @@
 import { buildApp } from './app.js';
 import { closeDeps, composeDeps } from './compose.js';
 import { ConfigError, loadConfig } from './config.js';
+import { startCloudJobs } from './features/cloud-api/cloud-jobs.js';
 
 /** The composition root: config → adapters → app → listen, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -15,8 +16,12 @@ async function main(): Promise<void> {
     throw e;
   }
   const deps = await composeDeps(config);
-  const { app } = await buildApp(deps);
+  const { app, services } = await buildApp(deps);
   await app.listen({ port: config.port, host: config.host });
+  // model_ticket renewal and the cloud-device offline sweep (safe on every process at once).
+  const cloudJobs = startCloudJobs(services, deps.logger);
+  // Vendor callbacks and webhooks: every process delivers; rows are claimed, so none twice.
+  services.callbacks.outbox.start();
   deps.logger.info(
     { url: config.publicUrl, tls: !!config.tls, storage: deps.db.caps.backend, bus: config.redisUrl ? 'redis' : 'memory' },
     'bindery is up',
@@ -33,6 +38,8 @@ async function main(): Promise<void> {
     }, config.shutdownGraceMs);
     force.unref();
     try {
+      await cloudJobs.stop();
+      await services.callbacks.outbox.stop();
       await app.close();
       await closeDeps(deps);
       process.exit(0);

@@ -2,8 +2,11 @@ import type { Deps } from './deps.js';
 import { AccountsService } from './features/accounts/accounts.service.js';
 import { BindingService } from './features/binding/binding.service.js';
 import { DeviceManagementService } from './features/binding/manage.service.js';
+import { CallbacksService } from './features/callbacks/callbacks.service.js';
+import { CloudDevicesService } from './features/cloud-api/cloud-devices.service.js';
 import { DeviceLogsService } from './features/device-logs/device-logs.service.js';
 import { DeviceTokensService } from './features/device-tokens/device-tokens.service.js';
+import { TicketRenewal } from './features/device-tokens/ticket-renewal.js';
 import { DevicesService } from './features/devices/devices.service.js';
 import { FirmwareService } from './features/firmware/firmware.service.js';
 import { DevicePushService } from './features/gateway/pushes.service.js';
@@ -52,6 +55,12 @@ export interface Services {
   deviceLogs: DeviceLogsService;
   /** §B1 bind auth codes, device secrets and device access tokens (cloud devices). */
   deviceTokens: DeviceTokensService;
+  /** Vendor callbacks (§B4) and signed webhooks: settings, the outbox, the delivery log. */
+  callbacks: CallbacksService;
+  /** §B3 device-scoped cloud API: status reports, people, firmware results, login and identity QR codes. */
+  cloudDevices: CloudDevicesService;
+  /** §B1 model_ticket renewal every 10 minutes (runOnce; looped by features/cloud-api/cloud-jobs.ts). */
+  ticketRenewal: TicketRenewal;
 }
 
 export function buildServices(deps: Deps): Services {
@@ -73,7 +82,14 @@ export function buildServices(deps: Deps): Services {
   const deviceLogs = new DeviceLogsService(deps, devices);
   const management = new DeviceManagementService(deps, binding, organisations, events, pushes, deviceLogs);
   const notifications = new NotificationsService(deps);
-  const deviceTokens = new DeviceTokensService(deps);
+  const deviceTokens = new DeviceTokensService(deps, events);
+  const callbacks = new CallbacksService(deps, { models, devices, orgs: organisations, events, authCodes: deviceTokens });
+  binding.bindGate = callbacks;
+  devices.events = events;
+  firmware.events = events;
+  deviceLogs.lifecycle = { events, logger: deps.logger };
+  const cloudDevices = new CloudDevicesService(deps, events, binding, organisations);
+  const ticketRenewal = new TicketRenewal(deps, events);
   registerNotificationListeners(events, notifications, organisations, deps.db.kysely);
   return {
     accounts,
@@ -94,5 +110,8 @@ export function buildServices(deps: Deps): Services {
     firmware,
     deviceLogs,
     deviceTokens,
+    callbacks,
+    cloudDevices,
+    ticketRenewal,
   };
 }

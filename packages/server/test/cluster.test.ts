@@ -264,4 +264,41 @@ describe('two gateway processes on one PostgreSQL + Redis', () => {
     },
     SLOW,
   );
+  it.skipIf(skip)(
+    'the 1-per-minute QR limits are counted once across both processes (Redis)',
+    async () => {
+      const v = await call(a, token, 'POST', '/api/v1/vendors', { name: 'Limits Vendor' });
+      const vendorId = (v.json().vendor as { id: string }).id;
+      const m = await call(a, token, 'POST', `/api/v1/vendors/${vendorId}/models`, { name: 'Limits Model' });
+      const modelId = (m.json().model as { model_id: string }).model_id;
+      const modelSecret = m.json().model_secret as string;
+      const ticket = (await call(b, token, 'GET', `/api/v1/models/${modelId}/ticket`)).json().model_ticket as string;
+      const cgi = async (p: Proc, url: string, body: unknown) => {
+        const r = await fetch(p.base + url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return (await r.json()) as Record<string, unknown>;
+      };
+      const tok = await cgi(a, '/cgi-bin/openhw/get_model_token', {
+        model_id: modelId,
+        model_secret: modelSecret,
+        model_ticket: ticket,
+      });
+      const q = `?model_access_token=${encodeURIComponent(tok.model_access_token as string)}`;
+      expect((await cgi(b, `/cgi-bin/openhw/model/register_sn${q}`, { device_sn: 'LIMITS0001' })).errcode).toBe(0);
+      expect((await cgi(b, `/cgi-bin/openhw/model/register_sn${q}`, { device_sn: 'LIMITS0002' })).errcode).toBe(0);
+
+      // The identity QR of one SN: once on A, then refused on B within the minute (and on A again).
+      const first = await cgi(a, `/cgi-bin/openhw/device/gen_id_dynamic_qrcode${q}`, { device_sn: 'LIMITS0001', state: 's' });
+      expect(first.errcode).toBe(0);
+      expect(first.qrcode_content).toMatch(/sn=LIMITS0001&timestamp=\d+&signature=[0-9a-f]{64}/);
+      expect((await cgi(b, `/cgi-bin/openhw/device/gen_id_dynamic_qrcode${q}`, { device_sn: 'LIMITS0001' })).errcode).toBe(45033);
+      expect((await cgi(a, `/cgi-bin/openhw/device/gen_id_dynamic_qrcode${q}`, { device_sn: 'LIMITS0001' })).errcode).toBe(45033);
+      // Another SN has a budget of its own.
+      expect((await cgi(b, `/cgi-bin/openhw/device/gen_id_dynamic_qrcode${q}`, { device_sn: 'LIMITS0002' })).errcode).toBe(0);
+    },
+    SLOW,
+  );
 });

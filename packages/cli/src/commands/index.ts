@@ -1,6 +1,7 @@
 // One line per command group: a group is a file exporting `register(program, ctx)`. Groups are
 // registered (and listed in --help) in alphabetical order of these names.
 export * as batch from './batch.js';
+export * as callbacks from './callbacks.js';
 export * as config from './config.js';
 export * as device from './device.js';
 export * as merchant from './merchant.js';

@@ -60,7 +60,13 @@ export type DomainEvent =
   /** An upgrade was requested for a device (B4.3 update_firmware command to cloud devices). */
   | ({ type: 'device.firmware_requested'; operId: string; version: string } & DeviceFact)
   /** A device reported how an upgrade went (WSS or report_firmware_upgrade_result). */
-  | ({ type: 'device.firmware_result'; operId: string | null; errcode: number; errmsg: string; curVersion: string | null } & DeviceFact)
+  | ({
+      type: 'device.firmware_result';
+      operId: string | null;
+      errcode: number;
+      errmsg: string;
+      curVersion: string | null;
+    } & DeviceFact)
   /** Someone asked for fresh status (B4.3 fetch_device_status command to cloud devices). */
   | ({ type: 'device.status_requested' } & DeviceFact)
   | ({ type: 'device.error_report'; reportId: string } & DeviceFact)

@@ -485,9 +485,76 @@ export interface Database {
   platform_keys: PlatformKeysTable;
   device_inspections: DeviceInspectionsTable;
   relation_imports: RelationImportsTable;
+  callback_endpoints: CallbackEndpointsTable;
+  webhooks: WebhooksTable;
+  outbox: OutboxTable;
+  delivery_attempts: DeliveryAttemptsTable;
   device_auth_codes: DeviceAuthCodesTable;
   device_secrets: DeviceSecretsTable;
   device_access_tokens: DeviceAccessTokensTable;
   cloud_device_status: CloudDeviceStatusTable;
   job_claims: JobClaimsTable;
+}
+
+/** A WeCom-style callback URL (007_callbacks): `model:<id>` (model URL) or `vendor:<id>` (provider general URL). */
+export interface CallbackEndpointsTable {
+  id: string;
+  kind: string;
+  vendor_id: string;
+  model_id: string | null;
+  url: string;
+  token_enc: string;
+  aes_key_enc: string;
+  verify_device: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A signed JSON webhook of a vendor or an organisation. */
+export interface WebhooksTable {
+  id: string;
+  owner_type: string;
+  owner_id: string;
+  url: string;
+  secret_enc: string;
+  events: string | null;
+  created_by: string;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+/** One event for one target, delivered in seq order per ordering_key (features/callbacks/outbox.ts). */
+export interface OutboxTable {
+  seq: Generated<number>;
+  id: string;
+  vendor_id: string | null;
+  org_id: string | null;
+  target_kind: string;
+  target_id: string;
+  ordering_key: string;
+  sn: string | null;
+  event_type: string;
+  payload_enc: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  give_up_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  created_at: number;
+  finished_at: number | null;
+  last_http_status: number | null;
+  last_error: string | null;
+  reply: string | null;
+  redelivery_of: string | null;
+}
+
+export interface DeliveryAttemptsTable {
+  id: Generated<number>;
+  outbox_seq: number;
+  at: number;
+  http_status: number | null;
+  errcode: number | null;
+  error: string | null;
+  duration_ms: number;
 }

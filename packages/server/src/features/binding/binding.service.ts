@@ -58,6 +58,22 @@ export interface BindOutcome {
   method: BindMethod;
 }
 
+/**
+ * Vendor callbacks hook in here (features/callbacks): the synchronous bind callback, which may
+ * refuse a bind before it commits, and verify_device for SNs nobody registered.
+ */
+export interface BindGate {
+  /** Throws to refuse the bind; returns what to call when the bind fails after all (or null). */
+  beforeBind(input: {
+    device: DeviceRow;
+    owner: Owner;
+    verifCode: string | null;
+    method: BindMethod;
+  }): Promise<(() => Promise<void>) | null>;
+  /** True when a vendor vouched for the SN and it is registered now. */
+  verifyUnknownSn(sn: string, modelId?: string): Promise<boolean>;
+}
+
 /** The requester's network address, for the per-address lockout. */
 export interface NetContext {
   ip?: string | null;
@@ -124,6 +140,8 @@ function normaliseRemark(r: string | null | undefined): string | null {
 export class BindingService {
   readonly scans: ScanResolver;
   readonly lockout: Lockout;
+  /** Set by services.ts once the callbacks feature exists. */
+  bindGate: BindGate | null = null;
 
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'metrics' | 'limiter'>,
@@ -235,6 +253,10 @@ export class BindingService {
     }
     const d = await this.devices.repo.findBySn(sn);
     if (d && (modelId === undefined || d.model_id === modelId)) return d;
+    if (!d && (await this.bindGate?.verifyUnknownSn(sn, modelId))) {
+      const vouched = await this.devices.repo.findBySn(sn);
+      if (vouched && (modelId === undefined || vouched.model_id === modelId)) return vouched;
+    }
     await this.lockout.fail(keys);
     if (modelId === undefined && !hasValidCheckChar(sn) && (await this.everyModelUsesCheckChars())) fail('SN_CHECK_FAILED');
     fail('DEVICE_NOT_FOUND', `No device has SN ${sn}; check it for typos`);
@@ -325,7 +347,9 @@ export class BindingService {
     let result = 'bound' as BindOutcome['result'];
     let previous: { ownerId: string; boundBy: string | null } | null = null;
 
-    await this.db.transaction().execute(async (trx) => {
+    // The vendor hears of the bind (and may refuse it) before it commits, outside any transaction.
+    const undoVendorBind = await this.vendorBindCallback(d, model, owner, opts);
+    const committed = this.db.transaction().execute(async (trx) => {
       const cur = await trx
         .selectFrom('devices')
         .select(['owner_type', 'owner_id', 'bound_by'])
@@ -366,6 +390,10 @@ export class BindingService {
           reason: 'rotating',
         });
     });
+    await committed.catch(async (e: unknown) => {
+      await undoVendorBind?.();
+      throw e;
+    });
 
     const base = { sn: d.sn, modelId: d.model_id, vendorId: d.vendor_id, by, at: now };
     if (result === 'shared') {
@@ -400,6 +428,21 @@ export class BindingService {
       ...(result === 'transferred' ? { transfer: true } : {}),
     });
     return { sn: d.sn, owner, result, method: result === 'transferred' ? 'rotating' : opts.method };
+  }
+
+  /** The bind callback, when the device gets a new owner (joining a shared device is no bind). */
+  private async vendorBindCallback(
+    d: DeviceRow,
+    model: Selectable<ModelsTable>,
+    owner: Owner,
+    opts: BindOptions & { method: BindMethod },
+  ): Promise<(() => Promise<void>) | null> {
+    if (!this.bindGate) return null;
+    const takesOver =
+      d.owner_id === null ||
+      (owner.type === 'user' && d.owner_type === 'user' && d.owner_id !== owner.id && model.binding_mode === 'rotating');
+    if (!takesOver) return null;
+    return this.bindGate.beforeBind({ device: d, owner, verifCode: opts.verifCode ?? null, method: opts.method });
   }
 
   /** A personal device owned by someone else: join it (shared), take it over (rotating) or refuse. */
@@ -576,7 +619,10 @@ export class BindingService {
     const remark = normaliseRemark(opts.remarkName === undefined ? d.remark_name : opts.remarkName);
     const by = principalLabel(actor);
     const now = this.deps.clock.now();
-    await this.db.transaction().execute(async (trx) => {
+    const undoVendorBind = this.bindGate
+      ? await this.bindGate.beforeBind({ device: d, owner: to, verifCode: opts.verifCode ?? null, method: 'transfer' })
+      : null;
+    const committed = this.db.transaction().execute(async (trx) => {
       const r = await trx
         .updateTable('devices')
         .set(this.ownerColumns(to, now, by, remark))
@@ -594,6 +640,10 @@ export class BindingService {
         owner_id: to.id,
         ...(range ? { visible_to: { departments: range.departments, users: range.users.map((u) => u.userId) } } : {}),
       });
+    });
+    await committed.catch(async (e: unknown) => {
+      await undoVendorBind?.();
+      throw e;
     });
     const byUserId = actor.kind === 'user' ? actor.userId : null;
     const base = { sn: d.sn, modelId: d.model_id, vendorId: d.vendor_id, by, at: now, byUserId, transfer: true };

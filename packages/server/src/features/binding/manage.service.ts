@@ -5,6 +5,7 @@ import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
+import { newId } from '../../shared/ids.js';
 import type { Principal } from '../../shared/principal.js';
 import type { DeviceRow } from '../devices/devices.repo.js';
 import type { OrganisationsService } from '../organisations/organisations.service.js';
@@ -499,7 +500,30 @@ export class DeviceManagementService {
       .where('is_current', '=', 1)
       .executeTakeFirst();
     if (!fw) fail('NOT_FOUND', "The device's model has no published firmware yet; ask its vendor");
-    return this.command(actor, d, 'push_update_firmware', undefined, 'update_firmware', { version: fw.version });
+    const r = await this.command(actor, d, 'push_update_firmware', undefined, 'update_firmware', { version: fw.version });
+    // Devices behind a vendor cloud hear of it through the update_firmware callback (features/callbacks).
+    await this.events.emit({
+      type: 'device.firmware_requested',
+      sn: d.sn,
+      modelId: d.model_id,
+      vendorId: d.vendor_id,
+      operId: r.command_id ?? newId('op'),
+      version: fw.version,
+      at: this.deps.clock.now(),
+    });
+    return r;
+  }
+
+  /**
+   * Asks for the device's current status. WSS devices report on their own connection; a device
+   * behind a vendor cloud gets the fetch_device_status callback and answers with report_device_status.
+   */
+  async requestStatus(actor: Principal, sn: string): Promise<{ outcome: 'requested' }> {
+    const { device: d } = await this.binding.requireAction(actor, sn, 'view');
+    const now = this.deps.clock.now();
+    await audit(this.db, now, actor, 'device.command.fetch_device_status', `device:${d.sn}`);
+    await this.events.emit({ type: 'device.status_requested', sn: d.sn, modelId: d.model_id, vendorId: d.vendor_id, at: now });
+    return { outcome: 'requested' };
   }
 
   async reboot(actor: Principal, sn: string) {
@@ -664,6 +688,8 @@ export class DeviceManagementService {
     const d = r.device!;
     const acc = await this.binding.access(actor, d);
     if (!acc.actions.has('view')) fail('FORBIDDEN', 'You may not manage this device');
+    // Cloud-issued dynamic login codes are single use: spent before the device hears of the scan.
+    if (r.spend) await this.binding.scans.spend(r.spend, this.deps.clock.now());
     const operId = randomUUID();
     const opType = 'scan_qrcode_login';
     const res = await this.pusher.userScan(d.sn, {

@@ -3,7 +3,9 @@ import { hexEquals, isFresh, parseScan, type ScanKind, SignWindow, signBindQr, s
 import type { Selectable } from 'kysely';
 import type { ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
+import { fail } from '../../errors.js';
 import { sha256Hex } from '../../shared/ids.js';
+import { signCloudQr } from '../cloud-api/cloud-qr.js';
 import type { DeviceRow, KyselyDevicesRepo } from '../devices/devices.repo.js';
 
 /** What a scanned code turned out to be. `forged` and `unknown` count as failed attempts (lockout). */
@@ -29,7 +31,7 @@ export const VALIDITY_MESSAGES: Record<CodeValidity, string> = {
     "This QR code has expired. Codes on a device's screen are valid for 30 minutes (management codes from the cloud for 5); refresh the code on the device and scan again.",
   forged: 'This QR code is not genuine: its signature does not match the device. Scan the code shown on the device itself.',
   unknown: 'This code does not belong to any device registered here.',
-  used: 'This QR code has already been used to bind the device. Show a fresh code on the device and scan again.',
+  used: 'This QR code has already been used (codes that bind or sign in work once). Show a fresh code on the device and scan again.',
   invalid: 'This is not a device code Bindery understands.',
 };
 
@@ -114,13 +116,21 @@ export class ScanResolver {
     const secretNo = this.deps.secrets.open(base.device.secret_no_enc);
     const nonce = scan.nonce ?? '';
     const f = { sn: scan.sn, timestamp: scan.timestamp, nonce };
-    const expected = scan.kind === 'dynamic_bind' ? signBindQr(f, secretNo) : signLoginQr({ ...f, state: scan.state }, secretNo);
+    // No nonce: issued by the cloud API (gen_login_qrcode type 1, gen_id_dynamic_qrcode), signed as cloud-qr.ts says.
+    const cloud = scan.nonce === undefined;
+    const cloudFields = { sn: scan.sn, timestamp: scan.timestamp, state: scan.state ?? '' };
+    const expected = cloud
+      ? signCloudQr(scan.kind === 'dynamic_bind' ? 'qrcode' : 'dynamic_login', cloudFields, secretNo)
+      : scan.kind === 'dynamic_bind'
+        ? signBindQr(f, secretNo)
+        : signLoginQr({ ...f, state: scan.state }, secretNo);
     // A forged code says nothing about the device beyond that it exists: the page names no model or SN.
     if (!hexEquals(expected, scan.signature)) return { kind: scan.kind, validity: 'forged' };
     const windowSec = scan.nonce === undefined ? SignWindow.cloudQr : SignWindow.qr;
     const nowSec = Math.floor(this.deps.clock.now() / 1000);
     if (!isFresh(scan.timestamp, nowSec, windowSec)) return { ...base, validity: 'expired' };
-    if (scan.kind === 'dynamic_login') return { ...base, state: scan.state };
+    // Device-made login codes may be shown again while fresh; cloud-made ones are single use (replay refusal below).
+    if (scan.kind === 'dynamic_login' && !cloud) return { ...base, state: scan.state };
     const hash = spentCodeHash(scan.sn, scan.timestamp, nonce, scan.signature);
     const spent = await this.deps.db.kysely
       .selectFrom('used_qr_codes')
@@ -129,5 +139,20 @@ export class ScanResolver {
       .executeTakeFirst();
     const spend = { hash, snKey: snKey(scan.sn), expiresAt: (Number(scan.timestamp) + windowSec) * 1000 };
     return { ...base, validity: spent ? 'used' : 'ok', spend, ...(scan.state !== undefined ? { state: scan.state } : {}) };
+  }
+
+  /** Records a single-use code as used until its window ends; a second (or concurrent) use fails with QR_USED. */
+  async spend(spend: NonNullable<ResolvedCode['spend']>, now: number): Promise<void> {
+    const db = this.deps.db.kysely;
+    await db.deleteFrom('used_qr_codes').where('expires_at', '<', now).execute();
+    try {
+      await db
+        .insertInto('used_qr_codes')
+        .values({ code_hash: spend.hash, sn_key: spend.snKey, used_at: now, expires_at: spend.expiresAt })
+        .execute();
+    } catch (e) {
+      if (this.deps.db.caps.isUniqueViolation(e)) fail('QR_USED');
+      throw e;
+    }
   }
 }

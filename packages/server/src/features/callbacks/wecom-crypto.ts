@@ -28,7 +28,11 @@ export function newEncodingAesKey(): string {
 
 /** A callback Token: WeCom allows up to 32 letters and digits. */
 export function newCallbackToken(): string {
-  return randomBytes(24).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 24).padEnd(24, '0');
+  return randomBytes(24)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 24)
+    .padEnd(24, '0');
 }
 
 export function aesKeyOf(encodingAesKey: string): Buffer {

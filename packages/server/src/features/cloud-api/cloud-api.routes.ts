@@ -14,6 +14,8 @@ export function cloudApiRoutes(s: Services) {
   return async function cloudApi(app: FastifyInstance) {
     const modelPrincipal = (req: FastifyRequest) =>
       s.models.authenticateModelToken((req.query as Record<string, unknown>).model_access_token);
+    const devicePrincipal = (req: FastifyRequest) =>
+      s.deviceTokens.authenticateDevice((req.query as Record<string, unknown>).device_access_token);
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/get_model_token',
@@ -38,6 +40,78 @@ export function cloudApiRoutes(s: Services) {
         await s.devices.unregister(await modelPrincipal(req), req.body?.device_sn);
         return ok({});
       },
+    );
+
+    // ── §B1 device secrets and tokens ──
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/get_device_secret',
+      {
+        schema: {
+          ...cgi,
+          summary: 'auth_code (bind callback, single use, 10 min) → device_secret + device_access_token (7 200 s)',
+        },
+      },
+      async (req) => ok(await s.deviceTokens.exchangeAuthCode(await modelPrincipal(req), req.body?.auth_code)),
+    );
+
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/get_device_token',
+      { schema: { ...cgi, summary: 'device_sn + device_secret → a fresh device_access_token (7 200 s)' } },
+      async (req) =>
+        ok(await s.deviceTokens.issueDeviceToken(await modelPrincipal(req), req.body?.device_sn, req.body?.device_secret)),
+    );
+
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/device/gen_id_dynamic_qrcode',
+      {
+        schema: {
+          ...cgi,
+          summary: 'device_sn + state → dynamic identity (bind) QR content, 300 s; 1/min per SN shared with dynamic login codes',
+        },
+      },
+      async (req) => ok(await s.cloudDevices.genIdDynamicQrcode(await modelPrincipal(req), req.body ?? {})),
+    );
+
+    // ── §B3 device-scoped (device_access_token) ──
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/device/report_device_status',
+      { schema: { ...cgi, summary: 'online_status 1/2, cur_version, upgradable_version + upgradable_version_desc' } },
+      async (req) => {
+        await s.cloudDevices.reportStatus(await devicePrincipal(req), req.body ?? {});
+        return ok({});
+      },
+    );
+
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/device/get_userinfo_by_page',
+      { schema: { ...cgi, summary: 'The people who may use the device: cursor, limit (≤ 200), only_perm_version' } },
+      async (req) => ok(await s.cloudDevices.userinfoByPage(await devicePrincipal(req), req.body ?? {})),
+    );
+
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/device/get_userinfo_by_ids',
+      { schema: { ...cgi, summary: 'user_item[{open_userid, user_type}] → those of them who may use the device' } },
+      async (req) => ok(await s.cloudDevices.userinfoByIds(await devicePrincipal(req), req.body ?? {})),
+    );
+
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/device/report_firmware_upgrade_result',
+      { schema: { ...cgi, summary: 'oper_id, errcode (0 ok), errmsg, cur_version' } },
+      async (req) => {
+        await s.cloudDevices.firmwareResult(await devicePrincipal(req), req.body ?? {});
+        return ok({});
+      },
+    );
+
+    app.post<{ Body: Body }>(
+      '/cgi-bin/openhw/device/gen_login_qrcode',
+      {
+        schema: {
+          ...cgi,
+          summary: 'Seed 000: type 0 static / 1 dynamic (300 s) management QR content carrying state; 1/min per SN per type',
+        },
+      },
+      async (req) => ok(await s.cloudDevices.genLoginQrcode(await devicePrincipal(req), req.body ?? {})),
     );
 
     app.post<{ Body: Body }>(

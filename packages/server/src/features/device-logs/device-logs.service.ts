@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
+import type { DomainEvents } from '../../shared/domain-events.js';
 import { type Principal, requireOperator } from '../../shared/principal.js';
 import type { DevicesService } from '../devices/devices.service.js';
 import { sortableId } from '../gateway/sortable-id.js';
@@ -39,6 +41,8 @@ export const ERRMSG_MAX = 1024;
  */
 export class DeviceLogsService {
   private readonly dir: string;
+  /** Set by services.ts: uploads and error reports become lifecycle events (vendor webhooks). */
+  lifecycle: { events: DomainEvents; logger: Logger } | null = null;
 
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'config'>,
@@ -75,6 +79,7 @@ export class DeviceLogsService {
       await rm(file, { force: true });
       throw e;
     }
+    this.fact(device.id, { type: 'device.log_uploaded', logId: id });
     const old = await this.db
       .selectFrom('device_logs')
       .select(['id', 'file_name'])
@@ -131,10 +136,30 @@ export class DeviceLogsService {
 
   async recordError(actor: Principal, device: DeviceRef, errcode: number, errmsg: string): Promise<void> {
     requireOperator(actor);
-    await this.db
+    const r = await this.db
       .insertInto('device_error_reports')
       .values({ device_id: device.id, errcode, errmsg: errmsg.slice(0, ERRMSG_MAX), reported_at: this.deps.clock.now() })
-      .execute();
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    this.fact(device.id, { type: 'device.error_report', reportId: String(r.id) });
+  }
+
+  /** Announced without waiting: the device's frame must not wait on listeners. */
+  private fact(
+    deviceId: number,
+    e: { type: 'device.log_uploaded'; logId: string } | { type: 'device.error_report'; reportId: string },
+  ): void {
+    const lc = this.lifecycle;
+    if (!lc) return;
+    const at = this.deps.clock.now();
+    void (async () => {
+      const d = await this.db
+        .selectFrom('devices')
+        .select(['sn', 'model_id', 'vendor_id'])
+        .where('id', '=', deviceId)
+        .executeTakeFirst();
+      if (d) await lc.events.emit({ ...e, sn: d.sn, modelId: d.model_id, vendorId: d.vendor_id, at });
+    })().catch((err: unknown) => lc.logger.error({ err, type: e.type }, 'lifecycle event failed'));
   }
 
   async listErrors(actor: Principal, sn: string, limit = 100): Promise<ErrorReportView[]> {

@@ -2,6 +2,7 @@ import { APP_SCENES, isValidSn, type LabelFormat, labelContent, OPERATING_SYSTEM
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
+import type { DomainEvents } from '../../shared/domain-events.js';
 import { newHwCode, newSecretNo } from '../../shared/ids.js';
 import { type Principal, requireVendor } from '../../shared/principal.js';
 import type { ModelsService } from '../models/models.service.js';
@@ -63,6 +64,8 @@ export function validateAttributes(a: DeviceAttributes): string[] {
  */
 export class DevicesService {
   readonly repo: KyselyDevicesRepo;
+  /** Set by services.ts: registrations are announced as device.registered (vendor webhooks). */
+  events: DomainEvents | null = null;
 
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'config' | 'metrics'>,
@@ -138,7 +141,28 @@ export class DevicesService {
       throw e;
     }
     this.deps.metrics.counter('bindery_devices_registered_total', 'Devices registered').inc();
+    await this.events?.emit({
+      type: 'device.registered',
+      sn: stored.sn,
+      modelId: stored.model_id,
+      vendorId: stored.vendor_id,
+      at: now,
+    });
     return { device: this.view(stored, model), secret_no: this.deps.secrets.open(stored.secret_no_enc) };
+  }
+
+  /**
+   * device.registered for SNs stored in bulk (label batches), in the background: a batch of
+   * 100 000 must not wait on webhook bookkeeping.
+   */
+  announceRegistered(model: { model_id: string; vendor_id: string }, sns: readonly string[], at: number): void {
+    const events = this.events;
+    if (!events) return;
+    void (async () => {
+      for (const sn of sns) {
+        await events.emit({ type: 'device.registered', sn, modelId: model.model_id, vendorId: model.vendor_id, at });
+      }
+    })();
   }
 
   /** §B2 unregister_sn: only devices that are not bound may be deleted. */

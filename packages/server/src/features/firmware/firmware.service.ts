@@ -10,6 +10,8 @@ import type { FirmwareTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
+import type { DomainEvents } from '../../shared/domain-events.js';
+import { newId } from '../../shared/ids.js';
 import type { Principal } from '../../shared/principal.js';
 import type { DevicesService } from '../devices/devices.service.js';
 import type { DevicePushService, PushResult } from '../gateway/pushes.service.js';
@@ -70,6 +72,9 @@ export interface PublishUploadInput {
  */
 export class FirmwareService {
   private readonly dir: string;
+
+  /** Set by services.ts: upgrade requests become device.firmware_requested (vendor callbacks). */
+  events: DomainEvents | null = null;
 
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'config'>,
@@ -234,6 +239,15 @@ export class FirmwareService {
       version: current.firmware_version,
       command_id: r.command_id,
       outcome: r.outcome,
+    });
+    await this.events?.emit({
+      type: 'device.firmware_requested',
+      sn: d.sn,
+      modelId: d.model_id,
+      vendorId: d.vendor_id,
+      operId: r.command_id ?? newId('op'),
+      version: current.firmware_version,
+      at: this.deps.clock.now(),
     });
     return r;
   }

@@ -184,6 +184,8 @@ export class GatewayRepo {
       .updateTable('devices')
       .set({ online: 0, node_id: null })
       .where('online', '=', 1)
+      // Cloud devices (no node) go offline by their own, longer silence window (features/cloud-api).
+      .where('node_id', 'is not', null)
       .where('last_seen_at', '<', seenBefore)
       .executeTakeFirst();
     return Number(r.numUpdatedRows);

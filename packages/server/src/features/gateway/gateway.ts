@@ -218,6 +218,7 @@ export class Gateway implements LocalPushSink {
     if (d && this.bySn.get(d.snKey) === conn) {
       this.bySn.delete(d.snKey);
       this.writer.markOffline(d.id, conn.lastFrameAt);
+      this.fact('device.offline', d);
       if (releasePresence) {
         this.services.pushes.presence
           .release(d.snKey, this.nodeId)
@@ -432,6 +433,7 @@ export class Gateway implements LocalPushSink {
       if (this.bySn.get(old.snKey) === conn) {
         this.bySn.delete(old.snKey);
         this.writer.markOffline(old.id, conn.lastFrameAt);
+        this.fact('device.offline', old);
         void this.services.pushes.presence.release(old.snKey, this.nodeId).catch(() => {});
       }
       conn.device = null;
@@ -447,6 +449,7 @@ export class Gateway implements LocalPushSink {
       };
     }
     const prev = this.bySn.get(d.sn_key);
+    if (!prev) this.fact('device.online', conn.device);
     this.bySn.set(d.sn_key, conn);
     if (prev && prev !== conn) this.closeConn(prev, CloseCode.replaced, 'replaced by a newer connection', 'replaced');
     if (conn.state < ConnState.Registered) this.setState(conn, ConnState.Registered);
@@ -462,6 +465,22 @@ export class Gateway implements LocalPushSink {
     if (conn.closed && !this.bySn.has(d.sn_key)) {
       await this.services.pushes.presence.release(d.sn_key, this.nodeId).catch(() => {});
     }
+  }
+
+  /**
+   * Lifecycle facts for webhooks (features/callbacks), from the process that sees them. Never
+   * awaited: a listener's database work must not slow or fail the device's frames.
+   */
+  fact(
+    type: 'device.online' | 'device.offline' | 'device.activated',
+    d: { sn: string; modelId: string; vendorId: string },
+  ): void {
+    const at = this.now();
+    const e =
+      type === 'device.activated'
+        ? { type, sn: d.sn, modelId: d.modelId, vendorId: d.vendorId, at }
+        : { type, via: 'wss' as const, sn: d.sn, modelId: d.modelId, vendorId: d.vendorId, at };
+    void this.services.events.emit(e).catch((err: unknown) => this.deps.logger.error({ err, type }, 'lifecycle event failed'));
   }
 
   /** Records the first activation of a binding with the next state flush. */

@@ -213,6 +213,7 @@ export class ProductionService {
         });
         this.deps.metrics.counter('bindery_batches_created_total', 'Label batches created').inc();
         this.deps.metrics.counter('bindery_devices_registered_total', 'Devices registered').inc(count);
+        this.devices.announceRegistered(model, sns, now);
         return this.getBatch(actor, id);
       } catch (e) {
         if (e instanceof AppError && e.code === 'VALIDATION_FAILED') throw e;

@@ -5,6 +5,7 @@ import * as m003 from './003_relations.js';
 import * as m004 from './004_gateway.js';
 import * as m005 from './005_merchant.js';
 import * as m006 from './006_people.js';
+import * as m007 from './007_callbacks.js';
 import * as m008 from './008_cloud_devices.js';
 
 type Step = { up(db: Kysely<unknown>, caps: StorageCapabilities): Promise<void> };
@@ -19,6 +20,7 @@ const STEPS: Record<string, Step> = {
   '004_gateway': m004,
   '006_people': m006,
   '005_merchant': m005,
+  '007_callbacks': m007,
   '008_cloud_devices': m008,
 };
 

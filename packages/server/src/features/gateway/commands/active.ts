@@ -33,7 +33,10 @@ export const active: CommandSpec = {
     if (d.secret_enc === null) return err(WsErr.NOT_YET_BOUND, 'the device is not bound yet; poll again in 5 s');
     const secret = gw.deps.secrets.open(d.secret_enc);
     // Recorded once per binding (batched, P-LIVE-3), not on every poll.
-    if (d.activated_at === null || (d.bound_at !== null && d.activated_at < d.bound_at)) gw.markActivated(d.id);
+    if (d.activated_at === null || (d.bound_at !== null && d.activated_at < d.bound_at)) {
+      gw.markActivated(d.id);
+      gw.fact('device.activated', { sn: d.sn, modelId: d.model_id, vendorId: d.vendor_id });
+    }
     if (conn.state < ConnState.Active) gw.setState(conn, ConnState.Active);
     conn.secret = secret;
     return ok({ secret });

@@ -1,0 +1,913 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { snKey } from '@bindery/protocol';
+import type { Selectable } from 'kysely';
+import type { CallbackEndpointsTable, OutboxTable, WebhooksTable } from '../../adapters/storage/schema.js';
+import type { Deps } from '../../deps.js';
+import { AppError, type ErrorCode, fail } from '../../errors.js';
+import { audit } from '../../shared/audit.js';
+import type { BindMethod, DomainEvent, DomainEvents } from '../../shared/domain-events.js';
+import { newId } from '../../shared/ids.js';
+import { canActForVendor, type Principal, requireVendor } from '../../shared/principal.js';
+import type { DeviceRow } from '../devices/devices.repo.js';
+import type { DevicesService } from '../devices/devices.service.js';
+import type { ModelsService } from '../models/models.service.js';
+import type { OrganisationsService } from '../organisations/organisations.service.js';
+import { type AttemptResult, type ClaimedRow, Outbox, type OutboxItem, type OutboxOptions } from './outbox.js';
+import { postWebhook, postWecom } from './transport.js';
+import { type CallbackCredentials, isEncodingAesKey, newCallbackToken, newEncodingAesKey } from './wecom-crypto.js';
+
+/** §B4.1: the bind callback may take 3 s, every other callback 1 s. */
+export const BIND_DEADLINE_MS = 3_000;
+export const CALLBACK_DEADLINE_MS = 1_000;
+export const VERIFY_DEADLINE_MS = 1_000;
+export const WEBHOOK_DEADLINE_MS = 5_000;
+
+/** Domain events that become WeCom callbacks to the model URL (the bind callback is synchronous). */
+const WECOM_EVENTS = new Set<string>([
+  'device.unbound',
+  'model.ticket_renewed',
+  'device.firmware_requested',
+  'device.status_requested',
+  'device.user_scan',
+]);
+const HOOK_CACHE_MS = 5_000;
+
+export const WEBHOOK_EVENTS = [
+  'device.registered',
+  'device.activated',
+  'device.bound',
+  'device.unbound',
+  'device.online',
+  'device.offline',
+  'device.firmware_result',
+  'device.error_report',
+  'device.log_uploaded',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** The bind errcodes of §B4.3 and what the binder is told. */
+const BIND_REFUSALS: Record<number, ErrorCode> = {
+  1: 'VENDOR_DEVICE_OFFLINE',
+  2: 'VENDOR_DEVICE_ALREADY_BOUND',
+  3: 'VENDOR_DEVICE_HAS_DATA',
+  4: 'VENDOR_VERIF_CODE_WRONG',
+  5: 'VENDOR_DEVICE_NOT_UNBOUND',
+};
+
+/** What the services need to issue and take back the bind callback's auth_code (device-tokens). */
+export interface AuthCodes {
+  issueAuthCode(input: { sn: string; modelId: string }): Promise<string>;
+  revokeAuthCode(code: string): Promise<void>;
+}
+
+export interface CallbackSettingsView {
+  id: string;
+  kind: 'model' | 'vendor';
+  vendor_id: string;
+  model_id: string | null;
+  url: string;
+  token: string;
+  encoding_aes_key: string;
+  /** The receiveId / tousername the vendor decrypts with: the model id, or the vendor id for the provider URL. */
+  receive_id: string;
+  verify_device: boolean;
+  updated_at: number;
+}
+
+export interface CallbackSettingsInput {
+  url: string;
+  token?: string;
+  encoding_aes_key?: string;
+  verify_device?: boolean;
+}
+
+export interface WebhookOwner {
+  type: 'vendor' | 'org';
+  id: string;
+}
+
+export interface WebhookView {
+  id: string;
+  owner_type: 'vendor' | 'org';
+  owner_id: string;
+  url: string;
+  events: WebhookEvent[] | null;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+export interface DeliveryFilters {
+  status?: string;
+  event_type?: string;
+  sn?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+export interface AttemptView {
+  at: number;
+  http_status: number | null;
+  errcode: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface DeliveryView {
+  id: string;
+  vendor_id: string | null;
+  org_id: string | null;
+  target: { kind: string; id: string };
+  event_type: string;
+  sn: string | null;
+  status: string;
+  attempts: number;
+  next_attempt_at: number | null;
+  created_at: number;
+  finished_at: number | null;
+  last_http_status: number | null;
+  last_error: string | null;
+  reply: unknown;
+  redelivery_of: string | null;
+  attempt_log: AttemptView[];
+}
+
+function validUrl(u: unknown): string {
+  if (typeof u !== 'string' || u.length > 2048)
+    fail('VALIDATION_FAILED', 'url must be an http(s) URL of at most 2048 characters');
+  let parsed: URL;
+  try {
+    parsed = new URL(u);
+  } catch {
+    fail('VALIDATION_FAILED', 'url must be an absolute http(s) URL');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') fail('VALIDATION_FAILED', 'url must use http or https');
+  return parsed.toString();
+}
+
+function sec(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
+/**
+ * Vendor callbacks (§B4) and signed webhooks: the settings, the domain events that become
+ * deliveries, the synchronous bind callback and verify_device, and the delivery log. Delivery
+ * itself is the outbox's (outbox.ts); the crypto is wecom-crypto.ts.
+ */
+export class CallbacksService {
+  readonly outbox: Outbox;
+  /**
+   * Reply deadlines (§B4.1). The bind's 3 s is the contract; the others are ours to choose, and a
+   * test on a loaded machine may widen them.
+   */
+  readonly deadlines = {
+    bindMs: BIND_DEADLINE_MS,
+    callbackMs: CALLBACK_DEADLINE_MS,
+    verifyMs: VERIFY_DEADLINE_MS,
+    webhookMs: WEBHOOK_DEADLINE_MS,
+  };
+  /**
+   * Active webhooks, cached briefly: lifecycle events (every connect and disconnect) must not
+   * cost a query each when nobody listens. Another process sees a new webhook within HOOK_CACHE_MS.
+   */
+  private hooks: { until: number; rows: Selectable<WebhooksTable>[] } | null = null;
+
+  constructor(
+    private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'logger'>,
+    private readonly ctx: {
+      models: ModelsService;
+      devices: DevicesService;
+      orgs: OrganisationsService;
+      events: DomainEvents;
+      authCodes: AuthCodes;
+    },
+    opts: OutboxOptions = {},
+  ) {
+    this.outbox = new Outbox(deps, (row) => this.deliver(row), opts);
+    this.listen(ctx.events);
+  }
+
+  private get db() {
+    return this.deps.db.kysely;
+  }
+
+  // ── settings ──────────────────────────────────────────────────────────────
+
+  private view(r: Selectable<CallbackEndpointsTable>): CallbackSettingsView {
+    return {
+      id: r.id,
+      kind: r.kind as 'model' | 'vendor',
+      vendor_id: r.vendor_id,
+      model_id: r.model_id,
+      url: r.url,
+      token: this.deps.secrets.open(r.token_enc),
+      encoding_aes_key: this.deps.secrets.open(r.aes_key_enc),
+      receive_id: r.kind === 'model' ? r.model_id! : r.vendor_id,
+      verify_device: r.verify_device === 1,
+      updated_at: r.updated_at,
+    };
+  }
+
+  private async endpoint(id: string): Promise<Selectable<CallbackEndpointsTable> | undefined> {
+    return this.db.selectFrom('callback_endpoints').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  private credentials(r: Selectable<CallbackEndpointsTable>): CallbackCredentials {
+    const v = this.view(r);
+    return { token: v.token, encodingAesKey: v.encoding_aes_key, receiveId: v.receive_id };
+  }
+
+  async getModelCallback(actor: Principal, modelId: string): Promise<CallbackSettingsView> {
+    await this.ctx.models.getRow(actor, modelId);
+    const r = await this.endpoint(`model:${modelId}`);
+    if (!r) fail('CALLBACK_NOT_SET', 'This model has no callback URL');
+    return this.view(r);
+  }
+
+  async putModelCallback(actor: Principal, modelId: string, input: CallbackSettingsInput): Promise<CallbackSettingsView> {
+    const m = await this.ctx.models.getRow(actor, modelId);
+    if (input.verify_device !== undefined)
+      fail('VALIDATION_FAILED', 'verify_device is a setting of the provider URL (the vendor)');
+    return this.putEndpoint(actor, { id: `model:${modelId}`, kind: 'model', vendorId: m.vendor_id, modelId }, input);
+  }
+
+  async deleteModelCallback(actor: Principal, modelId: string): Promise<void> {
+    await this.ctx.models.getRow(actor, modelId);
+    await this.deleteEndpoint(actor, `model:${modelId}`);
+  }
+
+  private async requireVendorRow(actor: Principal, vendorId: string): Promise<void> {
+    const v = await this.db.selectFrom('vendors').select('id').where('id', '=', vendorId).executeTakeFirst();
+    if (!v) fail('VENDOR_NOT_FOUND');
+    requireVendor(actor, vendorId);
+  }
+
+  async getVendorCallback(actor: Principal, vendorId: string): Promise<CallbackSettingsView> {
+    await this.requireVendorRow(actor, vendorId);
+    const r = await this.endpoint(`vendor:${vendorId}`);
+    if (!r) fail('CALLBACK_NOT_SET', 'This vendor has no provider callback URL');
+    return this.view(r);
+  }
+
+  async putVendorCallback(actor: Principal, vendorId: string, input: CallbackSettingsInput): Promise<CallbackSettingsView> {
+    await this.requireVendorRow(actor, vendorId);
+    return this.putEndpoint(actor, { id: `vendor:${vendorId}`, kind: 'vendor', vendorId, modelId: null }, input);
+  }
+
+  async deleteVendorCallback(actor: Principal, vendorId: string): Promise<void> {
+    await this.requireVendorRow(actor, vendorId);
+    await this.deleteEndpoint(actor, `vendor:${vendorId}`);
+  }
+
+  private async putEndpoint(
+    actor: Principal,
+    at: { id: string; kind: 'model' | 'vendor'; vendorId: string; modelId: string | null },
+    input: CallbackSettingsInput,
+  ): Promise<CallbackSettingsView> {
+    const url = validUrl(input.url);
+    const cur = await this.endpoint(at.id);
+    const token = input.token ?? (cur ? this.deps.secrets.open(cur.token_enc) : newCallbackToken());
+    if (!/^[A-Za-z0-9]{1,32}$/.test(token)) fail('VALIDATION_FAILED', 'token must be 1–32 letters or digits');
+    const key = input.encoding_aes_key ?? (cur ? this.deps.secrets.open(cur.aes_key_enc) : newEncodingAesKey());
+    if (!isEncodingAesKey(key)) fail('VALIDATION_FAILED', 'encoding_aes_key must be 43 base64 characters (32 bytes)');
+    const now = this.deps.clock.now();
+    const values = {
+      id: at.id,
+      kind: at.kind,
+      vendor_id: at.vendorId,
+      model_id: at.modelId,
+      url,
+      token_enc: this.deps.secrets.seal(token),
+      aes_key_enc: this.deps.secrets.seal(key),
+      verify_device: (input.verify_device ?? cur?.verify_device === 1) ? 1 : 0,
+      created_at: cur?.created_at ?? now,
+      updated_at: now,
+    };
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('callback_endpoints')
+        .values(values)
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({
+            url: values.url,
+            token_enc: values.token_enc,
+            aes_key_enc: values.aes_key_enc,
+            verify_device: values.verify_device,
+            updated_at: now,
+          }),
+        )
+        .execute();
+      await audit(trx, now, actor, 'callback.set', at.id, { url, verify_device: values.verify_device === 1 });
+    });
+    return this.view((await this.endpoint(at.id))!);
+  }
+
+  private async deleteEndpoint(actor: Principal, id: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx.deleteFrom('callback_endpoints').where('id', '=', id).executeTakeFirst();
+      if (Number(r.numDeletedRows) !== 1) fail('CALLBACK_NOT_SET');
+      await audit(trx, this.deps.clock.now(), actor, 'callback.delete', id);
+    });
+  }
+
+  // ── webhooks ──────────────────────────────────────────────────────────────
+
+  private async requireWebhookOwner(actor: Principal, owner: WebhookOwner): Promise<void> {
+    if (owner.type === 'vendor') return this.requireVendorRow(actor, owner.id);
+    if (owner.type === 'org') {
+      const ctx = await this.ctx.orgs.context(actor, owner.id);
+      this.ctx.orgs.requireSuperAdmin(ctx);
+      return;
+    }
+    fail('VALIDATION_FAILED', 'owner must be a vendor or an organisation');
+  }
+
+  /** The secret is returned this once; it is stored sealed (the server must sign with it). */
+  async createWebhook(
+    actor: Principal,
+    owner: WebhookOwner,
+    input: { url: string; events?: string[] | null },
+  ): Promise<{ webhook: WebhookView; secret: string }> {
+    await this.requireWebhookOwner(actor, owner);
+    const url = validUrl(input.url);
+    let events: WebhookEvent[] | null = null;
+    if (input.events !== undefined && input.events !== null) {
+      if (!Array.isArray(input.events) || input.events.some((e) => !WEBHOOK_EVENTS.includes(e as WebhookEvent))) {
+        fail('VALIDATION_FAILED', `events must be a list of: ${WEBHOOK_EVENTS.join(', ')}`);
+      }
+      events = [...new Set(input.events as WebhookEvent[])];
+    }
+    const secret = `whsec_${randomBytes(24).toString('base64url')}`;
+    const now = this.deps.clock.now();
+    const id = newId('whk');
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('webhooks')
+        .values({
+          id,
+          owner_type: owner.type,
+          owner_id: owner.id,
+          url,
+          secret_enc: this.deps.secrets.seal(secret),
+          events: events ? JSON.stringify(events) : null,
+          created_by: actor.kind === 'user' ? `user:${actor.userId}` : actor.kind,
+          created_at: now,
+          disabled_at: null,
+        })
+        .execute();
+      await audit(trx, now, actor, 'webhook.create', `webhook:${id}`, {
+        owner_type: owner.type,
+        owner_id: owner.id,
+        url,
+        events,
+      });
+    });
+    this.hooks = null;
+    return {
+      webhook: { id, owner_type: owner.type, owner_id: owner.id, url, events, created_at: now, disabled_at: null },
+      secret,
+    };
+  }
+
+  async listWebhooks(actor: Principal, owner: WebhookOwner): Promise<WebhookView[]> {
+    await this.requireWebhookOwner(actor, owner);
+    const rows = await this.db
+      .selectFrom('webhooks')
+      .selectAll()
+      .where('owner_type', '=', owner.type)
+      .where('owner_id', '=', owner.id)
+      .where('disabled_at', 'is', null)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      owner_type: r.owner_type as 'vendor' | 'org',
+      owner_id: r.owner_id,
+      url: r.url,
+      events: r.events ? (JSON.parse(r.events) as WebhookEvent[]) : null,
+      created_at: r.created_at,
+      disabled_at: r.disabled_at,
+    }));
+  }
+
+  /** Disables a webhook (kept for its delivery log); queued deliveries to it are failed. */
+  async deleteWebhook(actor: Principal, id: string): Promise<void> {
+    const w = await this.db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!w || w.disabled_at !== null) fail('WEBHOOK_NOT_FOUND');
+    await this.requireWebhookOwner(actor, { type: w.owner_type as 'vendor' | 'org', id: w.owner_id });
+    const now = this.deps.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('webhooks').set({ disabled_at: now }).where('id', '=', id).execute();
+      await audit(trx, now, actor, 'webhook.delete', `webhook:${id}`);
+    });
+    this.hooks = null;
+  }
+
+  // ── the delivery log ──────────────────────────────────────────────────────
+
+  /** A vendor's deliveries (callbacks and its webhooks), newest first, with every attempt. */
+  async listDeliveries(
+    actor: Principal,
+    owner: WebhookOwner,
+    f: DeliveryFilters = {},
+  ): Promise<{ deliveries: DeliveryView[]; next_cursor: string | null }> {
+    await this.requireWebhookOwner(actor, owner);
+    const limit = Math.max(1, Math.min(200, Math.floor(Number(f.limit ?? 50)) || 50));
+    let q = this.db
+      .selectFrom('outbox')
+      .selectAll()
+      .where(owner.type === 'vendor' ? 'vendor_id' : 'org_id', '=', owner.id);
+    if (owner.type === 'org') q = q.where('target_kind', '=', 'webhook');
+    if (f.status) {
+      if (!['pending', 'delivered', 'failed'].includes(f.status))
+        fail('VALIDATION_FAILED', 'status must be pending, delivered or failed');
+      q = q.where('status', '=', f.status);
+    }
+    if (f.event_type) q = q.where('event_type', '=', f.event_type);
+    if (f.sn) q = q.where((eb) => eb(eb.fn<string>('lower', ['sn']), '=', String(f.sn).toLowerCase()));
+    if (f.cursor) {
+      const c = Number(Buffer.from(f.cursor, 'base64url').toString('utf8'));
+      if (!Number.isSafeInteger(c) || c <= 0) fail('VALIDATION_FAILED', 'cursor is invalid');
+      q = q.where('seq', '<', c);
+    }
+    const rows = await q
+      .orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const page = rows.slice(0, limit);
+    const views = await this.views(page);
+    const next = rows.length > limit ? Buffer.from(String(page.at(-1)!.seq)).toString('base64url') : null;
+    return { deliveries: views, next_cursor: next };
+  }
+
+  private async views(present: Selectable<OutboxTable>[]): Promise<DeliveryView[]> {
+    if (!present.length) return [];
+    const attempts = await this.db
+      .selectFrom('delivery_attempts')
+      .selectAll()
+      .where(
+        'outbox_seq',
+        'in',
+        present.map((r) => r.seq),
+      )
+      .orderBy('id')
+      .execute();
+    const by = new Map<number, AttemptView[]>();
+    for (const a of attempts) {
+      const list = by.get(a.outbox_seq) ?? [];
+      list.push({ at: a.at, http_status: a.http_status, errcode: a.errcode, error: a.error, duration_ms: a.duration_ms });
+      by.set(a.outbox_seq, list);
+    }
+    return present.map((r) => {
+      let reply: unknown = null;
+      if (r.reply) {
+        try {
+          reply = JSON.parse(r.reply);
+        } catch {
+          reply = r.reply;
+        }
+      }
+      return {
+        id: r.id,
+        vendor_id: r.vendor_id,
+        org_id: r.org_id,
+        target: { kind: r.target_kind, id: r.target_id },
+        event_type: r.event_type,
+        sn: r.sn,
+        status: r.status,
+        attempts: r.attempts,
+        next_attempt_at: r.status === 'pending' ? r.next_attempt_at : null,
+        created_at: r.created_at,
+        finished_at: r.finished_at,
+        last_http_status: r.last_http_status,
+        last_error: r.last_error,
+        reply,
+        redelivery_of: r.redelivery_of,
+        attempt_log: by.get(r.seq) ?? [],
+      };
+    });
+  }
+
+  private rowById(id: string) {
+    return this.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  private async requireDeliveryAccess(actor: Principal, id: string) {
+    const r = await this.rowById(id);
+    if (!r) fail('DELIVERY_NOT_FOUND');
+    const mayVendor = r.vendor_id !== null && canActForVendor(actor, r.vendor_id);
+    if (!mayVendor) {
+      if (r.org_id === null || r.target_kind !== 'webhook') fail('DELIVERY_NOT_FOUND');
+      try {
+        await this.requireWebhookOwner(actor, { type: 'org', id: r.org_id });
+      } catch {
+        fail('DELIVERY_NOT_FOUND');
+      }
+    }
+    return r;
+  }
+
+  async getDelivery(actor: Principal, id: string): Promise<DeliveryView> {
+    const r = await this.requireDeliveryAccess(actor, id);
+    return (await this.views([r]))[0]!;
+  }
+
+  /** Sends a delivery again (a new row behind the device's other events); returns the new one. */
+  async redeliver(actor: Principal, id: string): Promise<DeliveryView> {
+    const r = await this.requireDeliveryAccess(actor, id);
+    if (r.status === 'pending') fail('VALIDATION_FAILED', 'This delivery is still being attempted');
+    const newId = await this.outbox.redeliver(r.id);
+    await audit(this.db, this.deps.clock.now(), actor, 'callback.redeliver', `delivery:${r.id}`, { new_id: newId });
+    return this.getDelivery(actor, newId);
+  }
+
+  // ── delivering one row ────────────────────────────────────────────────────
+
+  private async deliver(row: ClaimedRow): Promise<AttemptResult> {
+    const now = this.deps.clock.now();
+    if (row.targetKind === 'webhook') {
+      const w = await this.db.selectFrom('webhooks').selectAll().where('id', '=', row.targetId).executeTakeFirst();
+      if (!w || w.disabled_at !== null) {
+        return { ok: false, permanent: true, httpStatus: null, errcode: null, error: 'the webhook was removed', durationMs: 0 };
+      }
+      return postWebhook(
+        w.url,
+        this.deps.secrets.open(w.secret_enc),
+        { id: (row.payload as { id: string }).id, body: JSON.stringify(row.payload) },
+        { timestampSec: sec(now), timeoutMs: this.deadlines.webhookMs },
+      );
+    }
+    const ep = await this.endpoint(row.targetId);
+    if (!ep) {
+      return {
+        ok: false,
+        permanent: true,
+        httpStatus: null,
+        errcode: null,
+        error: 'the callback URL was removed',
+        durationMs: 0,
+      };
+    }
+    const r = await postWecom(ep.url, this.credentials(ep), JSON.stringify(row.payload), {
+      timestampSec: sec(now),
+      timeoutMs: row.eventType === 'bind' ? this.deadlines.bindMs : this.deadlines.callbackMs,
+    });
+    return r;
+  }
+
+  // ── the synchronous bind callback (§B4.1/§B4.3) ───────────────────────────
+
+  /**
+   * Tells the model's callback URL about a bind before it commits, with the 3 s deadline. The
+   * vendor's errcode 1–5 (or any other non-zero) refuses the bind with the matching reason; no
+   * answer in time, a network error or an HTTP error refuses it too. Returns what to call if the
+   * bind fails afterwards (the auth_code is revoked), or null when the model has no callback URL.
+   */
+  async beforeBind(input: {
+    device: DeviceRow;
+    owner: { type: 'org' | 'user'; id: string };
+    verifCode: string | null;
+    method: BindMethod;
+  }): Promise<(() => Promise<void>) | null> {
+    const d = input.device;
+    const ep = await this.endpoint(`model:${d.model_id}`);
+    if (!ep) return null;
+    // The vendor must hear of the device's earlier events (an unbind) before this bind.
+    if (!(await this.outbox.drain({ targetId: ep.id, sn: d.sn }))) {
+      throw new AppError('VENDOR_NO_ANSWER', undefined, { reason: 'earlier events for this device are still undelivered' });
+    }
+    const code = await this.ctx.authCodes.issueAuthCode({ sn: d.sn, modelId: d.model_id });
+    const revoke = async () => {
+      try {
+        await this.ctx.authCodes.revokeAuthCode(code);
+      } catch (err) {
+        this.deps.logger.error({ err, sn: d.sn }, 'could not revoke the auth_code of a failed bind');
+      }
+    };
+    const now = this.deps.clock.now();
+    const id = newId('dlv');
+    const payload = envelope('event', 'bind', {
+      reqId: id,
+      sn: d.sn,
+      createtime: sec(now),
+      modelId: d.model_id,
+      authCorpid: openCorpId(input.owner.type, input.owner.id),
+      serviceCorpid: d.vendor_id,
+      extra: { auth_code: code, verif_code: input.verifCode ?? '' },
+    });
+    let r: Awaited<ReturnType<typeof postWecom>>;
+    try {
+      r = await postWecom(ep.url, this.credentials(ep), JSON.stringify(payload), {
+        timestampSec: sec(now),
+        timeoutMs: this.deadlines.bindMs,
+      });
+    } catch (err) {
+      await revoke();
+      throw err;
+    }
+    const item: OutboxItem = {
+      id,
+      targetKind: 'model',
+      targetId: ep.id,
+      vendorId: d.vendor_id,
+      orgId: input.owner.type === 'org' ? input.owner.id : null,
+      sn: d.sn,
+      modelId: d.model_id,
+      eventType: 'bind',
+      payload,
+    };
+    try {
+      await this.outbox.record(item, r);
+    } catch (err) {
+      this.deps.logger.error({ err, sn: d.sn }, 'could not log the bind callback');
+    }
+    if (r.ok) return revoke;
+    await revoke();
+    if (r.errcode !== null && r.errcode !== 0) {
+      const code = BIND_REFUSALS[r.errcode];
+      if (code) throw new AppError(code, undefined, { vendor_errcode: r.errcode });
+      throw new AppError('VENDOR_REFUSED_BIND', `The device's vendor refused the bind (errcode ${r.errcode})`, {
+        vendor_errcode: r.errcode,
+      });
+    }
+    if (r.vendorReply?.kind === 'invalid') throw new AppError('VENDOR_BAD_REPLY', undefined, { reason: r.error });
+    throw new AppError('VENDOR_NO_ANSWER', undefined, { http_status: r.httpStatus, reason: r.error });
+  }
+
+  // ── verify_device (provider URL) ──────────────────────────────────────────
+
+  /**
+   * An SN typed on the bind page that nobody registered: every vendor with verify_device on (only
+   * the product key's vendor when one was given) is asked within 1 s; the first that answers
+   * `{is_valid: true, modelid}` for one of its own models gets the SN registered under that model.
+   * Returns whether the SN is now registered.
+   */
+  async verifyUnknownSn(sn: string, modelId?: string): Promise<boolean> {
+    let vendorIds: string[] | undefined;
+    if (modelId) {
+      const m = await this.db.selectFrom('models').select('vendor_id').where('model_id', '=', modelId).executeTakeFirst();
+      if (!m) return false;
+      vendorIds = [m.vendor_id];
+    }
+    let q = this.db.selectFrom('callback_endpoints').selectAll().where('kind', '=', 'vendor').where('verify_device', '=', 1);
+    if (vendorIds) q = q.where('vendor_id', 'in', vendorIds);
+    const eps = await q.execute();
+    if (!eps.length) return false;
+    const md5 = createHash('md5').update(sn, 'utf8').digest('hex');
+    const now = this.deps.clock.now();
+    const answers = await Promise.all(
+      eps.map(async (ep) => {
+        const id = newId('dlv');
+        const payload = envelope('event', 'verify_device', {
+          reqId: id,
+          createtime: sec(now),
+          serviceCorpid: ep.vendor_id,
+          extra: { device_sn_md5: md5 },
+        });
+        const r = await postWecom(ep.url, this.credentials(ep), JSON.stringify(payload), {
+          timestampSec: sec(now),
+          timeoutMs: this.deadlines.verifyMs,
+        });
+        await this.outbox
+          .record(
+            {
+              id,
+              targetKind: 'vendor',
+              targetId: ep.id,
+              vendorId: ep.vendor_id,
+              orgId: null,
+              sn: null,
+              eventType: 'verify_device',
+              payload,
+            },
+            r,
+          )
+          .catch((err) => this.deps.logger.error({ err }, 'could not log the verify_device callback'));
+        const v = r.ok && r.vendorReply?.kind === 'json' ? r.vendorReply.value : null;
+        if (v?.is_valid !== true || typeof v.modelid !== 'string') return null;
+        return { vendorId: ep.vendor_id, modelId: v.modelid };
+      }),
+    );
+    for (const a of answers) {
+      if (!a || (modelId && a.modelId !== modelId)) continue;
+      const m = await this.db
+        .selectFrom('models')
+        .select(['model_id', 'vendor_id'])
+        .where('model_id', '=', a.modelId)
+        .executeTakeFirst();
+      // A vendor may only vouch for SNs of its own models.
+      if (!m || m.vendor_id !== a.vendorId) continue;
+      try {
+        await this.ctx.devices.register({ kind: 'system', name: 'verify_device' }, m.model_id, sn);
+        return true;
+      } catch (e) {
+        // Registered meanwhile (another bind page, the vendor itself): the SN is known now.
+        if (e instanceof AppError && e.code === 'SN_TAKEN') return true;
+        throw e;
+      }
+    }
+    return false;
+  }
+
+  // ── domain events → the outbox ────────────────────────────────────────────
+
+  private listen(events: DomainEvents): void {
+    const on = <T extends DomainEvent['type']>(type: T) => events.on(type, (e) => this.enqueueFor(e as DomainEvent));
+    on('device.unbound');
+    on('device.bound');
+    on('model.ticket_renewed');
+    on('device.firmware_requested');
+    on('device.status_requested');
+    on('device.user_scan');
+    on('device.registered');
+    on('device.activated');
+    on('device.online');
+    on('device.offline');
+    on('device.firmware_result');
+    on('device.error_report');
+    on('device.log_uploaded');
+  }
+
+  private async activeHooks(): Promise<Selectable<WebhooksTable>[]> {
+    const t = performance.now();
+    if (this.hooks && this.hooks.until > t) return this.hooks.rows;
+    const rows = await this.db
+      .selectFrom('webhooks')
+      .selectAll()
+      .where('disabled_at', 'is', null)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    this.hooks = { until: t + HOOK_CACHE_MS, rows };
+    return rows;
+  }
+
+  /** Turns one domain event into outbox rows: the model URL's callback and every matching webhook. */
+  async enqueueFor(e: DomainEvent): Promise<void> {
+    const type = e.type as WebhookEvent;
+    const hooks = WEBHOOK_EVENTS.includes(type)
+      ? (await this.activeHooks()).filter(
+          (h) =>
+            (h.owner_type === 'org' || (h.owner_type === 'vendor' && h.owner_id === e.vendorId)) &&
+            (!h.events || (JSON.parse(h.events) as string[]).includes(type)),
+        )
+      : [];
+    if (!WECOM_EVENTS.has(e.type) && hooks.length === 0) return;
+    const items: OutboxItem[] = [];
+    const owner = await this.ownerFor(e);
+    const wecom = await this.wecomFor(e, owner);
+    if (wecom) items.push(wecom);
+    items.push(...this.webhooksFor(e, owner, hooks));
+    if (items.length) await this.outbox.enqueue(items);
+  }
+
+  /** The device's owner at the time of the event (from the event when it says, else the device row). */
+  private async ownerFor(e: DomainEvent): Promise<{ type: 'org' | 'user'; id: string } | null> {
+    if (e.type === 'device.bound' || e.type === 'device.unbound') return { type: e.ownerType, id: e.ownerId };
+    if (!('sn' in e) || e.type === 'device.registered') return null;
+    const d = await this.db
+      .selectFrom('devices')
+      .select(['owner_type', 'owner_id'])
+      .where('sn_key', '=', snKey(e.sn))
+      .executeTakeFirst();
+    if (!d?.owner_id || !d.owner_type) return null;
+    return { type: d.owner_type as 'org' | 'user', id: d.owner_id };
+  }
+
+  private async wecomFor(e: DomainEvent, owner: { type: 'org' | 'user'; id: string } | null): Promise<OutboxItem | null> {
+    let msgType: 'event' | 'command';
+    let kind: string;
+    let extra: Record<string, unknown> = {};
+    switch (e.type) {
+      case 'device.unbound':
+        // A transfer's unbind is superseded by the new owner's bind callback, already sent.
+        if (e.transfer) return null;
+        msgType = 'event';
+        kind = 'unbind';
+        break;
+      case 'model.ticket_renewed':
+        msgType = 'event';
+        kind = 'model_ticket';
+        extra = { model_ticket: e.ticket };
+        break;
+      case 'device.firmware_requested':
+        msgType = 'command';
+        kind = 'update_firmware';
+        extra = { oper_id: e.operId };
+        break;
+      case 'device.status_requested':
+        msgType = 'command';
+        kind = 'fetch_device_status';
+        break;
+      case 'device.user_scan':
+        msgType = 'command';
+        kind = 'user_scan';
+        extra = { oper_id: e.operId, open_userid: e.userId, state: e.state, user_type: e.userType };
+        break;
+      default:
+        return null;
+    }
+    const ep = await this.endpoint(`model:${e.modelId}`);
+    if (!ep) return null;
+    const id = newId('dlv');
+    const sn = 'sn' in e ? e.sn : null;
+    const payload = envelope(msgType, kind, {
+      reqId: id,
+      sn: sn ?? undefined,
+      createtime: sec(e.at),
+      modelId: e.modelId,
+      authCorpid: owner ? openCorpId(owner.type, owner.id) : undefined,
+      serviceCorpid: e.vendorId,
+      extra,
+    });
+    return {
+      id,
+      targetKind: 'model',
+      targetId: ep.id,
+      vendorId: e.vendorId,
+      orgId: owner?.type === 'org' ? owner.id : null,
+      sn,
+      modelId: e.modelId,
+      eventType: kind,
+      payload,
+    };
+  }
+
+  /** The vendor's hooks, and the owning organisation's when an organisation owns the device. */
+  private webhooksFor(
+    e: DomainEvent,
+    owner: { type: 'org' | 'user'; id: string } | null,
+    hooks: Selectable<WebhooksTable>[],
+  ): OutboxItem[] {
+    if (!('sn' in e)) return [];
+    const type = e.type as WebhookEvent;
+    const data = webhookData(e);
+    const items: OutboxItem[] = [];
+    for (const h of hooks) {
+      if (h.owner_type === 'org' && !(owner?.type === 'org' && owner.id === h.owner_id)) continue;
+      const id = newId('evt');
+      items.push({
+        id: newId('dlv'),
+        targetKind: 'webhook',
+        targetId: h.id,
+        vendorId: h.owner_type === 'vendor' ? h.owner_id : null,
+        orgId: h.owner_type === 'org' ? h.owner_id : null,
+        sn: e.sn,
+        eventType: type,
+        payload: { id, type, created_at: new Date(e.at).toISOString(), data },
+      });
+    }
+    return items;
+  }
+}
+
+/** The auth_corpid of §B4.2: an organisation's id; a personal space is `user:<id>`. */
+export function openCorpId(type: 'org' | 'user', id: string): string {
+  return type === 'org' ? id : `user:${id}`;
+}
+
+/** The common plaintext envelope (§B4.2). Model-level events leave out device_sn and auth_corpid. */
+export function envelope(
+  msgType: 'event' | 'command',
+  kind: string,
+  b: {
+    reqId: string;
+    sn?: string;
+    createtime: number;
+    modelId?: string;
+    authCorpid?: string;
+    serviceCorpid: string;
+    extra?: Record<string, unknown>;
+  },
+): Record<string, unknown> {
+  const base_info: Record<string, unknown> = { req_id: b.reqId };
+  if (b.sn !== undefined) base_info.device_sn = b.sn;
+  base_info.createtime = b.createtime;
+  if (b.modelId !== undefined) base_info.model_id = b.modelId;
+  if (b.authCorpid !== undefined) base_info.auth_corpid = b.authCorpid;
+  base_info.service_corpid = b.serviceCorpid;
+  const body = msgType === 'event' ? { event_type: kind, ...b.extra } : { command_type: kind, ...b.extra };
+  return { msg_type: msgType, base_info, [msgType]: body };
+}
+
+function webhookData(e: DomainEvent): Record<string, unknown> {
+  if (!('sn' in e)) return {};
+  const base = { sn: e.sn, model_id: e.modelId, vendor_id: e.vendorId };
+  switch (e.type) {
+    case 'device.bound':
+      return { ...base, owner_type: e.ownerType, owner_id: e.ownerId, method: e.method ?? null, transfer: e.transfer ?? false };
+    case 'device.unbound':
+      return { ...base, owner_type: e.ownerType, owner_id: e.ownerId, transfer: e.transfer ?? false };
+    case 'device.online':
+    case 'device.offline':
+      return { ...base, via: e.via };
+    case 'device.firmware_result':
+      return { ...base, oper_id: e.operId, errcode: e.errcode, errmsg: e.errmsg, cur_version: e.curVersion };
+    case 'device.error_report':
+      return { ...base, report_id: e.reportId };
+    case 'device.log_uploaded':
+      return { ...base, log_id: e.logId };
+    default:
+      return base;
+  }
+}
