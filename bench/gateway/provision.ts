@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FleetDeviceSpec } from '@bindery/sdk/sim/fleet.js';
 import { buildServices, closeDeps, composeDeps, loadConfig, SYSTEM_CLI } from '@bindery/server';
-import { newHwCode } from '@bindery/server/shared/ids.js';
+import { newActiveCode, newHwCode } from '@bindery/server/shared/ids.js';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
@@ -120,6 +120,8 @@ export async function provision(opts: {
           owner_id: isBound ? orgId : null,
           bound_at: isBound ? now : null,
           bound_by: isBound ? 'bench' : null,
+          // As DevicesService.newDeviceRow does: the active_code is minted with the device.
+          active_code: newActiveCode(),
         });
       }
       await deps.db.kysely.insertInto('devices').values(rows).execute();

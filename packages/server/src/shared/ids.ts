@@ -29,3 +29,11 @@ export function newSecretNo(): string {
 export function newHwCode(): string {
   return randomBytes(16).toString('base64url');
 }
+
+/**
+ * §A3: active_code looks like 64 URL-safe base64 characters (48 random bytes). Minted with the
+ * device (P-CMD-register-6), so `register` answers it without a write.
+ */
+export function newActiveCode(): string {
+  return randomBytes(48).toString('base64url');
+}

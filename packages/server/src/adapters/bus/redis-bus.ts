@@ -31,7 +31,7 @@ export class RedisEventBus implements EventBus {
       this.markClosed = reject;
     });
     this.closing.catch(() => {}); // observed through Promise.race below; never unhandled
-    this.pub = new Redis(url, { maxRetriesPerRequest: null });
+    this.pub = new Redis(url, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     this.sub = new Redis(url, { maxRetriesPerRequest: null });
     this.sub.on('message', (channel: string, raw: string) => {
       const topic = channel.slice(this.prefix.length + 5);

@@ -3,7 +3,7 @@ import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
-import { newHwCode, newSecretNo } from '../../shared/ids.js';
+import { newActiveCode, newHwCode, newSecretNo } from '../../shared/ids.js';
 import { type Principal, requireVendor } from '../../shared/principal.js';
 import type { ModelsService } from '../models/models.service.js';
 import { type DeviceRow, KyselyDevicesRepo, type NewDevice } from './devices.repo.js';
@@ -100,7 +100,7 @@ export class DevicesService {
       device_name: null,
       cert_fingerprint: null,
       paired_at: null,
-      active_code: null,
+      active_code: newActiveCode(),
       registered_net_at: null,
       activated_at: null,
       secret_enc: null,

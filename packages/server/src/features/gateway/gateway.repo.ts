@@ -12,6 +12,7 @@ export interface RegisterRow {
   vendor_id: string;
   secret_no_enc: string;
   active_code: string | null;
+  registered_net_at: number | null;
   seed_secret_no_enc: string | null;
 }
 
@@ -62,6 +63,7 @@ export class GatewayRepo {
             'devices.vendor_id',
             'devices.secret_no_enc',
             'devices.active_code',
+            'devices.registered_net_at',
             'models.seed_secret_no_enc',
           ])
           .where('devices.sn_key', '=', arg<string>(0)),
@@ -100,6 +102,16 @@ export class GatewayRepo {
     return row.active_code!;
   }
 
+  /** The device's first network `register`, unless one was recorded already. */
+  async recordRegistered(id: number, now: number): Promise<void> {
+    await this.db
+      .updateTable('devices')
+      .set({ registered_net_at: now })
+      .where('id', '=', id)
+      .where('registered_net_at', 'is', null)
+      .execute();
+  }
+
   /** `corp_name` for get_corp_info: the organisation's name, or the person's display name. */
   async ownerName(id: number): Promise<string | null> {
     const d = await this.db.selectFrom('devices').select(['owner_type', 'owner_id']).where('id', '=', id).executeTakeFirst();
@@ -135,8 +147,9 @@ export class GatewayRepo {
     offline: ReadonlyArray<{ id: number; seen: number }>,
     touches: ReadonlyArray<{ id: number; seen: number }>,
     activated: ReadonlyArray<{ id: number; at: number }> = [],
+    registered: ReadonlyArray<{ id: number; at: number }> = [],
   ): Promise<void> {
-    if (online.length + offline.length + touches.length + activated.length === 0) return;
+    if (online.length + offline.length + touches.length + activated.length + registered.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       for (const part of this.chunks(online, 5)) {
         const values = sql.join(
@@ -163,6 +176,11 @@ export class GatewayRepo {
         const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.at)})`));
         await sql`UPDATE devices SET activated_at = v.column2
           FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
+      }
+      for (const part of this.chunks(registered, 2)) {
+        const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.at)})`));
+        await sql`UPDATE devices SET registered_net_at = v.column2
+          FROM (VALUES ${values}) AS v WHERE devices.id = v.column1 AND devices.registered_net_at IS NULL`.execute(trx);
       }
     });
   }

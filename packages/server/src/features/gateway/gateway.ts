@@ -483,6 +483,11 @@ export class Gateway implements LocalPushSink {
     void this.services.events.emit(e).catch((err: unknown) => this.deps.logger.error({ err, type }, 'lifecycle event failed'));
   }
 
+  /** Records a device's first network `register` with the next state flush. */
+  markRegistered(deviceId: number): void {
+    this.writer.markRegistered(deviceId, this.now());
+  }
+
   /** Records the first activation of a binding with the next state flush. */
   markActivated(deviceId: number): void {
     this.writer.markActivated(deviceId, this.now());

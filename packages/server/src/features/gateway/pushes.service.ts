@@ -126,7 +126,7 @@ export class DevicePushService {
       opts.presence ??
       (deps.config.redisUrl
         ? new RedisPresence(
-            new Redis(deps.config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 }),
+            new Redis(deps.config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true }),
             deps.config.redisPrefix,
             true,
           )

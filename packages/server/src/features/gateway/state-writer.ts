@@ -9,6 +9,7 @@ export class StateWriter {
   private online = new Map<number, OnlineWrite>();
   private offline = new Map<number, number>();
   private activated = new Map<number, number>();
+  private registered = new Map<number, number>();
   private running: Promise<void> | null = null;
 
   constructor(
@@ -32,8 +33,13 @@ export class StateWriter {
     this.activated.set(id, at);
   }
 
+  /** The first `register` over the network of a device whose active_code was minted with it. */
+  markRegistered(id: number, at: number): void {
+    if (!this.registered.has(id)) this.registered.set(id, at);
+  }
+
   get pending(): number {
-    return this.online.size + this.offline.size + this.activated.size;
+    return this.online.size + this.offline.size + this.activated.size + this.registered.size;
   }
 
   /** Writes everything collected so far plus `touches`; flushes never overlap. */
@@ -44,12 +50,15 @@ export class StateWriter {
     const activated = [...this.activated].map(([id, at]) => ({ id, at }));
     this.online = new Map();
     this.offline = new Map();
+    const registered = [...this.registered].map(([id, at]) => ({ id, at }));
     this.activated = new Map();
-    this.running = this.repo.writeStates(this.nodeId, online, offline, touches, activated).catch((err: unknown) => {
+    this.registered = new Map();
+    this.running = this.repo.writeStates(this.nodeId, online, offline, touches, activated, registered).catch((err: unknown) => {
       // Put the batch back (unless newer transitions replaced it) and let the next flush retry.
       for (const r of online) if (!this.online.has(r.id) && !this.offline.has(r.id)) this.online.set(r.id, r);
       for (const r of offline) if (!this.online.has(r.id) && !this.offline.has(r.id)) this.offline.set(r.id, r.seen);
       for (const r of activated) if (!this.activated.has(r.id)) this.activated.set(r.id, r.at);
+      for (const r of registered) if (!this.registered.has(r.id)) this.registered.set(r.id, r.at);
       throw err;
     });
     try {

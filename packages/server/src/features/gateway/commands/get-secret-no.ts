@@ -7,8 +7,8 @@ import { type CommandSpec, err, ok, signedRequest } from './types.js';
  * its own.
  * P-CMD-get_secret_no-1: body sn, nonce, timestamp, device_signature; 300 s window (P-SIG-3).
  * P-CMD-get_secret_no-2: signature = P-SIG-1 over (sn, seedSecretNo, timestamp, nonce, "secret_no").
- * P-CMD-get_secret_no-3: refused with SECRET_NO_REFUSED once the device has registered (it
- *   holds an active_code), and for models without a shared seed.
+ * P-CMD-get_secret_no-3: refused with SECRET_NO_REFUSED once the device has registered over the
+ *   network (registered_net_at is set), and for models without a shared seed.
  */
 export const getSecretNo: CommandSpec = {
   name: 'get_secret_no',
@@ -28,7 +28,7 @@ export const getSecretNo: CommandSpec = {
     if (!d.seed_secret_no_enc) return err(WsErr.SECRET_NO_REFUSED, "this device's model has no shared seed SecretNo");
     const seed = gw.deps.secrets.open(d.seed_secret_no_enc);
     if (!hexEquals(signSecretNoRequest(f, seed), f.signature)) return err(WsErr.BAD_SIGNATURE, 'device_signature does not match');
-    if (d.active_code !== null) {
+    if (d.registered_net_at !== null) {
       return err(WsErr.SECRET_NO_REFUSED, 'the device has registered; get_secret_no is no longer allowed');
     }
     if (!gw.freshNonce(`secret_no|${key}|${f.nonce}|${f.timestamp}`, conn)) {

@@ -1,12 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { hexEquals, isFresh, SignWindow, signRegister, snKey, WsErr } from '@bindery/protocol';
+import { newActiveCode } from '../../../shared/ids.js';
 import { ConnState } from '../connection.js';
 import { type CommandSpec, err, ok, signedRequest } from './types.js';
-
-/** §A3: active_code looks like 64 URL-safe base64 characters (48 random bytes). */
-export function newActiveCode(): string {
-  return randomBytes(48).toString('base64url');
-}
 
 /**
  * `register` (§A5.3).
@@ -41,7 +36,16 @@ export const register: CommandSpec = {
     if (!gw.freshNonce(`register|${key}|${f.nonce}|${f.timestamp}`, conn)) {
       return err(WsErr.BAD_SIGNATURE, 'this signed request was already used by another connection');
     }
-    const activeCode = d.active_code ?? (await gw.repo.issueActiveCode(d.id, newActiveCode(), gw.now()));
+    // P-CMD-register-6: the code was minted with the device, so a fleet's first power-on only reads;
+    // rows from before that (or inserted by other tools) get theirs here, once.
+    let activeCode = d.active_code;
+    if (activeCode === null) activeCode = await gw.repo.issueActiveCode(d.id, newActiveCode(), gw.now());
+    else if (d.registered_net_at === null) {
+      // The first network register ends the seed exchange (P-CMD-get_secret_no-3), so where the
+      // model has a seed it is written before the reply; elsewhere it rides the next state flush.
+      if (d.seed_secret_no_enc !== null) await gw.repo.recordRegistered(d.id, gw.now());
+      else gw.markRegistered(d.id);
+    }
     await gw.adopt(conn, d);
     return ok({ active_code: activeCode });
   },
