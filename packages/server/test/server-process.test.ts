@@ -13,7 +13,14 @@ import { SecretBox } from '../src/adapters/secrets/secret-box.js';
 import { type DbOptions, openDatabase } from '../src/adapters/storage/database.js';
 import { AccountsService } from '../src/features/accounts/accounts.service.js';
 import { systemClock } from '../src/shared/clock.js';
-import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres, skipReasonRedis } from '../src/testing/backends.js';
+import {
+  createPgSchema,
+  deleteRedisPrefix,
+  postgresUrl,
+  redisUrl,
+  skipReasonPostgres,
+  skipReasonRedis,
+} from '../src/testing/backends.js';
 
 /**
  * The real server as an operator runs it: `node --import tsx packages/server/src/main.ts`, its
@@ -306,12 +313,7 @@ describe('the server process on PostgreSQL and Redis', () => {
         // A stopped server holds no channel on the shared Redis.
         expect(await redis.pubsub('CHANNELS', `${prefix}:*`)).toEqual([]);
       } finally {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-          if (keys.length > 0) await redis.del(...keys);
-          cursor = next;
-        } while (cursor !== '0');
+        await deleteRedisPrefix(prefix, redis);
         await redis.quit();
         await drop();
       }

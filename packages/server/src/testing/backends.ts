@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type Db, openDatabase } from '../adapters/storage/database.js';
 
@@ -95,4 +96,16 @@ export function storageBackends(): Array<{ backend: TestBackend; skip: string | 
     { backend: sqliteBackend, skip: undefined },
     { backend: postgresBackend, skip: skipReasonPostgres() },
   ];
+}
+
+/** Removes every key under `prefix:` from the shared test Redis (suites clean up after themselves). */
+export async function deleteRedisPrefix(prefix: string, client?: Redis): Promise<void> {
+  const r = client ?? new Redis(redisUrl!);
+  let cursor = '0';
+  do {
+    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length > 0) await r.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  if (!client) await r.quit();
 }

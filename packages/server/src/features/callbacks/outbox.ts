@@ -129,6 +129,23 @@ export class Outbox {
     return this.deps.db.kysely;
   }
 
+  /** A row that has not been tried yet: due now, retried until the give-up time. */
+  private freshState(now: number) {
+    return {
+      status: 'pending',
+      attempts: 0,
+      next_attempt_at: now,
+      give_up_at: now + this.o.retryForMs,
+      lease_owner: null,
+      lease_until: null,
+      created_at: now,
+      finished_at: null,
+      last_http_status: null,
+      last_error: null,
+      reply: null,
+    } as const;
+  }
+
   /** Queues items (inside the caller's transaction when one is given). Returns their ids. */
   async enqueue(items: OutboxItem[], trx: Db = this.db): Promise<string[]> {
     if (!items.length) return [];
@@ -143,17 +160,7 @@ export class Outbox {
       sn: i.sn,
       event_type: i.eventType,
       payload_enc: this.deps.secrets.seal(JSON.stringify(i.payload)),
-      status: 'pending',
-      attempts: 0,
-      next_attempt_at: now,
-      give_up_at: now + this.o.retryForMs,
-      lease_owner: null,
-      lease_until: null,
-      created_at: now,
-      finished_at: null,
-      last_http_status: null,
-      last_error: null,
-      reply: null,
+      ...this.freshState(now),
       redelivery_of: null,
     }));
     await trx.insertInto('outbox').values(rows).execute();
@@ -219,17 +226,7 @@ export class Outbox {
         sn: r.sn,
         event_type: r.event_type,
         payload_enc: r.payload_enc,
-        status: 'pending',
-        attempts: 0,
-        next_attempt_at: now,
-        give_up_at: now + this.o.retryForMs,
-        lease_owner: null,
-        lease_until: null,
-        created_at: now,
-        finished_at: null,
-        last_http_status: null,
-        last_error: null,
-        reply: null,
+        ...this.freshState(now),
         redelivery_of: r.id,
       })
       .execute();

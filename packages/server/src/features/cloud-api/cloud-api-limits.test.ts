@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlexibleRateLimiter } from '../../adapters/ratelimit/flexible-limiter.js';
 import { buildApp } from '../../app.js';
 import { SYSTEM_CLI } from '../../shared/principal.js';
-import { redisUrl, skipReasonRedis, sqliteBackend } from '../../testing/backends.js';
+import { deleteRedisPrefix, redisUrl, skipReasonRedis, sqliteBackend } from '../../testing/backends.js';
 import { type Harness, startHarness } from '../../testing/harness.js';
 
 /**
@@ -76,14 +76,7 @@ describe('gen_login_qrcode / gen_id_dynamic_qrcode limits across two processes (
     await second?.close();
     await secondLimiter?.close();
     await h?.close();
-    const r = new Redis(redisUrl!);
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await r.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    await r.quit();
+    await deleteRedisPrefix(prefix);
   });
 
   it.skipIf(skip)('one call per SN per minute for each type, counted across both processes', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Wechatpay } from 'wechatpay-axios-plugin';
 import { FlexibleRateLimiter } from '../../adapters/ratelimit/flexible-limiter.js';
 import { buildApp } from '../../app.js';
-import { redisUrl, skipReasonRedis, sqliteBackend } from '../../testing/backends.js';
+import { deleteRedisPrefix, redisUrl, skipReasonRedis, sqliteBackend } from '../../testing/backends.js';
 import { type Harness, startHarness } from '../../testing/harness.js';
 import { makeMerchantKey, OPERATOR } from './merchant.fixtures.js';
 
@@ -44,14 +44,7 @@ describe('merchant limits and nonces across processes (Redis)', () => {
     await second?.close();
     await secondLimiter?.close();
     await h?.close();
-    const r = new Redis(redisUrl!);
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await r.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    await r.quit();
+    await deleteRedisPrefix(prefix);
   });
 
   async function clients() {
