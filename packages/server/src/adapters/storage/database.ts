@@ -62,11 +62,17 @@ function openSqlite(file: string): Db {
  * texts recur, so keep the compiled statements (LRU). Safe because Kysely's SQLite driver runs
  * one query at a time on its single connection, streams included.
  */
+const MAX_CACHED_SQL = 2048;
+
 function withStatementCache(db: SqliteDatabase.Database, max = 512) {
   const cache = new Map<string, SqliteDatabase.Statement>();
   return {
     close: () => db.close(),
     prepare(text: string): SqliteDatabase.Statement {
+      // Batch statements (multi-row VALUES, a different text for every row count) are big and
+      // rarely repeat: cached, hundreds of them held tens of MB of native memory in an idle
+      // gateway. Only the short hot-path texts are kept.
+      if (text.length > MAX_CACHED_SQL) return db.prepare(text);
       let stmt = cache.get(text);
       if (stmt) {
         cache.delete(text);
