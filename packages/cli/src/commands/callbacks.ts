@@ -1,4 +1,6 @@
+import { AppError } from '@bindery/server/errors.js';
 import type { Command } from 'commander';
+import { intArg } from '../args.js';
 import type { CliContext } from '../context.js';
 import { keyValues, table } from '../output.js';
 
@@ -77,7 +79,8 @@ export function register(program: Command, ctx: CliContext): void {
 
   const hooks = cb.command('webhooks').description('signed JSON webhooks of a vendor (or, with --org, an organisation)');
   const owner = (o: { vendor?: string; org?: string }) => {
-    if (!!o.vendor === !!o.org) throw new Error('give --vendor <id> or --org <id>');
+    // A usage error, not an INTERNAL one: scripts branch on the code.
+    if (!!o.vendor === !!o.org) throw new AppError('VALIDATION_FAILED', 'give --vendor <id> or --org <id>');
     return o.vendor ? { type: 'vendor' as const, id: o.vendor } : { type: 'org' as const, id: o.org! };
   };
   hooks
@@ -128,7 +131,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--event <type>', 'event type, e.g. bind, unbind, user_scan, device.bound')
     .option('--sn <sn>')
     .option('--cursor <cursor>', 'next_cursor of the previous page')
-    .option('--limit <n>', '1–200', '50')
+    .option('--limit <n>', '1–200', intArg(1, 200), 50)
     .action(
       async (o: {
         vendor?: string;
@@ -137,7 +140,7 @@ export function register(program: Command, ctx: CliContext): void {
         event?: string;
         sn?: string;
         cursor?: string;
-        limit: string;
+        limit: number;
       }) => {
         const s = await ctx.services();
         const page = await s.callbacks.listDeliveries(ctx.actor, owner(o), {
@@ -145,7 +148,7 @@ export function register(program: Command, ctx: CliContext): void {
           event_type: o.event,
           sn: o.sn,
           cursor: o.cursor,
-          limit: Number(o.limit),
+          limit: o.limit,
         });
         ctx.out.result(page, () => {
           const rows = table(page.deliveries, [
