@@ -2,52 +2,16 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Db, openDatabase } from '@bindery/server/adapters/storage/database.js';
 import { AccountsService } from '@bindery/server/features/accounts/accounts.service.js';
 import { systemClock } from '@bindery/server/shared/clock.js';
 import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres } from '@bindery/server/testing/backends.js';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BIN, baseEnv, type Run, runCli } from './cli.testkit.js';
 
 // Every case runs the real CLI several times; on a loaded two-core machine one run can take seconds.
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/bindery.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment the child gets: none of the test runner's database or Bindery settings leak in. */
-function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(BINDERY_|DATABASE_URL|TEST_DATABASE_URL|REDIS_URL|TEST_REDIS_URL)/.test(k)) continue;
-    env[k] = v;
-  }
-  return env;
-}
-
-/** Runs the real CLI as a child process, from a cwd unrelated to the repository. */
-function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString('utf8');
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
 interface CliBackend {
   name: 'sqlite' | 'postgres';
   skip: string | undefined;

@@ -1,35 +1,15 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createPgSchema, postgresUrl, skipReasonPostgres } from '@bindery/server/testing/backends.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCli } from './cli.testkit.js';
 
 // Each case runs the real CLI as a child process; on a loaded two-core machine one run can take seconds.
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/bindery.js');
 
-function run(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  input = '',
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--json'], { env, cwd: tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString('utf8');
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+/** Every command here is run with --json. */
+const run = (args: string[], env: NodeJS.ProcessEnv, input = '') => runCli([...args, '--json'], env, input);
 
 const backends = [
   { name: 'sqlite', skip: undefined as string | undefined },

@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { closeDeps, composeDeps } from '@bindery/server/compose.js';
 import { loadConfig } from '@bindery/server/config.js';
 import type { Deps } from '@bindery/server/deps.js';
@@ -16,17 +14,10 @@ import { ManualClock } from '@bindery/server/shared/clock.js';
 import { createLogger } from '@bindery/server/shared/logger.js';
 import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres } from '@bindery/server/testing/backends.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { baseEnv, runCli } from '../cli.testkit.js';
 
 // Every case runs the real CLI several times; on a loaded two-core machine one run can take seconds.
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/bindery.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 interface CliError {
   code: string;
   message: string;
@@ -62,33 +53,6 @@ interface Delivery {
 interface Page {
   deliveries: Delivery[];
   next_cursor: string | null;
-}
-
-/** The environment the child gets: none of the test runner's database or Bindery settings leak in. */
-function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(BINDERY_|DATABASE_URL|TEST_DATABASE_URL|REDIS_URL|TEST_REDIS_URL)/.test(k)) continue;
-    env[k] = v;
-  }
-  return env;
-}
-
-/** The real `bindery` binary in a child process, from a cwd unrelated to the repository. */
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString('utf8');
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 /** A vendor's webhook receiver on 127.0.0.1: records every request and answers with `status`. */

@@ -267,7 +267,8 @@ export class Gateway implements LocalPushSink {
     if (!job) return;
     const spec = (isBinary ? BINARY_COMMANDS : COMMANDS).get(job.cmd);
     if (!spec) {
-      // P-F-7: exact names only; the attendance/printer commands of §A5.13 are not implemented.
+      // P-F-7: exact names only; the attendance/printer commands of §A5.13 are outside Bindery (the
+      // reference names them without their contracts, §C), so they get the unknown-command reply.
       this.sendError(conn, job.reqId, WsErr.UNKNOWN_COMMAND, `unknown command ${job.cmd.slice(0, 64)}`);
       return;
     }
