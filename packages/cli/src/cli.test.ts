@@ -5,10 +5,10 @@ import path from 'node:path';
 import { type Db, openDatabase } from '@bindery/server/adapters/storage/database.js';
 import { AccountsService } from '@bindery/server/features/accounts/accounts.service.js';
 import { systemClock } from '@bindery/server/shared/clock.js';
-import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres } from '@bindery/server/testing/backends.js';
+import { postgresUrl, skipReasonPostgres } from '@bindery/server/testing/backends.js';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BIN, baseEnv, type Run, runCli } from './cli.testkit.js';
+import { BIN, baseEnv, cliPostgresEnv, type Run, runCli } from './cli.testkit.js';
 
 // Every case runs the real CLI several times; on a loaded two-core machine one run can take seconds.
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
@@ -35,16 +35,8 @@ const backends: CliBackend[] = [
     name: 'postgres',
     skip: skipReasonPostgres(),
     async setup() {
-      const { schema, drop } = await createPgSchema(postgresUrl!);
-      // The CLI reads only DATABASE_URL, so the schema travels in the URL as a startup option.
-      const u = new URL(postgresUrl!);
-      u.searchParams.set('options', `-c search_path=${schema}`);
-      const env: Record<string, string> = { DATABASE_URL: u.toString() };
-      if (redisUrl) {
-        // The CLI must also close Redis connections cleanly; nothing is written under this prefix.
-        env.REDIS_URL = redisUrl;
-        env.BINDERY_REDIS_PREFIX = `bindery_cli_${schema}`;
-      }
+      // With Redis too: the CLI must close its connections cleanly; nothing is written under the prefix.
+      const { env, schema, drop } = await cliPostgresEnv('bindery_cli');
       return {
         env,
         open: () => openDatabase({ kind: 'postgres', url: postgresUrl!, schema, poolSize: 2 }),

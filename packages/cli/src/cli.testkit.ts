@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createPgSchema, postgresUrl, redisUrl } from '@bindery/server/testing/backends.js';
 
 /** The real `bindery` binary, as `npx bindery` runs it. */
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/bindery.js');
@@ -38,4 +39,23 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, input = ''): Prom
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input);
   });
+}
+
+/**
+ * A PostgreSQL schema of its own for a CLI suite. The CLI reads only DATABASE_URL, so the schema
+ * travels in the URL as a startup option; with `redisPrefix` (and a test Redis) the CLI also gets
+ * REDIS_URL, so it must close its Redis connections cleanly.
+ */
+export async function cliPostgresEnv(
+  redisPrefix?: string,
+): Promise<{ env: Record<string, string>; schema: string; drop: () => Promise<void> }> {
+  const { schema, drop } = await createPgSchema(postgresUrl!);
+  const u = new URL(postgresUrl!);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  const env: Record<string, string> = { DATABASE_URL: u.toString() };
+  if (redisPrefix !== undefined && redisUrl) {
+    env.REDIS_URL = redisUrl;
+    env.BINDERY_REDIS_PREFIX = `${redisPrefix}_${schema}`;
+  }
+  return { env, schema, drop };
 }

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createPgSchema, postgresUrl, skipReasonPostgres } from '@bindery/server/testing/backends.js';
+import { skipReasonPostgres } from '@bindery/server/testing/backends.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from './cli.testkit.js';
+import { cliPostgresEnv, runCli } from './cli.testkit.js';
 
 // Each case runs the real CLI as a child process; on a loaded two-core machine one run can take seconds.
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
@@ -28,11 +28,9 @@ describe.each(backends)('bindery org on $name', ({ name, skip }) => {
     for (const [k, v] of Object.entries(process.env)) if (!/^(BINDERY_|DATABASE_URL|TEST_|REDIS_URL)/.test(k)) env[k] = v;
     Object.assign(env, { BINDERY_DATA_DIR: dataDir, BINDERY_PUBLIC_URL: 'https://bindery.test' });
     if (name === 'postgres') {
-      const s = await createPgSchema(postgresUrl!);
-      drop = s.drop;
-      const u = new URL(postgresUrl!);
-      u.searchParams.set('options', `-c search_path=${s.schema}`);
-      env.DATABASE_URL = u.toString();
+      const pg = await cliPostgresEnv();
+      drop = pg.drop;
+      Object.assign(env, pg.env);
     }
   });
   afterAll(async () => {

@@ -7,14 +7,15 @@ import path from 'node:path';
 import { closeDeps, composeDeps } from '@bindery/server/compose.js';
 import { loadConfig } from '@bindery/server/config.js';
 import type { Deps } from '@bindery/server/deps.js';
+import type { CallbackSettingsView } from '@bindery/server/features/callbacks/callbacks.service.js';
 import { backoffMs } from '@bindery/server/features/callbacks/outbox.js';
 import { VendorServer } from '@bindery/server/features/callbacks/vendor-server.testkit.js';
 import { buildServices, type Services } from '@bindery/server/services.js';
 import { ManualClock } from '@bindery/server/shared/clock.js';
 import { createLogger } from '@bindery/server/shared/logger.js';
-import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres } from '@bindery/server/testing/backends.js';
+import { skipReasonPostgres } from '@bindery/server/testing/backends.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { baseEnv, runCli } from '../cli.testkit.js';
+import { baseEnv, cliPostgresEnv, runCli } from '../cli.testkit.js';
 
 // Every case runs the real CLI several times; on a loaded two-core machine one run can take seconds.
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
@@ -24,17 +25,7 @@ interface CliError {
   details?: unknown;
 }
 
-interface Settings {
-  id: string;
-  kind: string;
-  vendor_id: string;
-  model_id: string | null;
-  url: string;
-  token: string;
-  encoding_aes_key: string;
-  receive_id: string;
-  verify_device: boolean;
-}
+type Settings = CallbackSettingsView;
 
 interface Delivery {
   id: string;
@@ -94,15 +85,7 @@ const backends: CliBackend[] = [
     name: 'postgres',
     skip: skipReasonPostgres(),
     async setup() {
-      const { schema, drop } = await createPgSchema(postgresUrl!);
-      // The CLI reads only DATABASE_URL, so the schema travels in the URL as a startup option.
-      const u = new URL(postgresUrl!);
-      u.searchParams.set('options', `-c search_path=${schema}`);
-      const env: Record<string, string> = { DATABASE_URL: u.toString() };
-      if (redisUrl) {
-        env.REDIS_URL = redisUrl;
-        env.BINDERY_REDIS_PREFIX = `bindery_cli_cb_${schema}`;
-      }
+      const { env, drop } = await cliPostgresEnv('bindery_cli_cb');
       return { env, cleanup: drop };
     },
   },

@@ -373,7 +373,7 @@ export class BindingService {
       }
       if (range) await this.writeRange(trx, d.id, range);
       if (app) await this.enableApp(trx, d.id, owner.id, app, by, now);
-      if (spend) await this.spendCode(trx, spend, now);
+      if (spend) await this.scans.spend(spend, now, trx);
       const data = {
         owner_type: owner.type,
         owner_id: owner.id,
@@ -522,20 +522,6 @@ export class BindingService {
     const appId = app.id ?? (await this.orgs.insertApplication(trx, orgId, app.key, app.name, now));
     await trx.deleteFrom('device_apps').where('device_id', '=', deviceId).execute();
     await trx.insertInto('device_apps').values({ device_id: deviceId, app_id: appId, enabled_by: by, enabled_at: now }).execute();
-  }
-
-  /** Records a dynamic code as used until its window ends; a concurrent second use loses here. */
-  private async spendCode(trx: Trx, spend: NonNullable<ResolvedCode['spend']>, now: number): Promise<void> {
-    await trx.deleteFrom('used_qr_codes').where('expires_at', '<', now).execute();
-    try {
-      await trx
-        .insertInto('used_qr_codes')
-        .values({ code_hash: spend.hash, sn_key: spend.snKey, used_at: now, expires_at: spend.expiresAt })
-        .execute();
-    } catch (e) {
-      if (this.deps.db.caps.isUniqueViolation(e)) fail('QR_USED');
-      throw e;
-    }
   }
 
   private async ownerOf(deviceId: number): Promise<string | null> {

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { hexEquals, isFresh, parseScan, type ScanKind, SignWindow, signBindQr, signLoginQr, snKey } from '@bindery/protocol';
-import type { Selectable } from 'kysely';
-import type { ModelsTable } from '../../adapters/storage/schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { sha256Hex } from '../../shared/ids.js';
@@ -141,9 +141,11 @@ export class ScanResolver {
     return { ...base, validity: spent ? 'used' : 'ok', spend, ...(scan.state !== undefined ? { state: scan.state } : {}) };
   }
 
-  /** Records a single-use code as used until its window ends; a second (or concurrent) use fails with QR_USED. */
-  async spend(spend: NonNullable<ResolvedCode['spend']>, now: number): Promise<void> {
-    const db = this.deps.db.kysely;
+  /**
+   * Records a single-use code as used until its window ends; a second (or concurrent) use fails
+   * with QR_USED. Inside the caller's transaction when one is given (a bind spends its code there).
+   */
+  async spend(spend: NonNullable<ResolvedCode['spend']>, now: number, db: Kysely<Database> = this.deps.db.kysely): Promise<void> {
     await db.deleteFrom('used_qr_codes').where('expires_at', '<', now).execute();
     try {
       await db
