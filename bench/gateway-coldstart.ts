@@ -15,14 +15,20 @@ import { startServer } from './gateway/server.js';
  * (WAL), with Redis for the bus and presence as any multi-process deployment needs.
  * BENCH_WORKERS=0 runs a single process (then keep BENCH_DEVICES ≤ 19 900).
  *
+ * Both servers run their workers with node:cluster's SCHED_NONE (each worker accepts on the
+ * shared socket): with the default round robin the primary accepts every connection and passes
+ * it over IPC, which on this 2-core machine costs as much CPU as the ws handshake itself.
+ * BENCH_SCHED=rr measures that default instead.
+ *
  * BENCH_DEVICES (20 000), BENCH_WORKERS (2), BENCH_LOADGEN_PROCS (2), BENCH_IN_FLIGHT (per
- * load-generator process, 250).
+ * load-generator process, 250), BENCH_SCHED (none).
  */
 
 const N = Number(process.env.BENCH_DEVICES ?? 20_000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 const PROCS = Number(process.env.BENCH_LOADGEN_PROCS ?? 2);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 250);
+const SCHED = process.env.BENCH_SCHED === 'rr' ? 'rr' : 'none';
 const TARGET = 2000;
 const cpus = (await import('node:os')).cpus().length;
 const DEADLINE_MS = 20 * 60_000;
@@ -55,7 +61,16 @@ async function run(
   addrs: string[],
   onDone?: () => Promise<void>,
 ): Promise<Run> {
-  const fleet = await FleetCluster.start({ url, devices, mode, processes: PROCS, localAddresses: addrs, maxInFlight: IN_FLIGHT });
+  const fleet = await FleetCluster.start({
+    url,
+    devices,
+    mode,
+    processes: PROCS,
+    localAddresses: addrs,
+    maxInFlight: IN_FLIGHT,
+    // BENCH_LOADGEN_CPU_PROF=<dir>: V8 CPU profiles of the load processes too.
+    execArgv: process.env.BENCH_LOADGEN_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_LOADGEN_CPU_PROF}`] : [],
+  });
   const flow: number[] = [];
   const at: number[] = [];
   fleet.on('settled', (e) => {
@@ -111,11 +126,11 @@ async function run(
 async function main(): Promise<void> {
   const m0 = machine();
   console.log(
-    `gateway-coldstart: ${N} devices, ${WORKERS || 1} gateway process(es)${WORKERS ? ' (node:cluster)' : ''}, ` +
+    `gateway-coldstart: ${N} devices, ${WORKERS || 1} gateway process(es)${WORKERS ? ` (node:cluster, scheduling ${SCHED})` : ''}, ` +
       `${PROCS} load processes × ${IN_FLIGHT} in flight\n${m0.text}\n`,
   );
 
-  const bare = await startServer('bare', {}, { workers: WORKERS });
+  const bare = await startServer('bare', {}, { workers: WORKERS, scheduling: SCHED });
   let base: Run;
   try {
     base = await run(
@@ -133,7 +148,7 @@ async function main(): Promise<void> {
   const p = await provision({ backend: 'sqlite', redis: WORKERS > 0, bound: N });
   let ours: Run;
   try {
-    const server = await startServer('bindery', p.env, { workers: WORKERS });
+    const server = await startServer('bindery', p.env, { workers: WORKERS, scheduling: SCHED });
     try {
       ours = await run(
         'bindery connect→register→active→subscribe (SQLite)',
@@ -166,6 +181,7 @@ async function main(): Promise<void> {
       bench: 'gateway-coldstart',
       devices: N,
       workers: WORKERS,
+      scheduling: SCHED,
       bare: { ...base, curve: undefined },
       bindery: { ...ours, curve: undefined },
       load_start: m0.load,

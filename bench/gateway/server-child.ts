@@ -103,6 +103,7 @@ async function primary(): Promise<void> {
     const deps = await composeDeps(loadConfig(process.env), { migrate: true });
     await closeDeps(deps);
   }
+  cluster.schedulingPolicy = process.env.BENCH_SCHED === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
   const list = Array.from({ length: workers }, () => cluster.fork());
   await Promise.all(list.map((w) => new Promise((r) => w.once('listening', r))));
   /** Sends `m` to every worker and waits for one answer of type `reply` from each. */

@@ -30,7 +30,14 @@ export async function freePort(): Promise<number> {
 export async function startServer(
   kind: 'bindery' | 'bare',
   env: Record<string, string>,
-  opts: { workers?: number } = {},
+  opts: {
+    workers?: number;
+    /**
+     * How node:cluster hands out connections: `rr` (Node's default: the primary accepts each one
+     * and passes it to a worker over IPC) or `none` (every worker accepts on the shared socket).
+     */
+    scheduling?: 'rr' | 'none';
+  } = {},
 ): Promise<ServerHandle> {
   const workers = opts.workers ?? 0;
   const port = workers > 0 ? await freePort() : 0;
@@ -48,6 +55,7 @@ export async function startServer(
       ...env,
       BENCH_SERVER: kind,
       BENCH_WORKERS: String(workers),
+      BENCH_SCHED: opts.scheduling ?? 'rr',
       BENCH_PORT: String(port),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

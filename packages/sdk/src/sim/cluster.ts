@@ -22,6 +22,8 @@ export interface FleetClusterOptions {
   reportMs?: number;
   /** Raw mode: a ping text frame per socket this often (default: none, fully idle). */
   heartbeatMs?: number;
+  /** Extra Node flags for the worker processes (e.g. `--cpu-prof` when profiling a benchmark). */
+  execArgv?: readonly string[];
 }
 
 export interface ClusterEvents {
@@ -85,7 +87,10 @@ export class FleetCluster extends TypedEmitter<ClusterEvents> {
     const ready: Array<Promise<void>> = [];
     for (let i = 0; i < n; i++) {
       const devices = opts.devices.slice(i * per, (i + 1) * per);
-      const child = fork(workerPath, [], { execArgv: ['--import', tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(workerPath, [], {
+        execArgv: ['--import', tsx, ...(opts.execArgv ?? [])],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       const h: WorkerHandle = {
         child,
         counts: { ...ZERO, total: devices.length },

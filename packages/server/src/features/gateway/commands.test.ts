@@ -49,7 +49,8 @@ describe.each(storageBackends())('gateway commands and pushes on $backend.name',
     expect((await d.request('get_firmware_info')).errcode).toBe(WsErr.NOT_ACTIVE);
 
     // P-CMD-active-1/2: a wrong code, then the right one before binding.
-    expect((await d.request('active', { active_code: `${activeCode.slice(0, -1)}x` })).errcode).toBe(WsErr.INVALID_ACTIVE_CODE);
+    const wrongCode = `${activeCode.slice(0, -1)}${activeCode.endsWith('x') ? 'y' : 'x'}`;
+    expect((await d.request('active', { active_code: wrongCode })).errcode).toBe(WsErr.INVALID_ACTIVE_CODE);
     expect((await d.request('active', { active_code: activeCode.toLowerCase() })).errcode).toBe(WsErr.INVALID_ACTIVE_CODE);
     expect((await d.request('active', { active_code: activeCode })).errcode).toBe(WsErr.NOT_YET_BOUND);
     // Registered devices may report errors before login (P-CMD-error_report-1).
@@ -245,6 +246,43 @@ describe.each(storageBackends())('gateway commands and pushes on $backend.name',
       expect((await d.closed).code).toBe(4000);
     },
   );
+
+  it.skipIf(skip)('counts failed register and get_secret_no attempts per SN, never successful ones (P-RATE-3)', async () => {
+    const limits = g.h.app.gateway.limits;
+    const framesPerSec = limits.framesPerSec;
+    limits.framesPerSec = 1e6; // P-RATE-1 would otherwise pace this one socket
+    try {
+      const sn = 'RATE0001';
+      const secretNo = await g.addDevice(sn);
+      const d = await connect();
+      const register = async (secret: string, s = sn) =>
+        (await d.request('register', registerBody(s, secret, g.nowSec()))).errcode;
+      // A device that signs correctly is never held back, however often it registers.
+      for (let i = 0; i < limits.registerPerMinute + 10; i++) expect(await register(secretNo)).toBe(0);
+      // Wrong signatures use up the SN's budget; the attempt after it is refused...
+      for (let i = 0; i < limits.registerPerMinute; i++) expect(await register('f'.repeat(32))).toBe(WsErr.BAD_SIGNATURE);
+      const over = await d.request('register', registerBody(sn, 'f'.repeat(32), g.nowSec()));
+      expect(over).toMatchObject({
+        errcode: WsErr.RATE_LIMITED,
+        errmsg: 'too many failed attempts for this SN; retry in a minute',
+      });
+      // ...and so is the right signature, on any connection and through get_secret_no, for the rest of the minute.
+      expect(await register(secretNo)).toBe(WsErr.RATE_LIMITED);
+      const e = await connect();
+      expect((await e.request('register', registerBody(sn, secretNo, g.nowSec()))).errcode).toBe(WsErr.RATE_LIMITED);
+      const timestamp = String(g.nowSec());
+      const nonce = '42';
+      const seedAttempt = { sn, timestamp, nonce, device_signature: wecomSign([sn, secretNo, timestamp, nonce, 'secret_no']) };
+      expect((await e.request('get_secret_no', seedAttempt)).errcode).toBe(WsErr.RATE_LIMITED);
+      // Other SNs keep their own budgets, known or not.
+      const other = 'RATE0002';
+      const otherSecretNo = await g.addDevice(other);
+      expect(await register(otherSecretNo, other)).toBe(0);
+      expect(await register(secretNo, 'RATE9999')).toBe(WsErr.UNKNOWN_SN);
+    } finally {
+      limits.framesPerSec = framesPerSec;
+    }
+  });
 
   it.skipIf(skip)('honours a binding change between active and subscribe_corp', async () => {
     const sn = 'RACE0001';

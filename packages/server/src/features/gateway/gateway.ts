@@ -6,7 +6,7 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Deps } from '../../deps.js';
 import type { Services } from '../../services.js';
 import { BINARY_COMMANDS, COMMANDS } from './commands/index.js';
-import type { CommandResult, CommandSpec } from './commands/types.js';
+import { type CommandResult, type CommandSpec, REFUSED_ATTEMPT } from './commands/types.js';
 import { Connection, ConnState, type Job } from './connection.js';
 import { GatewayMetrics } from './gateway.metrics.js';
 import { GatewayRepo } from './gateway.repo.js';
@@ -79,6 +79,8 @@ export class Gateway implements LocalPushSink {
   private readonly wss: WebSocketServer;
   private readonly bySn = new Map<string, Connection>();
   private readonly all = new Set<Connection>();
+  /** P-RATE-3: SNs whose failed-attempt budget ran out → until when (real ms). */
+  private readonly refusedSns = new Map<string, number>();
   /** P-SIG-5: signed requests seen recently → the connection that used them, until when. */
   private readonly nonces = new Map<string, { conn: number; until: number }>();
   private readonly writer: StateWriter;
@@ -501,7 +503,32 @@ export class Gateway implements LocalPushSink {
     conn.lastSeenWritten = conn.lastFrameAt;
   }
 
-  /** P-RATE-3/4: per-SN limits shared by the cluster (deps.limiter). */
+  /**
+   * P-RATE-3: whether signed attempts for this SN are refused for now. Answered from this
+   * process's memory of the limiter's refusals, so a device that signs correctly never waits
+   * for a cluster-wide counter.
+   */
+  attemptsRefused(snKey: string): boolean {
+    const until = this.refusedSns.get(snKey);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.refusedSns.delete(snKey);
+    return false;
+  }
+
+  /**
+   * P-RATE-3: counts a failed signed attempt (unknown SN, bad signature) across the cluster and
+   * answers `reply`, or RATE_LIMITED once the SN's budget for the minute is gone.
+   */
+  async failedAttempt(snKey: string, reply: CommandResult): Promise<CommandResult> {
+    const rule = { name: 'gw-register', points: this.limits.registerPerMinute, windowSec: 60 };
+    const r = await this.deps.limiter.consume(rule, snKey);
+    if (r.allowed) return reply;
+    this.refusedSns.set(snKey, Date.now() + r.retryAfterMs);
+    return REFUSED_ATTEMPT;
+  }
+
+  /** P-RATE-4: per-SN limits shared by the cluster (deps.limiter). */
   async allowSn(rule: string, points: number, windowSec: number, snKey: string): Promise<boolean> {
     const r = await this.deps.limiter.consume({ name: rule, points, windowSec }, snKey);
     return r.allowed;
@@ -590,6 +617,8 @@ export class Gateway implements LocalPushSink {
       }
     }
     for (const [k, v] of this.nonces) if (v.until <= now) this.nonces.delete(k);
+    const t = Date.now();
+    for (const [k, until] of this.refusedSns) if (until <= t) this.refusedSns.delete(k);
     await this.flush();
     if (++this.sweeps % MAINTENANCE_EVERY === 0) await this.maintain(now, idleMs);
   }

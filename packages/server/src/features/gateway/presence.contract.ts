@@ -73,6 +73,30 @@ export function presenceContract(name: string, make: () => Promise<PresencePair>
       expect(await a.lookup(theirs)).toBe('node-b');
     });
 
+    it.skipIf(skip)('calls issued together take effect in the order they were issued', async () => {
+      const { a, b } = await open();
+      const k = sn();
+      const many = Array.from({ length: 1500 }, sn);
+      // Not awaited one by one: an implementation that batches must keep the order and the answers.
+      const answers = await Promise.all([
+        a.claim(k, 'node-a'),
+        a.release(k, 'node-b'),
+        a.claim(k, 'node-b'),
+        a.release(k, 'node-a'),
+        a.claim(k, 'node-a'),
+        ...many.map((m) => b.claim(m, 'node-b')),
+        b.claim(many[7]!, 'node-a'),
+        b.release(many[8]!, 'node-b'),
+      ]);
+      expect(answers.slice(0, 5)).toEqual([null, false, 'node-a', false, 'node-b']);
+      expect(answers.slice(5, 5 + many.length).every((x) => x === null)).toBe(true);
+      expect(answers.slice(-2)).toEqual(['node-b', true]);
+      expect(await b.lookup(k)).toBe('node-a');
+      expect(await a.lookup(many[0]!)).toBe('node-b');
+      expect(await a.lookup(many[7]!)).toBe('node-a');
+      expect(await a.lookup(many[8]!)).toBeNull();
+    });
+
     it.skipIf(skip)('ignores the entries of a node that is not alive', async () => {
       const { a, b } = await open();
       const k = sn();

@@ -1,19 +1,24 @@
 import type { Redis } from 'ioredis';
 import type { PresenceRegistry } from './presence.js';
 
-// Claim returns the previous holder, atomically with the write.
-const CLAIM = `
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return old`;
-
-// Only the node named in the entry may remove it: a newer holder is never erased.
-const RELEASE = `
-local n = 0
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then n = n + redis.call('HDEL', KEYS[1], ARGV[i]) end
+// Claims and releases in the order they were issued: ARGV holds (op, snKey, nodeId) triples.
+// A claim answers the previous holder ('' for none); a release answers '1' when it removed the
+// entry, which it does only while the entry names its node (a newer holder is never erased).
+const BATCH = `
+local out = {}
+for i = 1, #ARGV, 3 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i + 1])
+  if ARGV[i] == 'c' then
+    redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
+    out[#out + 1] = old or ''
+  elseif old == ARGV[i + 2] then
+    redis.call('HDEL', KEYS[1], ARGV[i + 1])
+    out[#out + 1] = '1'
+  else
+    out[#out + 1] = '0'
+  end
 end
-return n`;
+return out`;
 
 // The holder only counts while its liveness key exists (KEYS[2] is the liveness key prefix).
 const LOOKUP = `
@@ -23,27 +28,43 @@ if redis.call('EXISTS', KEYS[2] .. node) == 1 then return node end
 return false`;
 
 type PresenceCommands = {
-  bPresenceClaim(hash: string, snKey: string, nodeId: string): Promise<string | null>;
-  bPresenceRelease(hash: string, nodeId: string, ...snKeys: string[]): Promise<number>;
+  bPresenceBatch(hash: string, ...triples: string[]): Promise<string[]>;
   bPresenceLookup(hash: string, alivePrefix: string, snKey: string): Promise<string | null>;
 };
 
+interface Op {
+  op: 'c' | 'r';
+  snKey: string;
+  nodeId: string;
+  done: (answer: string) => void;
+  fail: (err: unknown) => void;
+}
+
+/** Ops per script call: long enough to share a round trip, short enough not to stall Redis. */
+const MAX_BATCH = 1000;
+
 /**
  * Presence on Redis: one hash `<prefix>:gw:presence` (SN key → node id) and one expiring
- * liveness key per node `<prefix>:gw:node:<id>`. Each operation is one round trip (Lua).
+ * liveness key per node `<prefix>:gw:node:<id>`.
+ *
+ * Claims and releases are group-committed: while one script call is on its way, the ones issued
+ * meanwhile queue and then go together, in order, in the next call. A lone claim costs one
+ * round trip as before; a fleet powering on shares one write to Redis among hundreds of devices
+ * instead of paying one each.
  */
 export class RedisPresence implements PresenceRegistry {
   private readonly r: Redis & PresenceCommands;
   private readonly hash: string;
   private readonly alivePrefix: string;
+  private queue: Op[] = [];
+  private sending = false;
 
   constructor(
     client: Redis,
     prefix = 'bindery',
     private readonly ownsClient = false,
   ) {
-    client.defineCommand('bPresenceClaim', { numberOfKeys: 1, lua: CLAIM });
-    client.defineCommand('bPresenceRelease', { numberOfKeys: 1, lua: RELEASE });
+    client.defineCommand('bPresenceBatch', { numberOfKeys: 1, lua: BATCH });
     client.defineCommand('bPresenceLookup', { numberOfKeys: 2, lua: LOOKUP });
     this.r = client as Redis & PresenceCommands;
     this.hash = `${prefix}:gw:presence`;
@@ -51,19 +72,39 @@ export class RedisPresence implements PresenceRegistry {
   }
 
   async claim(snKey: string, nodeId: string): Promise<string | null> {
-    const old = await this.r.bPresenceClaim(this.hash, snKey, nodeId);
+    const old = await this.enqueue('c', snKey, nodeId);
     return old && old !== nodeId ? old : null;
   }
 
   async release(snKey: string, nodeId: string): Promise<boolean> {
-    return (await this.r.bPresenceRelease(this.hash, nodeId, snKey)) === 1;
+    return (await this.enqueue('r', snKey, nodeId)) === '1';
   }
 
   async releaseMany(snKeys: readonly string[], nodeId: string): Promise<void> {
-    // Chunks keep one script call from blocking Redis for long.
-    for (let i = 0; i < snKeys.length; i += 1000) {
-      await this.r.bPresenceRelease(this.hash, nodeId, ...snKeys.slice(i, i + 1000));
+    await Promise.all(snKeys.map((k) => this.enqueue('r', k, nodeId)));
+  }
+
+  private enqueue(op: 'c' | 'r', snKey: string, nodeId: string): Promise<string> {
+    return new Promise((done, fail) => {
+      this.queue.push({ op, snKey, nodeId, done, fail });
+      if (!this.sending) void this.send();
+    });
+  }
+
+  private async send(): Promise<void> {
+    this.sending = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      const args: string[] = [];
+      for (const o of batch) args.push(o.op, o.snKey, o.nodeId);
+      try {
+        const answers = await this.r.bPresenceBatch(this.hash, ...args);
+        for (let i = 0; i < batch.length; i++) batch[i]!.done(answers[i] ?? '');
+      } catch (err) {
+        for (const o of batch) o.fail(err);
+      }
     }
+    this.sending = false;
   }
 
   async lookup(snKey: string): Promise<string | null> {

@@ -69,7 +69,7 @@ describe.each(storageBackends())('people on $backend.name', ({ backend, skip }) 
     const wrong = await h.app.inject({
       method: 'POST',
       url: '/api/v1/me/tokens',
-      headers: { cookie: b.cookie, 'x-csrf-token': `${b.csrf.slice(0, -1)}x` },
+      headers: { cookie: b.cookie, 'x-csrf-token': `${b.csrf.slice(0, -1)}${b.csrf.endsWith('x') ? 'y' : 'x'}` },
       payload: {},
     });
     expect(wrong.statusCode).toBe(403);

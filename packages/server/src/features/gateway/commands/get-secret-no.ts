@@ -1,6 +1,6 @@
 import { hexEquals, isFresh, SignWindow, signSecretNoRequest, snKey, WsErr } from '@bindery/protocol';
 import { ConnState } from '../connection.js';
-import { type CommandSpec, err, ok, signedRequest } from './types.js';
+import { type CommandSpec, err, ok, REFUSED_ATTEMPT, signedRequest } from './types.js';
 
 /**
  * `get_secret_no` (§A5.1): a device flashed with its model's seed SecretNo exchanges it for
@@ -20,14 +20,14 @@ export const getSecretNo: CommandSpec = {
       return err(WsErr.STALE_TIMESTAMP, 'timestamp is more than 300 s away from server time; call get_timestamp');
     }
     const key = snKey(f.sn);
-    if (!(await gw.allowSn('gw-register', gw.limits.registerPerMinute, 60, key))) {
-      return err(WsErr.RATE_LIMITED, 'too many attempts for this SN; retry in a minute');
-    }
+    if (gw.attemptsRefused(key)) return REFUSED_ATTEMPT;
     const d = await gw.repo.registerRow(key);
-    if (!d) return err(WsErr.UNKNOWN_SN, 'this SN is not registered with the cloud');
+    if (!d) return gw.failedAttempt(key, err(WsErr.UNKNOWN_SN, 'this SN is not registered with the cloud'));
     if (!d.seed_secret_no_enc) return err(WsErr.SECRET_NO_REFUSED, "this device's model has no shared seed SecretNo");
     const seed = gw.deps.secrets.open(d.seed_secret_no_enc);
-    if (!hexEquals(signSecretNoRequest(f, seed), f.signature)) return err(WsErr.BAD_SIGNATURE, 'device_signature does not match');
+    if (!hexEquals(signSecretNoRequest(f, seed), f.signature)) {
+      return gw.failedAttempt(key, err(WsErr.BAD_SIGNATURE, 'device_signature does not match'));
+    }
     if (d.registered_net_at !== null) {
       return err(WsErr.SECRET_NO_REFUSED, 'the device has registered; get_secret_no is no longer allowed');
     }

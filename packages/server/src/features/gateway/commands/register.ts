@@ -1,14 +1,15 @@
 import { hexEquals, isFresh, SignWindow, signRegister, snKey, WsErr } from '@bindery/protocol';
 import { newActiveCode } from '../../../shared/ids.js';
 import { ConnState } from '../connection.js';
-import { type CommandSpec, err, ok, signedRequest } from './types.js';
+import { type CommandSpec, err, ok, REFUSED_ATTEMPT, signedRequest } from './types.js';
 
 /**
  * `register` (§A5.3).
  * P-CMD-register-1: body sn, nonce, timestamp, device_signature (net_info optional, ignored).
  * P-CMD-register-2: timestamp within 300 s of server time (P-SIG-3), else STALE_TIMESTAMP.
  * P-CMD-register-3: signature = P-SIG-1 over (sn, SecretNo, timestamp, nonce, "register"),
- *   compared per P-SIG-2; unknown SN → UNKNOWN_SN, mismatch → BAD_SIGNATURE.
+ *   compared per P-SIG-2; unknown SN → UNKNOWN_SN, mismatch → BAD_SIGNATURE, each counted
+ *   against the SN's failed-attempt budget (P-RATE-3).
  * P-CMD-register-4: a registered device registering again gets errcode 0 and the SAME
  *   active_code (never 600002): firmware that lost its cached code recovers, and Lombo treats
  *   both answers alike.
@@ -25,16 +26,16 @@ export const register: CommandSpec = {
       return err(WsErr.STALE_TIMESTAMP, 'timestamp is more than 300 s away from server time; call get_timestamp');
     }
     const key = snKey(f.sn);
-    if (!(await gw.allowSn('gw-register', gw.limits.registerPerMinute, 60, key))) {
-      return err(WsErr.RATE_LIMITED, 'too many register attempts for this SN; retry in a minute');
-    }
+    if (gw.attemptsRefused(key)) return REFUSED_ATTEMPT;
     const d = await gw.repo.registerRow(key);
-    if (!d) return err(WsErr.UNKNOWN_SN, 'this SN is not registered with the cloud');
+    if (!d) return gw.failedAttempt(key, err(WsErr.UNKNOWN_SN, 'this SN is not registered with the cloud'));
     // P-PERF-1: the SecretNo is decrypted once per register.
     const secretNo = gw.deps.secrets.open(d.secret_no_enc);
-    if (!hexEquals(signRegister(f, secretNo), f.signature)) return err(WsErr.BAD_SIGNATURE, 'device_signature does not match');
+    if (!hexEquals(signRegister(f, secretNo), f.signature)) {
+      return gw.failedAttempt(key, err(WsErr.BAD_SIGNATURE, 'device_signature does not match'));
+    }
     if (!gw.freshNonce(`register|${key}|${f.nonce}|${f.timestamp}`, conn)) {
-      return err(WsErr.BAD_SIGNATURE, 'this signed request was already used by another connection');
+      return gw.failedAttempt(key, err(WsErr.BAD_SIGNATURE, 'this signed request was already used by another connection'));
     }
     // P-CMD-register-6: the code was minted with the device, so a fleet's first power-on only reads;
     // rows from before that (or inserted by other tools) get theirs here, once.

@@ -31,6 +31,12 @@ export function err(errcode: number, errmsg: string): CommandResult {
   return { errcode, errmsg };
 }
 
+/** P-RATE-3: the answer while an SN's failed-attempt budget is used up, whatever the signature. */
+export const REFUSED_ATTEMPT: CommandResult = {
+  errcode: WsErr.RATE_LIMITED,
+  errmsg: 'too many failed attempts for this SN; retry in a minute',
+};
+
 export interface SignedRequest {
   sn: string;
   nonce: string;
