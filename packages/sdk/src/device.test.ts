@@ -168,6 +168,45 @@ describe('Device against a scripted peer (ManualTime)', () => {
     expect(d.serverNowSec()).toBe(server);
   });
 
+  it('in the official order (timeSync on-demand) registers at once on its own clock and syncs only when told it is stale', async () => {
+    // Unanswered heartbeats must not drop the connection before the 12 h check at the end.
+    const d = makeDevice({}, { timeSync: 'on-demand', intervals: { deadAfterMs: 24 * 3600_000 } });
+    const conn = peer.nextConnection();
+    d.start();
+    await conn;
+    // connect → register → active → subscribe_corp (§A2 official order): no get_timestamp first.
+    const reg = await peer.expect('register');
+    expect((reg.body as Record<string, string>).timestamp).toBe(String(serverSec()));
+    peer.reply(reg, WsErr.STALE_TIMESTAMP, undefined, 'timestamp is more than 300 s away from server time');
+    // Refused as stale: ask the server's time, then sign again with it.
+    const sync = await peer.expect('get_timestamp');
+    const server = serverSec() + 3600;
+    peer.reply(sync, 0, { timestamp: server });
+    const again = await peer.expect('register');
+    expect((again.body as Record<string, string>).timestamp).toBe(String(server));
+    // A second stale answer right after a sync is not believed: the step waits 5 s, no sync loop.
+    const anomaly = d.waitFor('protocol_error', undefined, WAIT);
+    peer.reply(again, WsErr.STALE_TIMESTAMP);
+    expect((await anomaly).message).toBe('register refused as stale right after get_timestamp');
+    time.advance(4999);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(peer.buffered()).toHaveLength(0);
+    time.advance(1);
+    const third = await peer.expect('register');
+    peer.reply(third, 0, { active_code: 'AC-1' });
+    peer.reply(await peer.expect('active'), 0, { secret: 'SECRET-1' });
+    const subscribed = d.waitFor('subscribed', undefined, WAIT);
+    peer.reply(await peer.expect('subscribe_corp'));
+    await subscribed;
+    // No periodic get_timestamp either: 12 h later only heartbeats have gone out.
+    time.advance(12 * 3600_000 + 1000);
+    // 1 440 heartbeats (one per 30 s) are on their way over the socket; wait for all of them.
+    for (let i = 0; i < 250 && peer.buffered().length < 1440; i++) await new Promise((r) => setTimeout(r, 20));
+    const later = peer.buffered();
+    expect(later.length).toBeGreaterThanOrEqual(1440);
+    expect(later.filter((f) => f.cmd !== 'ping')).toEqual([]);
+  });
+
   it('follows the register answers of §A7: 600002 keeps the stored code, 600053 skips to subscribe, 600054 to ready', async () => {
     let d = makeDevice({ activeCode: 'STORED' });
     await connectAndSync(d);

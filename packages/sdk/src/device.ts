@@ -67,6 +67,13 @@ export interface DeviceOptions {
   reqIds?: 'unique' | 'fixed';
   /** How `nonce`/`timestamp` go on the wire: numeric strings (Lombo) or JSON numbers (the docs). */
   numbers?: 'string' | 'number';
+  /**
+   * When the device asks for server time. `connect` (default): `get_timestamp` first on every
+   * connect and every 12 h after, as Lombo firmware does. `on-demand`: the official order of §A2
+   * (connect → register → active → subscribe_corp) for a device whose own clock is set (RTC,
+   * NTP); it asks only after a STALE_TIMESTAMP answer, then signs again.
+   */
+  timeSync?: 'connect' | 'on-demand';
   /** `subscribe_corp.ext_args` for attendance devices (§A5.5). */
   extArgs?: { fp_algorithm?: string[]; fa_algorithm?: string[] };
   netInfo?: { wifi_name: string; mac_address: string };
@@ -132,6 +139,8 @@ export class Device extends TypedEmitter<DeviceEvents> {
   private restarts = 0;
   private seq = 0;
   private offsetMs = 0;
+  /** When the flow last learnt the server's time (null: never on this device). */
+  private syncedAt: number | null = null;
   private lastRxAt = 0;
   private waitingForBinding = false;
   private lastPingId: string | null = null;
@@ -303,7 +312,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
         this.lastRxAt = this.clock.now();
         this.emit('connected', { attempt: this.attempt });
         this.schedulePing();
-        this.enter('sync');
+        this.enter(this.firstStep());
       },
       message: (data, isBinary) => {
         if (conn !== this.conn) return;
@@ -397,6 +406,12 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.retryStepIn(this.iv.stepRetryMs);
   }
 
+  /** Where the flow starts on connect and after a restart (§A2). */
+  private firstStep(): DeviceState {
+    if (this.opts.timeSync !== 'on-demand') return 'sync';
+    return hasSecretNo(this.creds) ? 'register' : 'secret_no';
+  }
+
   private retryStepIn(ms: number): void {
     if (this.stepTimer !== null) this.timers.clearTimeout(this.stepTimer);
     const state = this.st;
@@ -452,12 +467,17 @@ export class Device extends TypedEmitter<DeviceEvents> {
           return;
         }
         this.offsetMs = ts * 1000 - this.clock.now();
+        this.syncedAt = this.clock.now();
         this.emit('time_synced', { serverTimeSec: ts, offsetMs: this.offsetMs });
-        if (this.syncTimer === null) this.scheduleTimeSync();
+        if (this.syncTimer === null && this.opts.timeSync !== 'on-demand') this.scheduleTimeSync();
         this.enter(hasSecretNo(this.creds) ? 'register' : 'secret_no');
         return;
       }
       case 'secret_no': {
+        if (r.errcode === WsErr.STALE_TIMESTAMP) {
+          this.resync();
+          return;
+        }
         const secretNo = body.secret_no;
         if (r.errcode !== 0 || typeof secretNo !== 'string' || secretNo === '') {
           this.emit('protocol_error', { message: `get_secret_no refused: ${r.errcode} ${r.errmsg}` });
@@ -469,6 +489,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
         return;
       }
       case 'register': {
+        if (r.errcode === WsErr.STALE_TIMESTAMP) {
+          this.resync();
+          return;
+        }
         if (r.errcode === WsErr.HAS_SUBSCRIBED) {
           this.registered(r.errcode, 'ready');
           return;
@@ -526,6 +550,19 @@ export class Device extends TypedEmitter<DeviceEvents> {
     }
   }
 
+  /**
+   * A signed step was refused as stale: our clock is off, so ask the server's time and sign
+   * again. Right after a sync the server's answer is not believed twice; the step waits instead.
+   */
+  private resync(): void {
+    if (this.syncedAt !== null && this.clock.now() - this.syncedAt < this.iv.stepRetryMs) {
+      this.emit('protocol_error', { message: `${STEP_CMD[this.st]} refused as stale right after get_timestamp` });
+      this.retryStepIn(this.iv.stepRetryMs);
+      return;
+    }
+    this.enter('sync');
+  }
+
   private registered(errcode: number, next: DeviceState): void {
     // The server accepted us: the connection is healthy, the next loss starts backoff afresh.
     this.attempt = 0;
@@ -557,11 +594,12 @@ export class Device extends TypedEmitter<DeviceEvents> {
     const n = this.restarts++;
     if (this.stepTimer !== null) this.timers.clearTimeout(this.stepTimer);
     this.stepTimer = null;
+    const first = this.firstStep();
     if (n === 0) {
-      this.enter('sync');
+      this.enter(first);
       return;
     }
-    this.setState('sync');
+    this.setState(first);
     this.retryStepIn(backoffDelay(n - 1, this.backoff, this.random));
   }
 

@@ -271,6 +271,29 @@ describe.each(backends)('device life through the SDK on $backend.name', ({ backe
     d.stop();
   });
 
+  it.skipIf(skip)(
+    "follows §A2's official order on its own clock; a clock an hour off is set right by one get_timestamp",
+    async () => {
+      const onTime = await newDevice('LIFE0010', { timeSync: 'on-demand' });
+      const late = await newDevice('LIFE0011', { timeSync: 'on-demand', clock: { now: () => Date.now() - 3600_000 } });
+      const synced: Record<string, number> = { LIFE0010: 0, LIFE0011: 0 };
+      for (const d of [onTime, late]) d.on('time_synced', () => synced[d.sn]!++);
+      const waiting = [onTime, late].map((d) => next(d, 'waiting_for_binding'));
+      onTime.start();
+      late.start();
+      await Promise.all(waiting);
+      // The device with a good clock never asked; the late one was refused once (600101) and asked once.
+      expect(synced).toEqual({ LIFE0010: 0, LIFE0011: 1 });
+      expect(Math.abs(late.serverNowSec() - Date.now() / 1000)).toBeLessThan(5);
+      const sub = next(onTime, 'subscribed');
+      await h.services.binding.bind(SYSTEM_CLI, 'LIFE0010', { type: 'org', id: 'org_life' });
+      await sub;
+      expect(synced.LIFE0010).toBe(0);
+      onTime.stop();
+      late.stop();
+    },
+  );
+
   it.skipIf(skip)('gets every push of §A6 the server can send, as typed events', async () => {
     const sn = 'LIFE0005';
     const d = await newDevice(sn);

@@ -18,6 +18,8 @@ export interface FleetClusterOptions {
   firmwareVersion?: string;
   reqIds?: 'unique' | 'fixed';
   numbers?: 'string' | 'number';
+  /** Devices' time sync (see DeviceOptions.timeSync); default `connect`, as Lombo firmware. */
+  timeSync?: 'connect' | 'on-demand';
   intervals?: Partial<DeviceIntervals>;
   reportMs?: number;
   /** Raw mode: a ping text frame per socket this often (default: none, fully idle). */
@@ -121,6 +123,7 @@ export class FleetCluster extends TypedEmitter<ClusterEvents> {
         firmwareVersion: opts.firmwareVersion ?? '1.0.0',
         reqIds: opts.reqIds,
         numbers: opts.numbers,
+        timeSync: opts.timeSync,
         intervals: opts.intervals,
         reportMs: opts.reportMs ?? 250,
         ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),

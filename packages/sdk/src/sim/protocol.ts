@@ -17,6 +17,7 @@ export interface WorkerInit {
   firmwareVersion: string;
   reqIds?: 'unique' | 'fixed';
   numbers?: 'string' | 'number';
+  timeSync?: 'connect' | 'on-demand';
   intervals?: Partial<DeviceIntervals>;
   reportMs: number;
   /** Raw mode: each socket sends a ping text frame this often (spread evenly), like a device's heartbeat. */

@@ -43,7 +43,7 @@ function sdkRunner(init: WorkerInit): Runner {
     maxInFlight: init.maxInFlight,
     firmwareVersion: init.firmwareVersion,
     clock: hiResClock,
-    device: { reqIds: init.reqIds, numbers: init.numbers, intervals: init.intervals },
+    device: { reqIds: init.reqIds, numbers: init.numbers, timeSync: init.timeSync, intervals: init.intervals },
   });
   fleet.on('settled', (s) => settled.push([s.state, s.ms, hiResClock.now()]));
   fleet.on('push', (p) => send({ t: 'push', sn: p.sn, cmd: p.cmd, at: p.at }));
