@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { postgresCapabilities, type StorageCapabilities, sqliteCapabilities } from './capabilities.js';
 import { migrationsFor } from './migrations/index.js';
 import { SchemaScopedPostgresDialect } from './pg-introspector.js';
 import type { Database } from './schema.js';
+import { FairSqliteDialect } from './sqlite-dialect.js';
 
 export interface Db {
   readonly kysely: Kysely<Database>;
@@ -35,7 +36,7 @@ function openSqlite(file: string): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const kysely = new Kysely<Database>({ dialect: new FairSqliteDialect({ database: withStatementCache(sqlite) }) });
   // Kysely takes no migration lock on SQLite and runs each step outside a transaction. One
   // IMMEDIATE transaction around the whole run gives both: a second process (server and CLI
   // starting together) waits for the write lock, then finds nothing pending; a failing step

@@ -280,6 +280,46 @@ export function storageContract(
       expect(await repo.findBySn('FK1')).toBeUndefined();
     });
 
+    it.skipIf(skip)('hundreds of queries in flight with transactions among them all answer, each in isolation', async () => {
+      // A fleet powering on: many short reads at once, batched writes in transactions between
+      // them, one of which fails. Nothing may hang, leak a half-done write or see one.
+      const before = await count();
+      const boom = new Error('roll this one back');
+      const work: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 600; i++) {
+        if (i % 150 === 75) {
+          const batch = Array.from({ length: 20 }, (_, j) => device(`FLT${i}_${j}`));
+          const fail = i === 225;
+          work.push(
+            db.kysely
+              .transaction()
+              .execute(async (trx) => {
+                await repo.with(trx).insertMany(batch);
+                // Inside: all 20 or none, whatever ran outside meanwhile.
+                expect(await repo.with(trx).findBySnKeys(batch.map((b) => b.sn_key))).toHaveLength(20);
+                if (fail) throw boom;
+              })
+              .then(
+                () => 'committed',
+                (e: unknown) => (e === boom ? 'rolled back' : Promise.reject(e)),
+              ),
+          );
+        } else {
+          work.push(
+            repo.findBySnKeys(['flt75_0', 'flt75_19', 'flt225_0']).then((rows) => {
+              const sns = rows.map((r) => r.sn_key);
+              // Never half a batch, and never the rolled-back one.
+              expect(sns.includes('flt75_0')).toBe(sns.includes('flt75_19'));
+              expect(sns).not.toContain('flt225_0');
+            }),
+          );
+        }
+      }
+      const outcomes = (await Promise.all(work)).filter((x) => typeof x === 'string');
+      expect(outcomes).toEqual(['committed', 'rolled back', 'committed', 'committed']);
+      expect(await count()).toBe(before + 60);
+    });
+
     it.skipIf(skip)('a transaction that throws leaves nothing behind', async () => {
       const before = await count();
       const boom = new Error('stop after writing');
