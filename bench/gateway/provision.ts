@@ -50,6 +50,10 @@ export async function provision(opts: {
   if (redis) {
     env.REDIS_URL = REDIS_URL;
     env.BINDERY_REDIS_PREFIX = `bench_${tag}`;
+  } else {
+    // One process on its in-process bus and limits, even when the shell has REDIS_URL set (it
+    // would otherwise reach the server through the inherited environment, under no run prefix).
+    env.REDIS_URL = '';
   }
   if (opts.backend === 'postgres') {
     schema = `bench_${tag}`;
