@@ -55,6 +55,9 @@ export async function provision(opts: {
     // would otherwise reach the server through the inherited environment, under no run prefix).
     env.REDIS_URL = '';
   }
+  // Likewise a SQLite run's server must not pick up the shell's DATABASE_URL: it would serve the
+  // shared database's default schema, where none of this run's devices exist.
+  if (opts.backend === 'sqlite') env.DATABASE_URL = '';
   if (opts.backend === 'postgres') {
     schema = `bench_${tag}`;
     const c = new pg.Client({ connectionString: PG_URL });
