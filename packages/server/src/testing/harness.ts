@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import type { EventBus } from '../adapters/bus/event-bus.js';
 import { MemoryEventBus } from '../adapters/bus/memory-bus.js';
 import { FlexibleRateLimiter } from '../adapters/ratelimit/flexible-limiter.js';
@@ -13,7 +15,7 @@ import type { Services } from '../services.js';
 import { ManualClock } from '../shared/clock.js';
 import { createLogger } from '../shared/logger.js';
 import { Metrics } from '../shared/metrics.js';
-import type { TestBackend } from './backends.js';
+import { deleteRedisPrefix, redisUrl, sqliteBackend, type TestBackend } from './backends.js';
 
 export interface Harness {
   deps: Deps;
@@ -71,4 +73,39 @@ export async function startHarness(
 
 export function bearer(token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` };
+}
+
+export interface ProcessPair {
+  /** The first process, with the services tests set data up through. */
+  h: Harness;
+  /** http://127.0.0.1:<port> of the first and the second process. */
+  bases: [string, string];
+  close(): Promise<void>;
+}
+
+/**
+ * Two Bindery processes of one deployment: one database and master key (SQLite), each app with
+ * its own Redis connection under one key prefix, both listening on 127.0.0.1. For limits and
+ * replay memories that must hold across processes, not per process. Needs REDIS_URL.
+ */
+export async function startProcessPair(): Promise<ProcessPair> {
+  const prefix = `bindery_t_${randomBytes(6).toString('hex')}`;
+  const h = await startHarness(sqliteBackend, { limiter: FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true) });
+  const secondLimiter = FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true);
+  const second = (await buildApp({ ...h.deps, limiter: secondLimiter })).app;
+  const bases: string[] = [];
+  for (const app of [h.app, second]) {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    bases.push(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
+  }
+  return {
+    h,
+    bases: bases as [string, string],
+    async close() {
+      await second.close();
+      await secondLimiter.close();
+      await h.close();
+      await deleteRedisPrefix(prefix);
+    },
+  };
 }

@@ -1,26 +1,18 @@
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlexibleRateLimiter } from '../../adapters/ratelimit/flexible-limiter.js';
-import { buildApp } from '../../app.js';
 import { SYSTEM_CLI } from '../../shared/principal.js';
-import { deleteRedisPrefix, redisUrl, skipReasonRedis, sqliteBackend } from '../../testing/backends.js';
-import { type Harness, startHarness } from '../../testing/harness.js';
+import { skipReasonRedis } from '../../testing/backends.js';
+import { type Harness, type ProcessPair, startProcessPair } from '../../testing/harness.js';
 
 /**
- * Two Bindery processes of one deployment (one database, one master key, one Redis prefix), as in
- * merchant-limits.test.ts: the seed-000 code limits must hold across them, not per process.
+ * Two Bindery processes of one deployment (testing/harness.ts startProcessPair): the seed-000 code
+ * limits must hold across them, not per process.
  */
 const skip = skipReasonRedis();
 
 describe('gen_login_qrcode / gen_id_dynamic_qrcode limits across two processes (Redis)', () => {
-  const prefix = `bindery_t_${randomBytes(6).toString('hex')}`;
+  let pair: ProcessPair | undefined;
   let h: Harness;
-  let second: FastifyInstance;
-  let secondLimiter: FlexibleRateLimiter;
-  const bases: string[] = [];
+  let bases: [string, string];
   let modelId: string;
   let modelToken: string;
   const orgId = 'org_limits';
@@ -52,13 +44,8 @@ describe('gen_login_qrcode / gen_id_dynamic_qrcode limits across two processes (
 
   beforeAll(async () => {
     if (skip) return;
-    h = await startHarness(sqliteBackend, { limiter: FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true) });
-    secondLimiter = FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true);
-    second = (await buildApp({ ...h.deps, limiter: secondLimiter })).app;
-    for (const app of [h.app, second]) {
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      bases.push(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
-    }
+    pair = await startProcessPair();
+    ({ h, bases } = pair);
     const v = await h.services.vendors.create(SYSTEM_CLI, { name: 'Limits Vendor' });
     const created = await h.services.models.create(SYSTEM_CLI, v.id, { name: 'Lock' });
     modelId = created.model.model_id;
@@ -72,15 +59,11 @@ describe('gen_login_qrcode / gen_id_dynamic_qrcode limits across two processes (
       .execute();
   });
   afterAll(async () => {
-    if (skip) return;
-    await second?.close();
-    await secondLimiter?.close();
-    await h?.close();
-    await deleteRedisPrefix(prefix);
+    await pair?.close();
   });
 
   it.skipIf(skip)('one call per SN per minute for each type, counted across both processes', async () => {
-    const [a, b] = bases as [string, string];
+    const [a, b] = bases;
     const t = await device('RLIM0001');
     expect((await login(a, t, 0)).errcode).toBe(0);
     expect((await login(b, t, 0)).errcode).toBe(45033);
@@ -98,7 +81,7 @@ describe('gen_login_qrcode / gen_id_dynamic_qrcode limits across two processes (
   });
 
   it.skipIf(skip)('simultaneous calls on both processes: exactly one of each type gets a code', async () => {
-    const [a, b] = bases as [string, string];
+    const [a, b] = bases;
     const t = await device('RLIM0003');
     const results = await Promise.all([
       login(a, t, 0),

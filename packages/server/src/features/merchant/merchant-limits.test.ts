@@ -1,14 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import type { AxiosError, AxiosResponse } from 'axios';
-import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Wechatpay } from 'wechatpay-axios-plugin';
-import { FlexibleRateLimiter } from '../../adapters/ratelimit/flexible-limiter.js';
-import { buildApp } from '../../app.js';
-import { deleteRedisPrefix, redisUrl, skipReasonRedis, sqliteBackend } from '../../testing/backends.js';
-import { type Harness, startHarness } from '../../testing/harness.js';
+import { skipReasonRedis } from '../../testing/backends.js';
+import { type Harness, type ProcessPair, startProcessPair } from '../../testing/harness.js';
 import { makeMerchantKey, OPERATOR } from './merchant.fixtures.js';
 
 /**
@@ -19,32 +13,20 @@ const skip = skipReasonRedis();
 const MCHID = '1700000001';
 
 describe('merchant limits and nonces across processes (Redis)', () => {
-  const prefix = `bindery_t_${randomBytes(6).toString('hex')}`;
+  let pair: ProcessPair | undefined;
   let h: Harness;
-  let second: FastifyInstance;
-  let secondLimiter: FlexibleRateLimiter;
-  const bases: string[] = [];
+  let bases: [string, string];
   let platform: { pub_key_id: string; public_key_pem: string };
 
   beforeAll(async () => {
     if (skip) return;
-    h = await startHarness(sqliteBackend, { limiter: FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true) });
-    // The second process: its own app, services and Redis connection over the same database.
-    secondLimiter = FlexibleRateLimiter.redis(new Redis(redisUrl!), prefix, true);
-    second = (await buildApp({ ...h.deps, limiter: secondLimiter })).app;
-    for (const app of [h.app, second]) {
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      bases.push(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
-    }
+    pair = await startProcessPair();
+    ({ h, bases } = pair);
     await h.services.merchant.createMerchant(OPERATOR, { name: 'Chain', mchid: MCHID, merchant_shortname: 'Chain' });
     platform = await h.services.merchant.platformKey(OPERATOR);
   });
   afterAll(async () => {
-    if (skip) return;
-    await second?.close();
-    await secondLimiter?.close();
-    await h?.close();
-    await deleteRedisPrefix(prefix);
+    await pair?.close();
   });
 
   async function clients() {
