@@ -338,8 +338,11 @@ export class BindingService {
     opts: BindOptions & { method: BindMethod },
     spend?: ResolvedCode['spend'],
   ): Promise<BindOutcome> {
-    const { range, app } = await this.prepare(actor, d, owner, opts);
-    const model = await this.db.selectFrom('models').selectAll().where('model_id', '=', d.model_id).executeTakeFirstOrThrow();
+    // Independent reads go together: on PostgreSQL each is a round trip before the push can leave.
+    const [{ range, app }, model] = await Promise.all([
+      this.prepare(actor, d, owner, opts),
+      this.db.selectFrom('models').selectAll().where('model_id', '=', d.model_id).executeTakeFirstOrThrow(),
+    ]);
     const remark = normaliseRemark(opts.remarkName);
     const by = principalLabel(actor);
     const byUserId = actor.kind === 'user' ? actor.userId : null;
@@ -350,26 +353,28 @@ export class BindingService {
     // The vendor hears of the bind (and may refuse it) before it commits, outside any transaction.
     const undoVendorBind = await this.vendorBindCallback(d, model, owner, opts);
     const committed = this.db.transaction().execute(async (trx) => {
-      const cur = await trx
-        .selectFrom('devices')
-        .select(['owner_type', 'owner_id', 'bound_by'])
+      // An unowned device (the common case) is taken in one statement. The owner_id IS NULL guard
+      // makes concurrent binds of one device resolve to one winner; the others read who won.
+      const took = await trx
+        .updateTable('devices')
+        .set(this.ownerColumns(owner, now, by, remark))
         .where('id', '=', d.id)
-        .executeTakeFirstOrThrow();
-      if (cur.owner_id === null) {
-        // The owner_id IS NULL guard makes concurrent binds of one device resolve to one winner.
-        const r = await trx
-          .updateTable('devices')
-          .set(this.ownerColumns(owner, now, by, remark))
-          .where('id', '=', d.id)
-          .where('owner_id', 'is', null)
-          .executeTakeFirst();
-        if (Number(r.numUpdatedRows) !== 1) fail('DEVICE_BOUND');
-      } else if (owner.type === 'user' && cur.owner_type === 'user') {
+        .where('owner_id', 'is', null)
+        .executeTakeFirst();
+      const cur =
+        Number(took.numUpdatedRows) === 1
+          ? null
+          : await trx
+              .selectFrom('devices')
+              .select(['owner_type', 'owner_id', 'bound_by'])
+              .where('id', '=', d.id)
+              .executeTakeFirstOrThrow();
+      if (cur !== null) {
+        // Owned by someone (an owner_id seen NULL now was unbound meanwhile: that race loses too).
+        if (cur.owner_id === null || owner.type !== 'user' || cur.owner_type !== 'user') fail('DEVICE_BOUND');
         if (cur.owner_id === owner.id) fail('DEVICE_BOUND', 'This device is already in your personal space');
         result = await this.personalTakeover(trx, d, model, owner, cur.owner_id, now, by, remark);
         if (result === 'transferred') previous = { ownerId: cur.owner_id, boundBy: cur.bound_by };
-      } else {
-        fail('DEVICE_BOUND');
       }
       if (range) await this.writeRange(trx, d.id, range);
       if (app) await this.enableApp(trx, d.id, owner.id, app, by, now);
