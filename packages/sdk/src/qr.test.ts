@@ -104,15 +104,16 @@ describe('device QR builders (§A8, §A4)', () => {
     expect(new URL(other).searchParams.get('signature')).not.toBe(sig);
   });
 
-  it('makes 64-bit decimal nonces', () => {
+  it('makes 64-bit decimal nonces, none repeated across refills of the random pool', () => {
     const seen = new Set<string>();
-    for (let i = 0; i < 200; i++) {
+    // 1 500 nonces cross the 512-nonce pool's refill twice.
+    for (let i = 0; i < 1500; i++) {
       const n = randomNonce();
       expect(n).toMatch(/^\d{1,20}$/);
       expect(BigInt(n) < 2n ** 64n).toBe(true);
       seen.add(n);
     }
-    expect(seen.size).toBe(200);
+    expect(seen.size).toBe(1500);
   });
 
   it("a device signs its codes with its SecretNo and the time it learned from the server; its host comes from the gateway's", () => {
