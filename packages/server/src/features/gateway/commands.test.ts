@@ -69,7 +69,8 @@ describe.each(storageBackends())('gateway commands and pushes on $backend.name',
     expect(secret).toMatch(/^[0-9a-f]{32}$/);
     expect((await d.request('active', { active_code: activeCode })).body!.secret).toBe(secret);
     await g.h.app.gateway.flush();
-    expect((await row(sn)).activated_at).toBe(g.h.clock.now());
+    // One flush carries the device's first register, its activation and its online state.
+    expect(await row(sn)).toMatchObject({ activated_at: g.h.clock.now(), registered_net_at: g.h.clock.now(), online: 1 });
     expect((await d.request('get_firmware_info')).errcode).toBe(WsErr.NOT_LOGIN);
 
     expect((await d.request('subscribe_corp', { secret: 'f'.repeat(32), firmware_version: '1.0.0' })).errcode).toBe(

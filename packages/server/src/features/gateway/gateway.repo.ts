@@ -150,15 +150,29 @@ export class GatewayRepo {
     registered: ReadonlyArray<{ id: number; at: number }> = [],
   ): Promise<void> {
     if (online.length + offline.length + touches.length + activated.length + registered.length === 0) return;
+    // A device that came online usually registered and activated in the same moments (a fleet's
+    // first power-on): its row is rewritten once, with all three, instead of three times.
+    const act = new Map(activated.map((r) => [r.id, r.at]));
+    const reg = new Map(registered.map((r) => [r.id, r.at]));
+    const rows = online.map((r) => {
+      const a = act.get(r.id) ?? null;
+      const g = reg.get(r.id) ?? null;
+      act.delete(r.id);
+      reg.delete(r.id);
+      return { ...r, activatedAt: a, registeredAt: g };
+    });
     await this.db.transaction().execute(async (trx) => {
-      for (const part of this.chunks(online, 5)) {
+      for (const part of this.chunks(rows, 7)) {
         const values = sql.join(
           part.map(
-            (r) => sql`(${int(r.id)}, ${text(nodeId)}, ${text(r.addr)}, ${big(r.seen)}, ${text(r.fw)})` as RawBuilder<unknown>,
+            (r) =>
+              sql`(${int(r.id)}, ${text(nodeId)}, ${text(r.addr)}, ${big(r.seen)}, ${text(r.fw)}, ${big(r.activatedAt)}, ${big(r.registeredAt)})` as RawBuilder<unknown>,
           ),
         );
         await sql`UPDATE devices SET online = 1, node_id = v.column2, remote_addr = v.column3, last_seen_at = v.column4,
-          firmware_version = COALESCE(v.column5, devices.firmware_version)
+          firmware_version = COALESCE(v.column5, devices.firmware_version),
+          activated_at = COALESCE(v.column6, devices.activated_at),
+          registered_net_at = COALESCE(devices.registered_net_at, v.column7)
           FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
       }
       for (const part of this.chunks(offline, 2)) {
@@ -172,12 +186,18 @@ export class GatewayRepo {
         await sql`UPDATE devices SET last_seen_at = v.column2, online = 1, node_id = ${nodeId}
           FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
       }
-      for (const part of this.chunks(activated, 2)) {
+      for (const part of this.chunks(
+        [...act].map(([id, at]) => ({ id, at })),
+        2,
+      )) {
         const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.at)})`));
         await sql`UPDATE devices SET activated_at = v.column2
           FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
       }
-      for (const part of this.chunks(registered, 2)) {
+      for (const part of this.chunks(
+        [...reg].map(([id, at]) => ({ id, at })),
+        2,
+      )) {
         const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.at)})`));
         await sql`UPDATE devices SET registered_net_at = v.column2
           FROM (VALUES ${values}) AS v WHERE devices.id = v.column1 AND devices.registered_net_at IS NULL`.execute(trx);
@@ -217,5 +237,5 @@ export class GatewayRepo {
 
 // Explicit casts give every VALUES column a type on PostgreSQL; SQLite accepts them as affinities.
 const int = (v: number) => sql`CAST(${v} AS integer)`;
-const big = (v: number) => sql`CAST(${v} AS bigint)`;
+const big = (v: number | null) => sql`CAST(${v} AS bigint)`;
 const text = (v: string | null) => sql`CAST(${v} AS text)`;
