@@ -23,6 +23,8 @@ interface Stats {
   pid: number;
   connections: number;
   devices: number;
+  /** State changes waiting for the next flush (bindery only). */
+  pendingWrites?: number;
 }
 
 const kind = process.env.BENCH_SERVER === 'bare' ? 'bare' : 'bindery';
@@ -42,10 +44,11 @@ async function serve(): Promise<{ port: number; stats: () => Stats; close: () =>
   if (kind === 'bare') {
     const server = createServer((_req, res) => res.end('bare'));
     const wss = new WebSocketServer({ server, perMessageDeflate: false });
-    // The baseline answers the same 30 s heartbeats the devices send Bindery, so both see traffic.
-    const pong = '{"headers":{"req_id":"ping"},"errcode":0,"errmsg":"ok"}';
+    // The baseline speaks the same frames as Bindery with none of its work: every request gets
+    // errcode 0 and a canned body (an active_code for register, a secret for active), so a
+    // device's whole flow and its 30 s heartbeats run against it exactly as against Bindery.
     wss.on('connection', (ws) => {
-      ws.on('message', () => ws.send(pong));
+      ws.on('message', (data) => ws.send(bareReply(String(data))));
     });
     await new Promise<void>((r) => server.listen(port, host, () => r()));
     return {
@@ -168,3 +171,21 @@ async function worker(): Promise<void> {
 if (workers === 0) await single();
 else if (cluster.isPrimary) await primary();
 else await worker();
+
+const CANNED: Record<string, unknown> = {
+  register: { active_code: 'BARE-ACTIVE-CODE' },
+  active: { secret: 'BARE-SECRET' },
+};
+
+/** The bare server's answer to one request frame (the req_id echoed, as §A1 requires). */
+function bareReply(text: string): string {
+  let f: { cmd?: unknown; headers?: { req_id?: unknown } } = {};
+  try {
+    f = JSON.parse(text) as typeof f;
+  } catch {
+    return '{"errcode":600000,"errmsg":"not JSON"}';
+  }
+  const body =
+    f.cmd === 'get_timestamp' ? { timestamp: Math.floor(Date.now() / 1000) } : CANNED[typeof f.cmd === 'string' ? f.cmd : ''];
+  return JSON.stringify({ headers: { req_id: f.headers?.req_id ?? '' }, ...(body ? { body } : {}), errcode: 0, errmsg: 'ok' });
+}

@@ -13,7 +13,7 @@ export interface ServerHandle {
   memory(): Promise<{ rss: number[]; heap: number[]; external: number[]; parts: Array<ReturnType<typeof rssParts>> }>;
   /** Single process only: writes a V8 heap snapshot to `file`. */
   snapshot(file: string): Promise<string>;
-  stats(): Promise<Array<{ pid: number; connections: number; devices: number }>>;
+  stats(): Promise<Array<{ pid: number; connections: number; devices: number; pendingWrites?: number }>>;
   close(): Promise<void>;
 }
 
@@ -48,6 +48,7 @@ export async function startServer(
       '--import',
       import.meta.resolve('tsx'),
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      ...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
     ],
     env: {
       ...process.env,
@@ -91,7 +92,8 @@ export async function startServer(
       return (await ask<{ file: string }>('snapshot', { file })).file;
     },
     async stats() {
-      return (await ask<{ stats: Array<{ pid: number; connections: number; devices: number }> }>('stats')).stats;
+      return (await ask<{ stats: Array<{ pid: number; connections: number; devices: number; pendingWrites?: number }> }>('stats'))
+        .stats;
     },
     async close() {
       if (child.exitCode !== null) return;

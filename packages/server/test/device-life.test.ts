@@ -399,6 +399,47 @@ describe.each(backends)('device life through the SDK on $backend.name', ({ backe
     }
   });
 
+  it.skipIf(skip)(
+    'a simulator warm-up takes other devices through their flow and closes them before the fleet is ready',
+    async () => {
+      const warm = await registerMany('FLEETW', 6);
+      const specs = await registerMany('FLEETM', 4);
+      const cluster = await FleetCluster.start({
+        url,
+        devices: specs,
+        processes: 2,
+        maxInFlight: 5,
+        reportMs: 50,
+        warmup: { url, devices: warm },
+      });
+      const settled: number[] = [];
+      cluster.on('settled', (e) => settled.push(e.records.length));
+      try {
+        // Every warm-up device registered (the flow ran) and none is still connected.
+        await h.app.gateway.flush();
+        const rows = await h.deps.db.kysely
+          .selectFrom('devices')
+          .select(['sn', 'registered_net_at'])
+          .where('sn_key', 'like', 'fleetw%')
+          .execute();
+        expect(rows).toHaveLength(6);
+        for (const r of rows) expect(r.registered_net_at).not.toBeNull();
+        await until(
+          () => ({ ...cluster.counts(), connected: h.app.gateway.stats.connections }),
+          (x) => x.connected === 0,
+        );
+        expect(cluster.counts().started).toBe(0);
+        cluster.startDevices();
+        const c = await cluster.waitUntil((x) => x.waiting === 4, WAIT);
+        expect(c).toMatchObject({ total: 4, started: 4, connected: 4, errors: 0 });
+        expect(h.app.gateway.stats.connections).toBe(4);
+        await cluster.waitUntil(() => settled.reduce((a, b) => a + b, 0) === 4, WAIT);
+      } finally {
+        await cluster.stop();
+      }
+    },
+  );
+
   it.skipIf(skip)('`bindery sim` runs a batch manifest, draws a bind QR the server accepts, and reports counts', async () => {
     const specs = await registerMany('FLEETC', 6);
     const manifest = path.join(dataDir, 'secrets.csv');

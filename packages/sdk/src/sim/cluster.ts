@@ -26,6 +26,13 @@ export interface FleetClusterOptions {
   heartbeatMs?: number;
   /** Extra Node flags for the worker processes (e.g. `--cpu-prof` when profiling a benchmark). */
   execArgv?: readonly string[];
+  /**
+   * Before `start` resolves, each worker takes its share of these devices through their whole
+   * flow against `url` (same mode and options) and closes them. A benchmark points this at a
+   * server other than the one it measures, so the load generator's own code is optimised by V8
+   * before the measured fleet powers on, and the measured server sees none of it.
+   */
+  warmup?: { url: string; devices: readonly FleetDeviceSpec[] };
 }
 
 export interface ClusterEvents {
@@ -78,6 +85,7 @@ export class FleetCluster extends TypedEmitter<ClusterEvents> {
   static async start(opts: FleetClusterOptions): Promise<FleetCluster> {
     const addrs = opts.localAddresses ?? [];
     assertLoopback(opts.url, addrs);
+    if (opts.warmup) assertLoopback(opts.warmup.url, addrs);
     const n = opts.processes ?? Math.max(1, Math.ceil(opts.devices.length / 19_000));
     const per = Math.ceil(opts.devices.length / n);
     if (per > MAX_SOCKETS_PER_PROCESS) {
@@ -127,6 +135,17 @@ export class FleetCluster extends TypedEmitter<ClusterEvents> {
         intervals: opts.intervals,
         reportMs: opts.reportMs ?? 250,
         ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
+        ...(opts.warmup
+          ? {
+              warmup: {
+                url: opts.warmup.url,
+                devices: opts.warmup.devices.slice(
+                  i * Math.ceil(opts.warmup.devices.length / n),
+                  (i + 1) * Math.ceil(opts.warmup.devices.length / n),
+                ),
+              },
+            }
+          : {}),
       });
     }
     try {

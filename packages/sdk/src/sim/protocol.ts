@@ -22,6 +22,8 @@ export interface WorkerInit {
   reportMs: number;
   /** Raw mode: each socket sends a ping text frame this often (spread evenly), like a device's heartbeat. */
   heartbeatMs?: number;
+  /** Run these devices' flow against `url` to the end, then close them, before answering `ready`. */
+  warmup?: { url: string; devices: FleetDeviceSpec[] };
 }
 
 export type ToWorker = WorkerInit | { t: 'start' } | { t: 'stop' } | { t: 'exit' };

@@ -127,10 +127,29 @@ function rawRunner(init: WorkerInit): Runner {
   };
 }
 
-process.on('message', (m: ToWorker) => {
+/** Runs the warm-up devices' flow to the end and closes them; their settle times are not reported. */
+async function warmUp(init: WorkerInit): Promise<void> {
+  const w = init.warmup;
+  if (!w || w.devices.length === 0) return;
+  const spec: WorkerInit = { ...init, url: w.url, devices: w.devices, warmup: undefined, heartbeatMs: undefined };
+  const r = spec.mode === 'raw' ? rawRunner(spec) : sdkRunner(spec);
+  r.start();
+  const until = Date.now() + 120_000;
+  for (;;) {
+    const c = r.counts();
+    if (c.subscribed + c.waiting >= c.total) break;
+    if (Date.now() > until) throw new Error(`warm-up did not finish: ${JSON.stringify(c)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  r.stop();
+  settled = [];
+}
+
+process.on('message', async (m: ToWorker) => {
   try {
     switch (m.t) {
       case 'init':
+        await warmUp(m);
         runner = m.mode === 'raw' ? rawRunner(m) : sdkRunner(m);
         reportTimer = setInterval(report, m.reportMs);
         send({ t: 'ready', pid: process.pid });
