@@ -91,6 +91,7 @@ export class FleetCluster extends TypedEmitter<ClusterEvents> {
     if (per > MAX_SOCKETS_PER_PROCESS) {
       throw new Error(`${per} sockets per process exceed ${MAX_SOCKETS_PER_PROCESS}; use more processes`);
     }
+    const warmPer = Math.ceil((opts.warmup?.devices.length ?? 0) / n);
     const c = new FleetCluster();
     const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url));
     const tsx = import.meta.resolve('tsx');
@@ -136,15 +137,7 @@ export class FleetCluster extends TypedEmitter<ClusterEvents> {
         reportMs: opts.reportMs ?? 250,
         ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
         ...(opts.warmup
-          ? {
-              warmup: {
-                url: opts.warmup.url,
-                devices: opts.warmup.devices.slice(
-                  i * Math.ceil(opts.warmup.devices.length / n),
-                  (i + 1) * Math.ceil(opts.warmup.devices.length / n),
-                ),
-              },
-            }
+          ? { warmup: { url: opts.warmup.url, devices: opts.warmup.devices.slice(i * warmPer, (i + 1) * warmPer) } }
           : {}),
       });
     }
