@@ -52,6 +52,7 @@ const FLOW_STEPS: Record<Flow, string> = {
   official: 'connect→register→active→subscribe',
   lombo: 'connect→get_timestamp→register→active→subscribe',
 };
+const FLOW_TIME_SYNC: Record<Flow, 'connect' | 'on-demand'> = { official: 'on-demand', lombo: 'connect' };
 const FLOWS: Flow[] =
   process.env.BENCH_FLOW === 'official' || process.env.BENCH_FLOW === 'lombo' ? [process.env.BENCH_FLOW] : ['official', 'lombo'];
 const TARGET = 2000;
@@ -79,14 +80,14 @@ interface Run {
 
 async function run(
   label: string,
-  serverPids: number[],
-  url: string,
+  server: { pids: number[]; url: string },
   devices: Array<{ sn: string; secretNo?: string }>,
-  mode: 'raw' | 'sdk',
-  addrs: string[],
-  onDone?: () => Promise<void>,
-  timeSync: 'connect' | 'on-demand' = 'connect',
+  opts: { mode: 'raw' | 'sdk'; addrs: string[]; flow?: Flow; onDone?: () => Promise<void> },
 ): Promise<Run> {
+  const { mode, addrs, onDone } = opts;
+  const url = server.url;
+  const serverPids = server.pids;
+  const timeSync = opts.flow ? FLOW_TIME_SYNC[opts.flow] : 'connect';
   const fleet = await FleetCluster.start({
     url,
     devices,
@@ -173,13 +174,9 @@ async function main(): Promise<void> {
     try {
       const r = await run(
         what === 'connect' ? 'bare ws connect' : `bare ws, ${FLOW_STEPS[FLOWS[0]!]} with canned replies`,
-        bare.pids,
-        bare.url,
+        bare,
         Array.from({ length: N }, (_, i) => ({ sn: `RAW${i}`, secretNo: 'BARE-SECRET-NO' })),
-        what === 'connect' ? 'raw' : 'sdk',
-        loopbacks(2, 8),
-        undefined,
-        FLOWS[0] === 'official' ? 'on-demand' : 'connect',
+        what === 'connect' ? { mode: 'raw', addrs: loopbacks(2, 8) } : { mode: 'sdk', addrs: loopbacks(2, 8), flow: FLOWS[0]! },
       );
       if (what === 'connect') base = r;
       else bareFlow = r;
@@ -202,19 +199,15 @@ async function main(): Promise<void> {
         const server = await startServer('bindery', p.env, { workers: WORKERS, scheduling: SCHED });
         try {
           const fleet = async (label: string, devices: typeof p.bound) =>
-            run(
-              `bindery ${FLOW_STEPS[flow]} (SQLite), run ${rep}/${repeats}, ${label}`,
-              server.pids,
-              server.url,
-              devices,
-              'sdk',
-              loopbacks(10, 8),
-              async () => {
+            run(`bindery ${FLOW_STEPS[flow]} (SQLite), run ${rep}/${repeats}, ${label}`, server, devices, {
+              mode: 'sdk',
+              addrs: loopbacks(10, 8),
+              flow,
+              onDone: async () => {
                 const held = (await server.stats()).map((s) => s.devices);
                 console.log(`  devices held per gateway process: ${held.join(' + ')}`);
               },
-              flow === 'official' ? 'on-demand' : 'connect',
-            );
+            });
           const first = await fleet('server just started', p.bound.slice(0, N));
           // The first fleet's sockets are closed by now; let their offline writes reach the database.
           await waitFor(async () => (await server.stats()).every((s) => s.connections === 0 && (s.pendingWrites ?? 0) === 0));

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import type { ServerStats as Stats } from './server.js';
 
 /**
  * A server under measurement, run as a child of a benchmark (node --expose-gc --import tsx):
@@ -19,13 +20,6 @@ type Msg =
   | { t: 'snapshot'; file: string }
   | { t: 'gc-done'; heap: number; external: number }
   | { t: 'stats-reply'; stats: Stats };
-interface Stats {
-  pid: number;
-  connections: number;
-  devices: number;
-  /** State changes waiting for the next flush (bindery only). */
-  pendingWrites?: number;
-}
 
 const kind = process.env.BENCH_SERVER === 'bare' ? 'bare' : 'bindery';
 const workers = Number(process.env.BENCH_WORKERS ?? '0');

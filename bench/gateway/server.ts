@@ -3,6 +3,15 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { rssOf, rssParts } from './machine.js';
 
+/** One server process's socket counts (bench/gateway/server-child.ts). */
+export interface ServerStats {
+  pid: number;
+  connections: number;
+  devices: number;
+  /** State changes waiting for the next flush (bindery only). */
+  pendingWrites?: number;
+}
+
 export interface ServerHandle {
   url: string;
   port: number;
@@ -13,7 +22,7 @@ export interface ServerHandle {
   memory(): Promise<{ rss: number[]; heap: number[]; external: number[]; parts: Array<ReturnType<typeof rssParts>> }>;
   /** Single process only: writes a V8 heap snapshot to `file`. */
   snapshot(file: string): Promise<string>;
-  stats(): Promise<Array<{ pid: number; connections: number; devices: number; pendingWrites?: number }>>;
+  stats(): Promise<ServerStats[]>;
   close(): Promise<void>;
 }
 
@@ -92,8 +101,7 @@ export async function startServer(
       return (await ask<{ file: string }>('snapshot', { file })).file;
     },
     async stats() {
-      return (await ask<{ stats: Array<{ pid: number; connections: number; devices: number; pendingWrites?: number }> }>('stats'))
-        .stats;
+      return (await ask<{ stats: ServerStats[] }>('stats')).stats;
     },
     async close() {
       if (child.exitCode !== null) return;
