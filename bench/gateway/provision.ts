@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FleetDeviceSpec } from '@bindery/sdk/sim/fleet.js';
 import { buildServices, closeDeps, composeDeps, loadConfig, SYSTEM_CLI } from '@bindery/server';
+import { activeCodeColumns } from '@bindery/server/adapters/secrets/active-code.js';
 import { newActiveCode, newHwCode } from '@bindery/server/shared/ids.js';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -127,8 +128,8 @@ export async function provision(opts: {
           owner_id: isBound ? orgId : null,
           bound_at: isBound ? now : null,
           bound_by: isBound ? 'bench' : null,
-          // As DevicesService.newDeviceRow does: the active_code is minted with the device.
-          active_code: newActiveCode(),
+          // As DevicesService.newDeviceRow does: the active_code is minted with the device, stored hashed and sealed.
+          ...activeCodeColumns(deps.secrets, newActiveCode()),
         });
       }
       await deps.db.kysely.insertInto('devices').values(rows).execute();

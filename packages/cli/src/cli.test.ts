@@ -298,6 +298,8 @@ describe.each(backends)('bindery CLI on $name', ({ name, skip, setup }) => {
     const created = await run(['batch', 'create', modelId, '--count', '50', '--prefix', 'QA', '--width', '6', '--check-char']);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stderr).not.toContain('generating');
+    // Issue 11: counter SNs are guessable, and the command says so (on stderr, never in --json stdout).
+    expect(created.stderr).toMatch(/^warning: Counter SNs are guessable/m);
     expect(created.stdout).toMatch(/^first_sn\s+QA000001\w$/m);
     const { batches } = await json<{ batches: Array<{ id: string; count: number; state: string; first_sn: string }> }>([
       'batch',
@@ -514,7 +516,7 @@ describe('bindery launcher', () => {
       expect(migrated.code, migrated.stderr).toBe(0);
       expect(migrated.stdout).toMatch(/^applied \d+ migration\(s\) on sqlite: 001_foundation, /);
       expect(migrated.stderr).toBe(
-        `bindery warning: generated a new master key in the data dir; back it up (dataDir=${path.join(dir, 'data')})\n`,
+        `bindery warning: generated a new master key; back it up apart from the database (file=${path.join(dir, 'data', 'master.key')})\n`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
@@ -22,12 +23,12 @@ import { modelsRoutes } from './features/models/models.routes.js';
 import { notificationsRoutes } from './features/notifications/notifications.routes.js';
 import { organisationsRoutes } from './features/organisations/organisations.routes.js';
 import { peopleRoutes } from './features/people/people.routes.js';
-import { authenticateSession } from './features/people/session-auth.js';
 import { productionRoutes } from './features/production/production.routes.js';
 import { relationsRoutes } from './features/relations/relations.routes.js';
 import { vendorsRoutes } from './features/vendors/vendors.routes.js';
-import { bearerToken } from './http/auth.js';
+import { registerGate, wecomShaped } from './http/gate.js';
 import { redactUrl } from './http/redact.js';
+import { DOCS_CSP, helmetOptions } from './http/security-headers.js';
 import { buildServices, type Services } from './services.js';
 
 export interface BuiltApp {
@@ -57,10 +58,14 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
-    const token = bearerToken(req);
-    if (token && req.url.startsWith('/api/')) req.principal = await services.accounts.authenticate(token);
-    // No Bearer token: a console session cookie (CSRF-checked on state-changing /api requests).
-    else if (!token) await authenticateSession(services.people, req);
+  });
+  // Security headers first, so that even the gate's refusals carry them (finding 1).
+  await app.register(helmet, helmetOptions(tls !== null));
+  // One gate for every route, decided on the route that matched (http/gate.ts); before any route.
+  registerGate(app, {
+    publicUrl: deps.config.publicUrl,
+    authenticateToken: (token) => services.accounts.authenticate(token),
+    people: services.people,
   });
 
   const httpRequests = deps.metrics.counter('bindery_http_requests_total', 'HTTP requests', ['method', 'route', 'status']);
@@ -90,15 +95,18 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
       e = new AppError('INTERNAL');
     }
     // The WeCom-shaped surface answers 200 with errcode/errmsg, as the real platform does.
-    if (req.url.startsWith('/cgi-bin/')) {
+    if (wecomShaped(req)) {
       return reply.status(200).send({ errcode: e.errcode, errmsg: e.message });
     }
+    // Lockouts say when to come back (features/people/lockout.ts puts it in the details).
+    const retryAfter = (e.details as { retry_after_sec?: unknown } | undefined)?.retry_after_sec;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     return reply.status(e.status).send({ error: { code: e.code, message: e.message, details: e.details }, request_id: req.id });
   });
 
   app.setNotFoundHandler((req, reply) => {
     const e = new AppError('NOT_FOUND', `No route ${req.method} ${redactUrl(req.url.split('?')[0] ?? '')}`);
-    if (req.url.startsWith('/cgi-bin/')) return reply.status(200).send({ errcode: e.errcode, errmsg: e.message });
+    if (wecomShaped(req)) return reply.status(200).send({ errcode: e.errcode, errmsg: e.message });
     return reply.status(404).send({ error: { code: e.code, message: e.message }, request_id: req.id });
   });
 
@@ -115,19 +123,34 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/healthz', { schema: { tags: ['ops'], summary: 'Liveness: the process answers' } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { tags: ['ops'], summary: 'Readiness: the database answers' } }, async (_req, reply) => {
-    const dbOk = await deps.db.ping();
-    if (!dbOk) return reply.status(503).send({ status: 'not_ready', database: 'down' });
-    return { status: 'ready', database: deps.db.caps.backend };
-  });
-  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
-    reply.header('content-type', deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
+  app.get(
+    '/healthz',
+    { config: { access: 'public' }, schema: { tags: ['ops'], summary: 'Liveness: the process answers' } },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    { config: { access: 'public' }, schema: { tags: ['ops'], summary: 'Readiness: the database answers' } },
+    async (_req, reply) => {
+      const dbOk = await deps.db.ping();
+      if (!dbOk) return reply.status(503).send({ status: 'not_ready', database: 'down' });
+      // Finding 8: with Redis away pushes and limits fail, so this process is not ready either.
+      const [busOk, limiterOk] = await Promise.all([deps.bus.ping?.() ?? true, deps.limiter.ping?.() ?? true]);
+      if (!busOk || !limiterOk) return reply.status(503).send({ status: 'not_ready', redis: 'down' });
+      return { status: 'ready', database: deps.db.caps.backend };
+    },
+  );
+  app.get(
+    '/metrics',
+    { config: { access: 'public' }, schema: { tags: ['ops'], summary: 'Prometheus metrics' } },
+    async (_req, reply) => {
+      reply.header('content-type', deps.metrics.registry.contentType);
+      return deps.metrics.registry.metrics();
+    },
+  );
 
   await app.register(accountsRoutes(services));
   await app.register(vendorsRoutes(services));

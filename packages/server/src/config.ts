@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { type Cidr, parseCidr } from './adapters/outbound/policy.js';
 
 /**
  * The one reader of process.env. Everything is validated together and every problem is
@@ -19,6 +20,8 @@ export interface Config {
   redisPrefix: string;
   /** 32-byte key for secrets at rest; null means "read or create dataDir/master.key". */
   masterKey: Buffer | null;
+  /** Where the master key is read (or created, 0600) when masterKey is null; default dataDir/master.key. */
+  masterKeyFile: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   nodeId: string;
   tls: { certFile: string; keyFile: string } | null;
@@ -26,6 +29,8 @@ export interface Config {
   /** Seconds without a frame after which a device counts as offline. */
   deviceOfflineAfterSec: number;
   trustProxy: boolean;
+  /** BINDERY_OUTBOUND_ALLOW: internal ranges callbacks and webhooks may reach (default none). */
+  outboundAllow: Cidr[];
 }
 
 export class ConfigError extends Error {
@@ -89,6 +94,11 @@ export function loadConfig(env: Env = process.env): Config {
     else masterKey = b;
   }
 
+  const mkFile = str('BINDERY_MASTER_KEY_FILE');
+  if (mkFile !== undefined && mk !== undefined) problems.push('set BINDERY_MASTER_KEY or BINDERY_MASTER_KEY_FILE, not both');
+  // Outside the data volume, a backup of the database does not carry the key that opens its secrets.
+  const masterKeyFile = path.resolve(dataDir, mkFile ?? 'master.key');
+
   const lvl = (str('BINDERY_LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(lvl)) problems.push(`BINDERY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -107,6 +117,14 @@ export function loadConfig(env: Env = process.env): Config {
   const tp = str('BINDERY_TRUST_PROXY') ?? 'false';
   if (tp !== 'true' && tp !== 'false') problems.push('BINDERY_TRUST_PROXY must be true or false');
 
+  const outboundAllow: Cidr[] = [];
+  for (const part of (str('BINDERY_OUTBOUND_ALLOW') ?? '').split(',')) {
+    if (part.trim() === '') continue;
+    const c = parseCidr(part);
+    if (c) outboundAllow.push(c);
+    else problems.push(`BINDERY_OUTBOUND_ALLOW must be a comma-separated list of CIDRs or addresses (got "${part.trim()}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -118,11 +136,13 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     redisPrefix,
     masterKey,
+    masterKeyFile,
     logLevel: lvl,
     nodeId,
     tls: certFile && keyFile ? { certFile, keyFile } : null,
     shutdownGraceMs,
     deviceOfflineAfterSec,
     trustProxy: tp === 'true',
+    outboundAllow,
   };
 }

@@ -42,6 +42,11 @@ export const ERRORS = {
   BATCH_NOT_READY: { status: 409, errcode: 40066, message: 'The batch is not ready yet' },
   IMPORT_REJECTED: { status: 422, errcode: 40067, message: 'The file has errors; nothing was imported' },
   PAYLOAD_TOO_LARGE: { status: 413, errcode: 40068, message: 'The request body is too large' },
+  IMPORT_TOO_LARGE: {
+    status: 413,
+    errcode: 40070,
+    message: 'The file is too large to import (size, unpacked size, rows or time); nothing was imported, split it',
+  },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, errcode: 40069, message: 'This content type is not accepted here' },
   RATE_LIMITED: { status: 429, errcode: 45009, message: 'Too many requests; slow down' },
   LOCKED_OUT: { status: 429, errcode: 45011, message: 'Too many failed attempts; try again later' },
@@ -80,6 +85,17 @@ export const ERRORS = {
     message: 'The department still has sub-departments, members, invitations or devices',
   },
   LAST_SUPER_ADMIN: { status: 409, errcode: 40410, message: 'An organisation must keep at least one super admin' },
+  // Proof of possession (issue 11; docs/binding.md).
+  POSSESSION_REQUIRED: {
+    status: 403,
+    errcode: 48015,
+    message: "Taking over or joining someone's device needs a scan of its label or of the QR code on its screen",
+  },
+  BIND_LIMIT_REACHED: {
+    status: 429,
+    errcode: 45012,
+    message: 'This account has claimed many devices by typed SN recently; scan their labels, or try again later',
+  },
   // Cloud devices (§B1/§B3, docs/cloud-api.md).
   AUTH_CODE_INVALID: {
     status: 400,
@@ -124,7 +140,17 @@ export const ERRORS = {
   DELIVERY_NOT_FOUND: { status: 404, errcode: 46040, message: 'No such callback delivery' },
   WEBHOOK_NOT_FOUND: { status: 404, errcode: 46041, message: 'No such webhook' },
   CALLBACK_NOT_SET: { status: 404, errcode: 46042, message: 'No callback URL is set here' },
+  OUTBOUND_URL_REFUSED: {
+    status: 400,
+    errcode: 46043,
+    message: 'The server may not send requests to this URL (an internal or reserved address, or not http(s))',
+  },
   NOT_READY: { status: 503, errcode: -1, message: 'The service is not ready' },
+  DEPENDENCY_UNAVAILABLE: {
+    status: 503,
+    errcode: -1,
+    message: 'A service Bindery depends on (Redis) is unavailable; retry shortly',
+  },
   INTERNAL: { status: 500, errcode: -1, message: 'Internal error' },
   CONFIG_INVALID: { status: 500, errcode: -1, message: 'The configuration is invalid' },
 } as const satisfies Record<string, ErrorDef>;

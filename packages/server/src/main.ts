@@ -15,7 +15,8 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const deps = await composeDeps(config);
+  // As the server: files created 0600 and temp files a crash left swept (findings 9, 10); the CLI never does.
+  const deps = await composeDeps(config, { server: true });
   const { app, services } = await buildApp(deps);
   await app.listen({ port: config.port, host: config.host });
   // model_ticket renewal and the cloud-device offline sweep (safe on every process at once).

@@ -82,6 +82,8 @@ export function buildServices(deps: Deps): Services {
   const deviceLogs = new DeviceLogsService(deps, devices);
   const management = new DeviceManagementService(deps, binding, organisations, events, pushes, deviceLogs);
   const notifications = new NotificationsService(deps);
+  // Invitations for existing users are delivered to their inbox.
+  people.inbox = notifications;
   const deviceTokens = new DeviceTokensService(deps, events);
   const callbacks = new CallbacksService(deps, { models, devices, orgs: organisations, events, authCodes: deviceTokens });
   binding.bindGate = callbacks;

@@ -142,7 +142,10 @@ describe.each(backends)('console bind reaches the device on $backend.name', ({ b
 
     // The gateway writes presence in batches; the device page shows it once written.
     const page = async () => (await admin.req('GET', `/api/v1/devices/${sn}/page`)).json();
-    await expect.poll(async () => (await page()).device.online, { timeout: WAIT }).toBe(true);
+    // Online and the firmware from subscribe_corp may land in two consecutive batches.
+    await expect
+      .poll(async () => [(await page()).device.online, (await page()).device.firmware_version], { timeout: WAIT })
+      .toEqual([true, '1.0.0']);
     expect((await page()).device).toMatchObject({
       sn,
       firmware_version: '1.0.0',

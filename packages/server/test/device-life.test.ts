@@ -135,7 +135,9 @@ describe.each(backends)('device life through the SDK on $backend.name', ({ backe
       // A person binds it into their personal space: push_bind_corp, active at once, subscribe.
       const bindPush = next(d, 'push_bind_corp');
       const subscribed = next(d, 'subscribed');
-      await h.services.binding.bind(alice, sn, { type: 'user', id: alice.userId });
+      // By typed SN with the label's verification code (people's door, issue 11).
+      const verifCode = await h.services.binding.verifCode(SYSTEM_CLI, sn);
+      await h.services.binding.bindDevice(alice, { sn, verifCode, owner: { type: 'user', id: alice.userId } });
       await bindPush;
       await subscribed;
       expect(d.state).toBe('ready');

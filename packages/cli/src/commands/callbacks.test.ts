@@ -13,6 +13,7 @@ import { VendorServer } from '@bindery/server/features/callbacks/vendor-server.t
 import { buildServices, type Services } from '@bindery/server/services.js';
 import { ManualClock } from '@bindery/server/shared/clock.js';
 import { createLogger } from '@bindery/server/shared/logger.js';
+import { SYSTEM_CLI } from '@bindery/server/shared/principal.js';
 import { skipReasonPostgres } from '@bindery/server/testing/backends.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { baseEnv, cliPostgresEnv, runCli } from '../cli.testkit.js';
@@ -130,7 +131,14 @@ describe.each(backends)('bindery callbacks on $name', ({ name, skip, setup }) =>
     dataDir = mkdtempSync(path.join(tmpdir(), `bindery-cli-callbacks-${name}-`));
     const s = await setup();
     cleanup = s.cleanup;
-    env = { ...baseEnv(), ...s.env, BINDERY_DATA_DIR: dataDir, BINDERY_PUBLIC_URL: 'https://bindery.test' };
+    // The vendor's servers listen on 127.0.0.1, which the outbound policy refuses unless allowed.
+    env = {
+      ...baseEnv(),
+      ...s.env,
+      BINDERY_DATA_DIR: dataDir,
+      BINDERY_PUBLIC_URL: 'https://bindery.test',
+      BINDERY_OUTBOUND_ALLOW: '127.0.0.1/32',
+    };
     const m = await runCli(['migrate', '--json'], env);
     expect(m.code, `${m.stdout}\n${m.stderr}`).toBe(0);
     vendorId = (await json<{ vendor: { id: string } }>(['vendor', 'create', '--name', 'Acme Devices'])).vendor.id;
@@ -246,6 +254,8 @@ describe.each(backends)('bindery callbacks on $name', ({ name, skip, setup }) =>
 
     // The bind page's path for an SN nobody registered: the provider URL is asked and vouches for it.
     expect((await jsonError(['device', 'show', 'VRF0001'])).code).toBe('DEVICE_NOT_FOUND');
+    // Only a model whose typed SNs bind without a label's code can take an SN nobody registered.
+    await services.binding.putBindSettings(SYSTEM_CLI, modelId, { typedSnMode: 'sn_only' });
     expect(await services.callbacks.verifyUnknownSn('VRF0001')).toBe(true);
     expect(provider.received).toHaveLength(1);
     const asked = provider.received[0]!;

@@ -156,6 +156,9 @@ function BindConfirm({ res, content }: { res: ScanResolution; content: string })
   });
   const [remark, setRemark] = useState('');
   const [code, setCode] = useState('');
+  // The resolve answer says when the code is needed; the bind answer may still ask (VERIF_CODE_REQUIRED).
+  const [asked, setAsked] = useState(false);
+  const needCode = !!res.device?.requires_verif_code || asked;
   const [enableApp, setEnableApp] = useState(false);
   const [depts, setDepts] = useState<string[]>([]);
   const [users, setUsers] = useState<string[]>([]);
@@ -180,7 +183,9 @@ function BindConfirm({ res, content }: { res: ScanResolution; content: string })
       });
       setDone(r);
     } catch (x) {
-      setError(err(x));
+      const c = (x as { code?: string }).code;
+      if (c === 'VERIF_CODE_REQUIRED') setAsked(true);
+      setError(c === 'VERIF_CODE_REQUIRED' ? null : err(x));
     } finally {
       setBusy(false);
     }
@@ -251,7 +256,12 @@ function BindConfirm({ res, content }: { res: ScanResolution; content: string })
             placeholder={t('bind.remarkHint')}
           />
         </label>
-        {res.device?.requires_verif_code && (
+        {asked && (
+          <Notice kind="info" testId="verif-needed">
+            {t('scan.verifNeeded')}
+          </Notice>
+        )}
+        {needCode && (
           <label>
             {t('scan.verifCode')}
             <input

@@ -190,7 +190,8 @@ function AddBySn() {
     } catch (x) {
       const c = (x as { code?: string }).code;
       if (c === 'VERIF_CODE_REQUIRED' || c === 'VERIF_CODE_WRONG') setNeedCode(true);
-      setError(err(x));
+      // Being asked for the code is the normal next step, not a failure: the prompt says where it is.
+      setError(c === 'VERIF_CODE_REQUIRED' ? null : err(x));
     } finally {
       setBusy(false);
     }
@@ -217,6 +218,11 @@ function AddBySn() {
           {t('scan.productKey')}
           <input name="product_key" value={pk} onChange={(e) => setPk(e.target.value)} autoComplete="off" spellCheck={false} />
         </label>
+        {needCode && (
+          <Notice kind="info" testId="verif-needed">
+            {t('scan.verifNeeded')}
+          </Notice>
+        )}
         {needCode && (
           <label>
             {t('scan.verifCode')}

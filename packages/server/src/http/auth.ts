@@ -8,7 +8,7 @@ declare module 'fastify' {
   }
 }
 
-/** The caller of an /api route, or 401. The onRequest hook in app.ts resolves bearer tokens. */
+/** The caller, or 401. The gate (http/gate.ts) resolved the Bearer token or session cookie. */
 export function principalOf(req: FastifyRequest): Principal {
   if (!req.principal) throw new AppError('UNAUTHENTICATED', 'Send Authorization: Bearer <token>');
   return req.principal;

@@ -1,11 +1,74 @@
-/** Query parameters that carry credentials; logs show them as [redacted]. */
-const SECRET_PARAMS = /([?&](?:model_access_token|device_access_token|access_token|token|login_code|hw_code|signature)=)[^&]*/gi;
+/**
+ * What logs must never print (finding 10). Redaction goes by the NAME of a query parameter or
+ * object key, not by a fixed list, so a credential added later is covered without anyone
+ * remembering this file: every name matching SENSITIVE_KEY is censored.
+ */
+export const SENSITIVE_KEY = /secret|token|key|signature|password|auth_code|active_code|login_code|hw_code|cookie|authorization/i;
 
-export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[redacted]');
+const CENSOR = '[redacted]';
+
+/** True when a parameter or key of this name carries a credential. */
+export function isSensitiveKey(name: string): boolean {
+  return SENSITIVE_KEY.test(name);
 }
 
-/** Body and header paths pino must never print. */
+/** The URL with the value of every sensitive query parameter replaced by [redacted]. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const hash = url.indexOf('#', q);
+  const query = url.slice(q + 1, hash < 0 ? undefined : hash);
+  const parts = query.split('&').map((part) => {
+    const eq = part.indexOf('=');
+    if (eq < 0) return part;
+    let name = part.slice(0, eq);
+    try {
+      name = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      // a malformed escape: judge the raw name
+    }
+    return isSensitiveKey(name) ? `${part.slice(0, eq + 1)}${CENSOR}` : part;
+  });
+  return `${url.slice(0, q + 1)}${parts.join('&')}${hash < 0 ? '' : url.slice(hash)}`;
+}
+
+/**
+ * A copy of `value` where every property whose name is sensitive holds [redacted] instead of a
+ * string or structure (numbers, booleans and null stay: counts such as `tokens_revoked` are no
+ * secret). Returns `value` itself when nothing needed censoring, so most log lines cost a walk
+ * and no copy. Depth-bounded; class instances (errors, buffers, dates) are left to serializers.
+ */
+export function redactObject<T>(value: T, depth = 6): T {
+  if (depth < 0 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    value.forEach((v, i) => {
+      const r = redactObject(v, depth - 1);
+      if (r !== v) {
+        out ??= [...value];
+        out[i] = r;
+      }
+    });
+    return (out ?? value) as T;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  let out: Record<string, unknown> | null = null;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    let r: unknown = v;
+    if (isSensitiveKey(k)) {
+      if (v !== null && typeof v !== 'number' && typeof v !== 'boolean' && v !== undefined) r = CENSOR;
+    } else if (k === 'url' && typeof v === 'string') r = redactUrl(v);
+    else r = redactObject(v, depth - 1);
+    if (r !== v) {
+      out ??= { ...(value as Record<string, unknown>) };
+      out[k] = r;
+    }
+  }
+  return (out ?? value) as T;
+}
+
+/** Body and header paths pino must never print (kept: they also cover keys below the walk's depth). */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',

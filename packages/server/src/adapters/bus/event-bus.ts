@@ -10,6 +10,8 @@ export interface EventBus {
   /** Resolves once the subscription is live; the returned function unsubscribes. */
   subscribe(topic: string, handler: BusHandler): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /** Whether the transport answers (readiness); absent means always (in-process). */
+  ping?(): Promise<boolean>;
 }
 
 export interface BusOptions {

@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type BusHandler, type BusOptions, type EventBus, reportToConsole } from './event-bus.js';
+import { guarded, newRedis, pingRedis } from './redis-client.js';
 
 interface Topic {
   handlers: Set<BusHandler>;
@@ -31,8 +32,11 @@ export class RedisEventBus implements EventBus {
       this.markClosed = reject;
     });
     this.closing.catch(() => {}); // observed through Promise.race below; never unhandled
-    this.pub = new Redis(url, { maxRetriesPerRequest: null, enableAutoPipelining: true });
-    this.sub = new Redis(url, { maxRetriesPerRequest: null });
+    // Bounded calls (redis-client.ts): a publish to an unreachable Redis fails fast, coded.
+    this.pub = newRedis(url, { enableAutoPipelining: true });
+    // The subscriber keeps its offline queue: SUBSCRIBEs wait for the connection, and ioredis
+    // subscribes every channel again after a reconnect.
+    this.sub = newRedis(url, { maxRetriesPerRequest: null });
     this.sub.on('message', (channel: string, raw: string) => {
       const topic = channel.slice(this.prefix.length + 5);
       const t = this.topics.get(topic);
@@ -62,7 +66,13 @@ export class RedisEventBus implements EventBus {
 
   async publish(topic: string, message: unknown): Promise<void> {
     if (this.closed) throw new Error('event bus is closed');
-    await this.pub.publish(this.channel(topic), JSON.stringify(message ?? null));
+    const raw = JSON.stringify(message ?? null);
+    await guarded(this.pub, () => this.pub.publish(this.channel(topic), raw));
+  }
+
+  /** Readiness (/readyz): both connections up and Redis answering. */
+  async ping(): Promise<boolean> {
+    return this.sub.status === 'ready' && (await pingRedis(this.pub));
   }
 
   async subscribe(topic: string, handler: BusHandler): Promise<() => Promise<void>> {

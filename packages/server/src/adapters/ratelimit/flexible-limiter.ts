@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { AppError } from '../../errors.js';
+import { dependencyUnavailable, pingRedis, whenReady } from '../bus/redis-client.js';
 import type { LimitResult, LimitRule, RateLimiter } from './rate-limiter.js';
 
 /**
@@ -12,6 +14,8 @@ export class FlexibleRateLimiter implements RateLimiter {
   private constructor(
     private readonly make: (rule: LimitRule) => RateLimiterAbstract,
     private readonly onClose: () => Promise<void>,
+    /** The shared store's connection; null in memory. */
+    private readonly client: Redis | null = null,
   ) {}
 
   static memory(): FlexibleRateLimiter {
@@ -39,6 +43,7 @@ export class FlexibleRateLimiter implements RateLimiter {
         if (client.status === 'ready') await client.quit();
         else client.disconnect();
       },
+      client,
     );
   }
 
@@ -53,6 +58,8 @@ export class FlexibleRateLimiter implements RateLimiter {
   }
 
   async consume(rule: LimitRule, key: string, points = 1): Promise<LimitResult> {
+    // Redis away: refuse at once with a coded 503 rather than wait on the reconnect (finding 8).
+    if (this.client) await whenReady(this.client);
     try {
       const res = await this.limiter(rule).consume(key, points);
       return { allowed: true, remaining: res.remainingPoints, retryAfterMs: 0 };
@@ -60,12 +67,21 @@ export class FlexibleRateLimiter implements RateLimiter {
       if (e instanceof RateLimiterRes) {
         return { allowed: false, remaining: 0, retryAfterMs: Math.max(1, e.msBeforeNext) };
       }
-      throw e;
+      throw this.client && !(e instanceof AppError) ? dependencyUnavailable(e) : e;
     }
   }
 
   async reset(rule: LimitRule, key: string): Promise<void> {
-    await this.limiter(rule).delete(key);
+    if (this.client) await whenReady(this.client);
+    try {
+      await this.limiter(rule).delete(key);
+    } catch (e) {
+      throw this.client && !(e instanceof AppError) ? dependencyUnavailable(e) : e;
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    return this.client ? pingRedis(this.client) : true;
   }
 
   async close(): Promise<void> {

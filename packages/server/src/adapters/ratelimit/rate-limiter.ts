@@ -25,4 +25,6 @@ export interface RateLimiter {
   /** Clears a key (e.g. after a successful login ends a lockout count). */
   reset(rule: LimitRule, key: string): Promise<void>;
   close(): Promise<void>;
+  /** Whether the shared store answers (readiness); absent means always (in-process). */
+  ping?(): Promise<boolean>;
 }

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -32,14 +32,23 @@ export class SecretBox {
 
 /** Reads dataDir/master.key, creating it (mode 0600) on first start. */
 export function loadOrCreateMasterKey(dataDir: string): { key: Buffer; created: boolean } {
-  const file = path.join(dataDir, 'master.key');
+  return loadOrCreateMasterKeyFile(path.join(dataDir, 'master.key'));
+}
+
+/**
+ * Reads the master key file (BINDERY_MASTER_KEY_FILE, by default dataDir/master.key), creating
+ * it on first start: 0600 in a 0700 directory. An existing file others may read is narrowed.
+ */
+export function loadOrCreateMasterKeyFile(file: string): { key: Buffer; created: boolean; tightened: boolean } {
   if (existsSync(file)) {
     const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
     if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte hex key`);
-    return { key, created: false };
+    const loose = (statSync(file).mode & 0o077) !== 0;
+    if (loose) chmodSync(file, 0o600);
+    return { key, created: false, tightened: loose };
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
   writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-  return { key, created: true };
+  return { key, created: true, tightened: false };
 }

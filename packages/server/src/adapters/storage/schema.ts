@@ -87,7 +87,10 @@ export interface DevicesTable {
   cert_fingerprint: string | null;
   paired_at: number | null;
   // gateway
+  /** SHA-256 of the active_code (migration 011; adapters/secrets/active-code.ts). */
   active_code: string | null;
+  /** The active_code sealed with the master key, to answer `register` again; null before 011. */
+  active_code_enc: string | null;
   registered_net_at: number | null;
   activated_at: number | null;
   secret_enc: string | null;
@@ -226,8 +229,8 @@ export interface DeviceInspectionsTable {
 export interface SessionsTable {
   id: string;
   user_id: string;
-  /** Sent back in x-csrf-token on state-changing cookie requests (double submit). */
-  csrf_token: string;
+  /** SHA-256 of the CSRF token sent back in x-csrf-token (double submit); migration 009. */
+  csrf_hash: string;
   created_at: number;
   last_seen_at: number;
   expires_at: number;
@@ -304,6 +307,8 @@ export interface ModelBindSettingsTable {
   app_key: string | null;
   app_name: string | null;
   updated_at: number;
+  /** Migration 010: 'verif_code' (a typed SN needs the label's code) or 'sn_only' (low security). */
+  typed_sn_mode: Generated<'verif_code' | 'sn_only'>;
 }
 
 /** Who an organisation's device is visible to: departments (with subtrees) and single users. */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
+import { tokenListReply } from '../people/people.routes.js';
 
 const userSchema = {
   type: 'object',
@@ -18,25 +19,31 @@ export function accountsRoutes(s: Services) {
     app.post<{ Body: { username: string; password: string; token_name?: string } }>(
       '/api/v1/tokens',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['accounts'],
           summary: 'Exchange a username and password for an API token (shown once)',
+          description:
+            'The same password check as console sign-in, and the same lockout: 5 wrong passwords for an account from one address, 10 from anywhere (or 50 from one address over all accounts) within 15 minutes lock it for 15 minutes (429 LOCKED_OUT with Retry-After), even for the right password.',
           security: [],
           body: {
             type: 'object',
             required: ['username', 'password'],
             properties: {
-              username: { type: 'string' },
-              password: { type: 'string' },
+              username: { type: 'string', maxLength: 64 },
+              password: { type: 'string', maxLength: 1024 },
               token_name: { type: 'string', maxLength: 128 },
             },
+          },
+          response: {
+            201: { type: 'object', properties: { token: { type: 'string' }, id: { type: 'string' }, user: userSchema } },
           },
         },
       },
       async (req, reply) => {
-        const user = await s.accounts.login(req.body.username, req.body.password);
-        const token = await s.accounts.createUserToken(user.id, req.body.token_name ?? 'api');
-        return reply.status(201).send({ token, user });
+        const user = await s.accounts.login(req.body.username, req.body.password, { ip: req.ip });
+        const { id, token } = await s.accounts.issueUserToken(user.id, req.body.token_name ?? 'api');
+        return reply.status(201).send({ token, id, user });
       },
     );
 
@@ -64,9 +71,27 @@ export function accountsRoutes(s: Services) {
       },
     );
 
+    app.get(
+      '/api/v1/tokens',
+      {
+        schema: {
+          tags: ['accounts'],
+          summary: 'Your own API tokens (never their values), with when each was made and last used',
+          response: { 200: tokenListReply },
+        },
+      },
+      async (req) => ({ tokens: await s.people.listTokens(principalOf(req)) }),
+    );
+
     app.delete<{ Params: { id: string } }>(
       '/api/v1/tokens/:id',
-      { schema: { tags: ['accounts'], summary: 'Revoke an API token or vendor key' } },
+      {
+        schema: {
+          tags: ['accounts'],
+          summary: 'Revoke an API token or vendor key (your own; operators any user token)',
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+        },
+      },
       async (req, reply) => {
         await s.accounts.revokeToken(principalOf(req), req.params.id);
         return reply.status(204).send();

@@ -1,9 +1,11 @@
+import { FlexibleRateLimiter } from '../../adapters/ratelimit/flexible-limiter.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import { newId, newToken, sha256Hex } from '../../shared/ids.js';
-import { hashPassword, verifyPassword } from '../../shared/passwords.js';
+import { hashPassword } from '../../shared/passwords.js';
 import { type Principal, requireOperator, requireVendor } from '../../shared/principal.js';
+import { type CredentialSource, Credentials } from '../people/credentials.js';
 
 export interface UserView {
   id: string;
@@ -15,10 +17,18 @@ export interface UserView {
 
 const USERNAME_RE = /^[a-zA-Z0-9._@-]{3,64}$/;
 const TOKEN_PREFIX = 'bnd_';
+/** last_used_at is refreshed at most once a minute per token, not written on every request. */
+const TOKEN_TOUCH_MS = 60_000;
 
 /** Users, passwords and API tokens. Tokens are shown once and stored as their SHA-256. */
 export class AccountsService {
-  constructor(private readonly deps: Pick<Deps, 'db' | 'clock'>) {}
+  /** The one password check (lockout, dummy hash) every door goes through. */
+  readonly credentials: Credentials;
+
+  /** Without a limiter (scripts and tests that only create users) the lockout counts in-process. */
+  constructor(private readonly deps: Pick<Deps, 'db' | 'clock'> & Partial<Pick<Deps, 'limiter'>>) {
+    this.credentials = new Credentials({ db: deps.db, limiter: deps.limiter ?? FlexibleRateLimiter.memory() });
+  }
 
   private get db() {
     return this.deps.db.kysely;
@@ -81,19 +91,23 @@ export class AccountsService {
     return toUserView(row);
   }
 
-  /** Username + password → the user, or INVALID_CREDENTIALS (same answer for either mistake). */
-  async login(username: string, password: string): Promise<UserView> {
-    const row = await this.db
-      .selectFrom('users')
-      .selectAll()
-      .where('username', '=', String(username).toLowerCase())
-      .executeTakeFirst();
-    if (!row || !(await verifyPassword(String(password), row.password_hash))) fail('INVALID_CREDENTIALS');
-    return toUserView(row);
+  /**
+   * Username + password → the user, or INVALID_CREDENTIALS (same answer for either mistake), or
+   * LOCKED_OUT after too many failures (features/people/credentials.ts).
+   */
+  async login(username: string, password: string, from: CredentialSource = {}): Promise<UserView> {
+    return toUserView(await this.credentials.verify(username, password, from));
   }
 
   async createUserToken(userId: string, name: string): Promise<string> {
-    return this.insertToken({ user_id: userId, vendor_id: null, name });
+    return (await this.issueUserToken(userId, name)).token;
+  }
+
+  /** A personal API token and its id (the id is what the owner lists and revokes it by). */
+  async issueUserToken(userId: string, name: string): Promise<{ id: string; token: string }> {
+    const id = newId('tok');
+    const token = await this.insertToken({ id, user_id: userId, vendor_id: null, name });
+    return { id, token };
   }
 
   /** A vendor key: an API token that acts as the vendor (for its own backends and scripts). */
@@ -131,10 +145,21 @@ export class AccountsService {
     const row = await this.db
       .selectFrom('api_tokens')
       .leftJoin('users', 'users.id', 'api_tokens.user_id')
-      .select(['api_tokens.id', 'api_tokens.user_id', 'api_tokens.vendor_id', 'api_tokens.revoked_at', 'users.is_operator'])
+      .select([
+        'api_tokens.id',
+        'api_tokens.user_id',
+        'api_tokens.vendor_id',
+        'api_tokens.revoked_at',
+        'api_tokens.last_used_at',
+        'users.is_operator',
+      ])
       .where('api_tokens.token_hash', '=', sha256Hex(token))
       .executeTakeFirst();
     if (!row || row.revoked_at !== null) return null;
+    const now = this.deps.clock.now();
+    if (row.last_used_at === null || now - row.last_used_at >= TOKEN_TOUCH_MS) {
+      await this.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
+    }
     if (row.vendor_id) return { kind: 'vendor_key', vendorId: row.vendor_id, tokenId: row.id };
     if (row.user_id) return { kind: 'user', userId: row.user_id, isOperator: row.is_operator === 1 };
     return null;
@@ -145,7 +170,12 @@ export class AccountsService {
     if (!row) fail('NOT_FOUND', 'No such token');
     if (row.vendor_id) requireVendor(actor, row.vendor_id);
     else if (!(actor.kind === 'user' && actor.userId === row.user_id)) requireOperator(actor);
-    await this.db.updateTable('api_tokens').set({ revoked_at: this.deps.clock.now() }).where('id', '=', tokenId).execute();
+    await this.db
+      .updateTable('api_tokens')
+      .set({ revoked_at: this.deps.clock.now() })
+      .where('id', '=', tokenId)
+      .where('revoked_at', 'is', null)
+      .execute();
   }
 }
 

@@ -9,7 +9,8 @@ import type { DeviceListQuery } from './manage.service.js';
 
 /**
  * Binding routes. The first two are the operator door over the binding core (bind a device to an
- * owner; unbind it — also how people unbind: admins, or the member who bound the device). The rest
+ * owner, operators only and audited as `device.bind.operator`; unbind it — also how people unbind:
+ * admins, or the member who bound the device). People bind through POST /api/v1/bind. The rest
  * are the people-facing doors of issue 4 (docs/binding.md). The device gets push_bind_corp /
  * push_unbind_corp through the gateway, wherever it is connected.
  */
@@ -20,7 +21,8 @@ export function bindingRoutes(s: Services) {
       {
         schema: {
           tags: ['binding'],
-          summary: 'Bind a device to an organisation or a personal space (operators; a user into their own space)',
+          summary: 'Bind a device to an organisation or a personal space without proof of possession (operators only)',
+          description: 'People bind with POST /api/v1/bind (verification code or label scan); anyone else gets 403 FORBIDDEN.',
           body: {
             type: 'object',
             required: ['owner_type', 'owner_id'],
@@ -58,7 +60,7 @@ export function bindingRoutes(s: Services) {
           tags: ['binding'],
           summary: 'Bind a device by typed SN or scanned code to your personal space or an organisation',
           description:
-            'Give `sn` (optionally with `product_key` and `verif_code`) or `content` (the scanned text: a connect/hardware URL or a Quectel label). Wrong SNs and codes count towards a lockout (20 a minute per user and per address).',
+            'Give `sn` (optionally with `product_key`; `verif_code` unless the model is `sn_only`) or `content` (the scanned text: a connect/hardware URL or a Quectel label). Taking over or joining a personal device needs a label or screen scan. Wrong SNs and codes lock an account after 10 in 15 minutes (an address after 100); typed-SN claims are limited to 20 an hour per account.',
           body: bindBody,
         },
       },
@@ -212,23 +214,35 @@ export function bindingRoutes(s: Services) {
 
     app.get<{ Params: { modelId: string } }>(
       '/api/v1/models/:modelId/bind-settings',
-      { schema: { tags: ['binding'], summary: "A model's binding options: verification code, associated application" } },
+      {
+        schema: {
+          tags: ['binding'],
+          summary: "A model's binding options: typed-SN proof (typed_sn_mode: verif_code | sn_only), associated application",
+        },
+      },
       async (req) => s.binding.getBindSettings(principalOf(req), req.params.modelId),
     );
 
     app.put<{
       Params: { modelId: string };
-      Body: { require_verif_code?: boolean; app_key?: string | null; app_name?: string | null };
+      Body: {
+        typed_sn_mode?: 'verif_code' | 'sn_only';
+        require_verif_code?: boolean;
+        app_key?: string | null;
+        app_name?: string | null;
+      };
     }>(
       '/api/v1/models/:modelId/bind-settings',
       {
         schema: {
           tags: ['binding'],
-          summary: "Set a model's binding options (its vendor)",
+          summary:
+            "Set a model's binding options (its vendor); typed_sn_mode 'sn_only' lets a typed SN bind without the code (low security)",
           body: {
             type: 'object',
             additionalProperties: false,
             properties: {
+              typed_sn_mode: { type: 'string', enum: ['verif_code', 'sn_only'] },
               require_verif_code: { type: 'boolean' },
               app_key: { type: ['string', 'null'], maxLength: 64 },
               app_name: { type: ['string', 'null'], maxLength: 128 },
@@ -238,6 +252,7 @@ export function bindingRoutes(s: Services) {
       },
       async (req) =>
         s.binding.putBindSettings(principalOf(req), req.params.modelId, {
+          typedSnMode: req.body.typed_sn_mode,
           requireVerifCode: req.body.require_verif_code,
           appKey: req.body.app_key,
           appName: req.body.app_name,

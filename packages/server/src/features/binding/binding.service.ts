@@ -7,7 +7,7 @@ import { fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
 import type { BindMethod, DomainEvents, OwnerType } from '../../shared/domain-events.js';
 import { newSecretNo, newToken, sha256Hex } from '../../shared/ids.js';
-import { isOperator, type Principal } from '../../shared/principal.js';
+import { isOperator, type Principal, requireOperator } from '../../shared/principal.js';
 import type { DeviceRow } from '../devices/devices.repo.js';
 import type { DevicesService } from '../devices/devices.service.js';
 import type { ModelsService } from '../models/models.service.js';
@@ -23,7 +23,17 @@ import {
   personalDeviceActions,
   userTypeFor,
 } from '../organisations/permissions.js';
-import { Lockout, type LockoutKeys, type LockoutPolicy } from '../people/lockout.js';
+import { Lockout, type LockoutKeys } from '../people/lockout.js';
+import {
+  BIND_LOCKOUT,
+  type BindSettingsInput,
+  type BindSettingsView,
+  ClaimBudget,
+  provesPossession,
+  readBindSettings,
+  typedSnNeedsCode,
+  writeBindSettings,
+} from './bind-proof.js';
 import { type ResolvedCode, ScanResolver, VALIDITY_MESSAGES, verifCodeFor } from './scan.js';
 
 export interface Owner {
@@ -91,22 +101,7 @@ export interface DeviceAccess {
   appId: string | null;
 }
 
-export interface BindSettingsView {
-  model_id: string;
-  require_verif_code: boolean;
-  app_key: string | null;
-  app_name: string | null;
-}
-
-/** Issue 4: twenty wrong SNs or codes in a minute, from one user or one address, lock it out. */
-export const BIND_LOCKOUT: LockoutPolicy = {
-  name: 'bind',
-  perUser: 20,
-  perAddress: 20,
-  windowSec: 60,
-  blockSec: 15 * 60,
-  what: 'Too many wrong SNs or codes from this account or network, so binding is paused to stop guessing.',
-};
+export { BIND_LOCKOUT, type BindSettingsView } from './bind-proof.js';
 
 const REMARK_MAX = 64;
 type Trx = Transaction<Database> | Kysely<Database>;
@@ -140,6 +135,8 @@ function normaliseRemark(r: string | null | undefined): string | null {
 export class BindingService {
   readonly scans: ScanResolver;
   readonly lockout: Lockout;
+  /** Successful typed-SN claims per account (bind-proof.ts). */
+  readonly claims: ClaimBudget;
   /** Set by services.ts once the callbacks feature exists. */
   bindGate: BindGate | null = null;
 
@@ -152,6 +149,7 @@ export class BindingService {
   ) {
     this.scans = new ScanResolver(deps, devices.repo);
     this.lockout = new Lockout(deps.limiter, BIND_LOCKOUT);
+    this.claims = new ClaimBudget(deps.limiter);
   }
 
   private get db() {
@@ -160,8 +158,12 @@ export class BindingService {
 
   // ── binding ───────────────────────────────────────────────────────────────
 
-  /** Binds a device named by SN, with the same rules as every other door (operators, CLI, tests). */
+  /**
+   * An operator binds a device named by SN (the operator route, the CLI): no proof of possession,
+   * so only operators may, and it is audited apart (`device.bind.operator`). People use bindDevice.
+   */
   async bind(actor: Principal, sn: string, owner: Owner, opts: BindOptions = {}): Promise<BindOutcome> {
+    requireOperator(actor);
     const d = isValidSn(sn) ? await this.devices.repo.findBySn(sn) : undefined;
     if (!d) fail('DEVICE_NOT_FOUND', `No device with SN ${sn}`);
     return this.bindResolved(actor, d, owner, { ...opts, method: opts.method ?? 'operator' });
@@ -170,11 +172,15 @@ export class BindingService {
   /**
    * A person binds: by typed SN or by scanned content (static label, dynamic QR, Quectel label).
    * Wrong SNs, unknown codes, forged signatures and wrong verification codes count towards the
-   * lockout; while locked out even a right answer is refused.
+   * lockout; while locked out even a right answer is refused. A typed SN or Quectel label needs
+   * the verification code unless the model is `sn_only`, and its successful claims spend the
+   * account's claim budget (bind-proof.ts).
    */
   async bindDevice(actor: Principal, req: BindRequest, net: NetContext = {}): Promise<BindOutcome> {
     const keys = this.lockoutKeys(actor, net);
     await this.lockout.check(keys);
+    // Operators may bind anything through their own door anyway; the claim budget is for people.
+    const budget = isOperator(actor) ? null : keys.user!;
     let d: DeviceRow;
     let method: BindMethod;
     let spend: ResolvedCode['spend'];
@@ -186,15 +192,21 @@ export class BindingService {
       spend = r.spend;
       // A Quectel label (pk + SN) proves no more than a typed SN does; the static hw_code and the
       // signed dynamic code prove the binder holds the device.
-      if (method === 'quectel') await this.checkVerifCode(d, req.verifCode, keys);
+      if (method === 'quectel') {
+        if (budget) await this.claims.check(budget);
+        await this.checkVerifCode(d, req.verifCode, keys);
+      }
     } else if (req.sn !== undefined && req.sn !== null) {
+      if (budget) await this.claims.check(budget);
       d = await this.deviceByTypedSn(req.sn, req.productKey, keys);
       method = 'sn';
       await this.checkVerifCode(d, req.verifCode, keys);
     } else {
       fail('VALIDATION_FAILED', 'Give the SN, or the content of the scanned code');
     }
-    return this.bindResolved(actor, d, req.owner, { ...req, method }, spend);
+    const outcome = await this.bindResolved(actor, d, req.owner, { ...req, method }, spend);
+    if (budget && !provesPossession(method)) await this.claims.spend(budget);
+    return outcome;
   }
 
   lockoutKeys(actor: Principal, net: NetContext): LockoutKeys {
@@ -270,13 +282,15 @@ export class BindingService {
     return Number(r.n) > 0 && Number(r.n) === Number(r.cc);
   }
 
+  /** A typed SN's proof: the label's verification code, unless the model opted into `sn_only`. */
   private async checkVerifCode(d: DeviceRow, given: string | null | undefined, keys: LockoutKeys): Promise<void> {
     const s = await this.db
       .selectFrom('model_bind_settings')
-      .select('require_verif_code')
+      .select(['require_verif_code', 'typed_sn_mode'])
       .where('model_id', '=', d.model_id)
       .executeTakeFirst();
-    if (s?.require_verif_code !== 1) return;
+    // sn_only passes a given code on to the vendor's bind callback unchecked (vendors may have their own).
+    if (!typedSnNeedsCode(s)) return;
     if (given === undefined || given === null || given === '') fail('VERIF_CODE_REQUIRED');
     const expected = Buffer.from(verifCodeFor(this.deps.secrets.open(d.secret_no_enc), d.sn));
     const got = Buffer.from(String(given).trim());
@@ -343,6 +357,11 @@ export class BindingService {
       this.prepare(actor, d, owner, opts),
       this.db.selectFrom('models').selectAll().where('model_id', '=', d.model_id).executeTakeFirstOrThrow(),
     ]);
+    // Taking over or joining someone's device needs its label or screen, never a typed SN; checked
+    // here before the vendor hears of it, and again in the transaction against the row it locks.
+    if (owner.type === 'user' && d.owner_type === 'user' && d.owner_id !== owner.id && model.binding_mode !== 'owner_only') {
+      requirePossession(opts.method);
+    }
     const remark = normaliseRemark(opts.remarkName);
     const by = principalLabel(actor);
     const byUserId = actor.kind === 'user' ? actor.userId : null;
@@ -373,6 +392,7 @@ export class BindingService {
         // Owned by someone (an owner_id seen NULL now was unbound meanwhile: that race loses too).
         if (cur.owner_id === null || owner.type !== 'user' || cur.owner_type !== 'user') fail('DEVICE_BOUND');
         if (cur.owner_id === owner.id) fail('DEVICE_BOUND', 'This device is already in your personal space');
+        if (model.binding_mode !== 'owner_only') requirePossession(opts.method);
         result = await this.personalTakeover(trx, d, model, owner, cur.owner_id, now, by, remark);
         if (result === 'transferred') previous = { ownerId: cur.owner_id, boundBy: cur.bound_by };
       }
@@ -386,7 +406,9 @@ export class BindingService {
         ...(range ? { visible_to: { departments: range.departments, users: range.users.map((u) => u.userId) } } : {}),
         ...(app ? { app: app.key } : {}),
       };
-      if (result === 'bound') await audit(trx, now, actor, 'device.bind', `device:${d.sn}`, data);
+      // Operators bind without proof of possession; their binds are told apart in the audit log.
+      if (opts.method === 'operator') await audit(trx, now, actor, 'device.bind.operator', `device:${d.sn}`, { ...data, result });
+      else if (result === 'bound') await audit(trx, now, actor, 'device.bind', `device:${d.sn}`, data);
       else if (result === 'shared') await audit(trx, now, actor, 'device.share', `device:${d.sn}`, data);
       else
         await audit(trx, now, actor, 'device.transfer', `device:${d.sn}`, {
@@ -601,10 +623,11 @@ export class BindingService {
   async transfer(actor: Principal, sn: string, to: Owner, opts: BindOptions = {}): Promise<BindOutcome> {
     const d = await this.deviceOrFail(sn);
     if (d.owner_id === null || d.owner_type === null) fail('DEVICE_NOT_BOUND');
-    if (d.owner_type === to.type && d.owner_id === to.id) fail('VALIDATION_FAILED', 'The device already belongs there');
     const acc = await this.access(actor, d);
     if (!acc.actions.has('view')) fail('DEVICE_NOT_FOUND', `No device with SN ${sn} that you may manage`);
     if (!acc.actions.has('unbind') || acc.coUser) fail('FORBIDDEN', 'You may not move this device');
+    // Only after authorisation: comparing owners first would tell anyone who owns any SN.
+    if (d.owner_type === to.type && d.owner_id === to.id) fail('VALIDATION_FAILED', 'The device already belongs there');
     const { range, app } = await this.prepare(actor, d, to, opts);
     const from: Owner = { type: d.owner_type as OwnerType, id: d.owner_id };
     const remark = normaliseRemark(opts.remarkName === undefined ? d.remark_name : opts.remarkName);
@@ -712,54 +735,13 @@ export class BindingService {
 
   async getBindSettings(actor: Principal, modelId: string): Promise<BindSettingsView> {
     await this.models.getRow(actor, modelId);
-    const s = await this.db.selectFrom('model_bind_settings').selectAll().where('model_id', '=', modelId).executeTakeFirst();
-    return {
-      model_id: modelId,
-      require_verif_code: s?.require_verif_code === 1,
-      app_key: s?.app_key ?? null,
-      app_name: s?.app_name ?? null,
-    };
+    return readBindSettings(this.deps.db, modelId);
   }
 
-  /** The vendor sets a model's binding options: verification code, associated application. */
-  async putBindSettings(
-    actor: Principal,
-    modelId: string,
-    input: { requireVerifCode?: boolean; appKey?: string | null; appName?: string | null },
-  ): Promise<BindSettingsView> {
-    const cur = await this.getBindSettings(actor, modelId);
-    const next = {
-      model_id: modelId,
-      require_verif_code: (input.requireVerifCode ?? cur.require_verif_code) ? 1 : 0,
-      app_key: input.appKey === undefined ? cur.app_key : input.appKey,
-      app_name: input.appName === undefined ? cur.app_name : input.appName,
-      updated_at: this.deps.clock.now(),
-    };
-    if (next.app_key !== null && !/^[A-Za-z0-9_.-]{1,64}$/.test(next.app_key)) {
-      fail('VALIDATION_FAILED', 'app_key must be 1–64 of [A-Za-z0-9_.-]');
-    }
-    if (next.app_name !== null && (next.app_name.length === 0 || next.app_name.length > 128)) {
-      fail('VALIDATION_FAILED', 'app_name must be 1–128 characters');
-    }
-    if (next.app_key === null) next.app_name = null;
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('model_bind_settings')
-        .values(next)
-        .onConflict((oc) =>
-          oc.column('model_id').doUpdateSet({
-            require_verif_code: next.require_verif_code,
-            app_key: next.app_key,
-            app_name: next.app_name,
-            updated_at: next.updated_at,
-          }),
-        )
-        .execute();
-      await audit(trx, next.updated_at, actor, 'model.bind_settings', `model:${modelId}`, {
-        require_verif_code: next.require_verif_code === 1,
-        app_key: next.app_key,
-      });
-    });
+  /** The vendor sets a model's binding options: typed-SN proof, associated application (bind-proof.ts). */
+  async putBindSettings(actor: Principal, modelId: string, input: BindSettingsInput): Promise<BindSettingsView> {
+    await this.getBindSettings(actor, modelId);
+    await writeBindSettings(this.deps.db, actor, this.deps.clock.now(), modelId, input);
     return this.getBindSettings(actor, modelId);
   }
 
@@ -792,6 +774,10 @@ export function notABindCode(kind: string): string {
   }
   if (kind === 'add_device') return 'This is the add-device link; choose how to add the device';
   return VALIDITY_MESSAGES.invalid;
+}
+
+function requirePossession(method: BindMethod): void {
+  if (!provesPossession(method)) fail('POSSESSION_REQUIRED');
 }
 
 function forbiddenMessage(action: DeviceAction): string {

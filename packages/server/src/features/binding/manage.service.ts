@@ -21,6 +21,7 @@ import {
   personalDeviceActions,
   type Role,
 } from '../organisations/permissions.js';
+import { typedSnNeedsCode } from './bind-proof.js';
 import { type BindingService, boundByUser, type NetContext } from './binding.service.js';
 import { type CodeValidity, VALIDITY_MESSAGES } from './scan.js';
 
@@ -133,7 +134,10 @@ export class DeviceManagementService {
 
   // ── lists ─────────────────────────────────────────────────────────────────
 
-  /** My devices: those in my personal space, those shared with me, and the organisation devices I bound. */
+  /**
+   * My devices: those in my personal space, those shared with me, and the organisation devices I
+   * bound while I am still a member there (a removed member sees none of them at once).
+   */
   async listMine(actor: Principal, q: DeviceListQuery = {}): Promise<{ devices: DeviceCard[]; next_cursor: string | null }> {
     if (actor.kind !== 'user') fail('FORBIDDEN', 'Only a signed-in person has devices of their own');
     const me = actor.userId;
@@ -145,7 +149,11 @@ export class DeviceManagementService {
         eb.or([
           eb.and([eb('owner_type', '=', 'user'), eb('owner_id', '=', me)]),
           eb('id', 'in', eb.selectFrom('device_users').select('device_id').where('user_id', '=', me)),
-          eb.and([eb('owner_type', '=', 'org'), eb('bound_by', '=', `user:${me}`)]),
+          eb.and([
+            eb('owner_type', '=', 'org'),
+            eb('bound_by', '=', `user:${me}`),
+            eb('owner_id', 'in', eb.selectFrom('org_members').select('org_id').where('user_id', '=', me)),
+          ]),
         ]),
       );
     s = this.filters(s, q);
@@ -562,6 +570,8 @@ export class DeviceManagementService {
    * forged codes count towards the bind lockout like wrong SNs.
    */
   async resolveScan(actor: Principal, content: string, net: NetContext = {}): Promise<ScanResolution> {
+    // Scans are for people (who then bind or sign in); a vendor key learns nothing from them.
+    if (actor.kind !== 'user') fail('FORBIDDEN', 'Only a signed-in person can resolve a scanned code');
     const keys = this.binding.lockoutKeys(actor, net);
     await this.binding.lockout.check(keys);
     const r = await this.binding.scans.resolve(content);
@@ -586,7 +596,8 @@ export class DeviceManagementService {
       default_name: d.device_name ?? `${r.model.name} ${d.sn}`,
       bound: d.owner_id !== null,
       binding_mode: r.model.binding_mode,
-      requires_verif_code: settings?.require_verif_code === 1,
+      // Only what proves nothing about holding the device asks for the code (bind-proof.ts).
+      requires_verif_code: r.kind === 'quectel' && typedSnNeedsCode(settings),
       associated_app: settings?.app_key ? { app_key: settings.app_key, name: settings.app_name ?? settings.app_key } : null,
     };
     if (r.validity !== 'ok') return out;
@@ -606,7 +617,8 @@ export class DeviceManagementService {
         device_page: `/devices/${d.sn}`,
       };
     }
-    out.owners = await this.ownerOptions(actor, d, r.model.binding_mode);
+    // A Quectel label is unsigned: like a typed SN it never takes over or joins a device.
+    out.owners = await this.ownerOptions(actor, d, r.model.binding_mode, r.kind !== 'quectel');
     out.action = 'bind';
     if (!out.owners.some((o) => o.may_bind)) {
       out.validity = d.owner_id !== null ? 'bound' : 'forbidden';
@@ -619,7 +631,12 @@ export class DeviceManagementService {
   }
 
   /** The personal space and every organisation of the caller, each with whether (and how) it may take the device. */
-  private async ownerOptions(actor: Principal, d: DeviceRow, mode: string): Promise<NonNullable<ScanResolution['owners']>> {
+  private async ownerOptions(
+    actor: Principal,
+    d: DeviceRow,
+    mode: string,
+    possession: boolean,
+  ): Promise<NonNullable<ScanResolution['owners']>> {
     const out: NonNullable<ScanResolution['owners']> = [];
     if (actor.kind === 'user') {
       const me = actor.userId;
@@ -627,6 +644,8 @@ export class DeviceManagementService {
       if (d.owner_id !== null) {
         if (d.owner_type === 'user' && d.owner_id === me)
           o = { ...o, may_bind: false, reason: reason('DEVICE_BOUND', 'It is already in your personal space') };
+        else if (d.owner_type === 'user' && mode !== 'owner_only' && !possession)
+          o = { ...o, may_bind: false, reason: reason('POSSESSION_REQUIRED') };
         else if (d.owner_type === 'user' && mode === 'shared') {
           const already = await this.db
             .selectFrom('device_users')
@@ -725,6 +744,8 @@ function reason(code: string, message?: string): { code: string; message: string
   const text: Record<string, string> = {
     DEVICE_BOUND: 'The device is bound; its current owner must unbind it first',
     OWNER_ONLY: 'This device already has an owner and its model allows only one',
+    POSSESSION_REQUIRED:
+      "It is someone else's device: scan the label on it or the QR code on its screen to take it over or join it",
     MEMBER_BINDING_OFF: 'This organisation does not let members bind devices; ask an admin to bind it',
     OUTSIDE_SCOPE: 'That is outside the departments you may manage',
     FORBIDDEN: 'You may not bind devices here',

@@ -6,6 +6,7 @@ import { SYSTEM_CLI } from '../../shared/principal.js';
 import { storageBackends } from '../../testing/backends.js';
 import { type Harness, startHarness } from '../../testing/harness.js';
 import { acmeOrg, type Browser, login, type OrgFixture, PASSWORD, vendorWithModels } from '../people/people.fixture.js';
+import { verifCodeFor } from './scan.js';
 
 describe.each(storageBackends())('device lists and the device page on $backend.name', ({ backend, skip }) => {
   let h: Harness;
@@ -56,10 +57,11 @@ describe.each(storageBackends())('device lists and the device page on $backend.n
     await place('pkP', 'PRN001', 'salesEast', { remark: 'Copier', online: true });
     await place('pkP', 'PRN002', 'root');
     // Alice binds one herself (member binding is on).
-    await h.services.devices.register(SYSTEM_CLI, models.pkG!, 'GATE004');
-    expect((await alice.req('POST', '/api/v1/bind', { sn: 'GATE004', owner: { type: 'org', id: org.orgId } })).statusCode).toBe(
-      201,
-    );
+    const gate4 = await h.services.devices.register(SYSTEM_CLI, models.pkG!, 'GATE004');
+    const verif_code = verifCodeFor(gate4.secret_no, 'GATE004');
+    expect(
+      (await alice.req('POST', '/api/v1/bind', { sn: 'GATE004', verif_code, owner: { type: 'org', id: org.orgId } })).statusCode,
+    ).toBe(201);
   });
   afterAll(async () => {
     await h?.close();

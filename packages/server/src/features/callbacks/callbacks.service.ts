@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { snKey } from '@bindery/protocol';
 import type { Selectable } from 'kysely';
+import { OutboundPolicy, OutboundRefusedError } from '../../adapters/outbound/policy.js';
 import type { CallbackEndpointsTable, OutboxTable, WebhooksTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, type ErrorCode, fail } from '../../errors.js';
@@ -15,6 +16,7 @@ import type { ModelsService } from '../models/models.service.js';
 import type { OrganisationsService } from '../organisations/organisations.service.js';
 import { type AttemptResult, type ClaimedRow, Outbox, type OutboxItem, type OutboxOptions } from './outbox.js';
 import { postWebhook, postWecom } from './transport.js';
+import { verifyUnknownSn } from './verify-device.js';
 import { type CallbackCredentials, isEncodingAesKey, newCallbackToken, newEncodingAesKey } from './wecom-crypto.js';
 
 /** §B4.1: the bind callback may take 3 s, every other callback 1 s. */
@@ -132,9 +134,11 @@ export interface DeliveryView {
   attempt_log: AttemptView[];
 }
 
-function validUrl(u: unknown): string {
+/** A callback or webhook URL as it may be saved: the outbound policy's refusals are OUTBOUND_URL_REFUSED. */
+async function validUrl(policy: OutboundPolicy, u: unknown): Promise<string> {
   if (typeof u !== 'string' || u.length > 2048)
     fail('VALIDATION_FAILED', 'url must be an http(s) URL of at most 2048 characters');
+  // Malformed input stays a validation error; the policy refuses well-formed URLs it will not reach.
   let parsed: URL;
   try {
     parsed = new URL(u);
@@ -142,7 +146,14 @@ function validUrl(u: unknown): string {
     fail('VALIDATION_FAILED', 'url must be an absolute http(s) URL');
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') fail('VALIDATION_FAILED', 'url must use http or https');
-  return parsed.toString();
+  try {
+    return (await policy.checkForSave(u)).toString();
+  } catch (e) {
+    if (e instanceof OutboundRefusedError) {
+      fail('OUTBOUND_URL_REFUSED', `The server may not send requests to this URL: ${e.reason}`, { reason: e.reason });
+    }
+    throw e;
+  }
 }
 
 function sec(ms: number): number {
@@ -171,9 +182,14 @@ export class CallbacksService {
    * cost a query each when nobody listens. Another process sees a new webhook within HOOK_CACHE_MS.
    */
   private hooks: { until: number; rows: Selectable<WebhooksTable>[] } | null = null;
+  /**
+   * Every request this service makes goes through this policy (adapters/outbound). Public so a
+   * test can give it a lookup seam; the allow-list is BINDERY_OUTBOUND_ALLOW.
+   */
+  outbound: OutboundPolicy;
 
   constructor(
-    private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'logger'>,
+    private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'logger' | 'config'>,
     private readonly ctx: {
       models: ModelsService;
       devices: DevicesService;
@@ -183,6 +199,7 @@ export class CallbacksService {
     },
     opts: OutboxOptions = {},
   ) {
+    this.outbound = new OutboundPolicy({ allow: deps.config.outboundAllow });
     this.outbox = new Outbox(deps, (row) => this.deliver(row), opts);
     this.listen(ctx.events);
   }
@@ -264,7 +281,7 @@ export class CallbacksService {
     at: { id: string; kind: 'model' | 'vendor'; vendorId: string; modelId: string | null },
     input: CallbackSettingsInput,
   ): Promise<CallbackSettingsView> {
-    const url = validUrl(input.url);
+    const url = await validUrl(this.outbound, input.url);
     const cur = await this.endpoint(at.id);
     const token = input.token ?? (cur ? this.deps.secrets.open(cur.token_enc) : newCallbackToken());
     if (!/^[A-Za-z0-9]{1,32}$/.test(token)) fail('VALIDATION_FAILED', 'token must be 1–32 letters or digits');
@@ -329,7 +346,7 @@ export class CallbacksService {
     input: { url: string; events?: string[] | null },
   ): Promise<{ webhook: WebhookView; secret: string }> {
     await this.requireWebhookOwner(actor, owner);
-    const url = validUrl(input.url);
+    const url = await validUrl(this.outbound, input.url);
     let events: WebhookEvent[] | null = null;
     if (input.events !== undefined && input.events !== null) {
       if (!Array.isArray(input.events) || input.events.some((e) => !WEBHOOK_EVENTS.includes(e as WebhookEvent))) {
@@ -531,6 +548,7 @@ export class CallbacksService {
         return { ok: false, permanent: true, httpStatus: null, errcode: null, error: 'the webhook was removed', durationMs: 0 };
       }
       return postWebhook(
+        this.outbound,
         w.url,
         this.deps.secrets.open(w.secret_enc),
         { id: (row.payload as { id: string }).id, body: JSON.stringify(row.payload) },
@@ -548,7 +566,7 @@ export class CallbacksService {
         durationMs: 0,
       };
     }
-    const r = await postWecom(ep.url, this.credentials(ep), JSON.stringify(row.payload), {
+    const r = await postWecom(this.outbound, ep.url, this.credentials(ep), JSON.stringify(row.payload), {
       timestampSec: sec(now),
       timeoutMs: row.eventType === 'bind' ? this.deadlines.bindMs : this.deadlines.callbackMs,
     });
@@ -597,7 +615,7 @@ export class CallbacksService {
     });
     let r: Awaited<ReturnType<typeof postWecom>>;
     try {
-      r = await postWecom(ep.url, this.credentials(ep), JSON.stringify(payload), {
+      r = await postWecom(this.outbound, ep.url, this.credentials(ep), JSON.stringify(payload), {
         timestampSec: sec(now),
         timeoutMs: this.deadlines.bindMs,
       });
@@ -637,76 +655,23 @@ export class CallbacksService {
   // ── verify_device (provider URL) ──────────────────────────────────────────
 
   /**
-   * An SN typed on the bind page that nobody registered: every vendor with verify_device on (only
-   * the product key's vendor when one was given) is asked within 1 s; the first that answers
-   * `{is_valid: true, modelid}` for one of its own models gets the SN registered under that model.
-   * Returns whether the SN is now registered.
+   * An SN typed on the bind page that nobody registered: the vendors with verify_device on are
+   * asked whether it is theirs (verify-device.ts). Returns whether the SN is now registered.
    */
   async verifyUnknownSn(sn: string, modelId?: string): Promise<boolean> {
-    let vendorIds: string[] | undefined;
-    if (modelId) {
-      const m = await this.db.selectFrom('models').select('vendor_id').where('model_id', '=', modelId).executeTakeFirst();
-      if (!m) return false;
-      vendorIds = [m.vendor_id];
-    }
-    let q = this.db.selectFrom('callback_endpoints').selectAll().where('kind', '=', 'vendor').where('verify_device', '=', 1);
-    if (vendorIds) q = q.where('vendor_id', 'in', vendorIds);
-    const eps = await q.execute();
-    if (!eps.length) return false;
-    const md5 = createHash('md5').update(sn, 'utf8').digest('hex');
-    const now = this.deps.clock.now();
-    const answers = await Promise.all(
-      eps.map(async (ep) => {
-        const id = newId('dlv');
-        const payload = envelope('event', 'verify_device', {
-          reqId: id,
-          createtime: sec(now),
-          serviceCorpid: ep.vendor_id,
-          extra: { device_sn_md5: md5 },
-        });
-        const r = await postWecom(ep.url, this.credentials(ep), JSON.stringify(payload), {
-          timestampSec: sec(now),
-          timeoutMs: this.deadlines.verifyMs,
-        });
-        await this.outbox
-          .record(
-            {
-              id,
-              targetKind: 'vendor',
-              targetId: ep.id,
-              vendorId: ep.vendor_id,
-              orgId: null,
-              sn: null,
-              eventType: 'verify_device',
-              payload,
-            },
-            r,
-          )
-          .catch((err) => this.deps.logger.error({ err }, 'could not log the verify_device callback'));
-        const v = r.ok && r.vendorReply?.kind === 'json' ? r.vendorReply.value : null;
-        if (v?.is_valid !== true || typeof v.modelid !== 'string') return null;
-        return { vendorId: ep.vendor_id, modelId: v.modelid };
-      }),
+    return verifyUnknownSn(
+      {
+        db: this.db,
+        clock: this.deps.clock,
+        logger: this.deps.logger,
+        outbox: this.outbox,
+        devices: this.ctx.devices,
+        send: (ep, plaintext, timestampSec) =>
+          postWecom(this.outbound, ep.url, this.credentials(ep), plaintext, { timestampSec, timeoutMs: this.deadlines.verifyMs }),
+      },
+      sn,
+      modelId,
     );
-    for (const a of answers) {
-      if (!a || (modelId && a.modelId !== modelId)) continue;
-      const m = await this.db
-        .selectFrom('models')
-        .select(['model_id', 'vendor_id'])
-        .where('model_id', '=', a.modelId)
-        .executeTakeFirst();
-      // A vendor may only vouch for SNs of its own models.
-      if (!m || m.vendor_id !== a.vendorId) continue;
-      try {
-        await this.ctx.devices.register({ kind: 'system', name: 'verify_device' }, m.model_id, sn);
-        return true;
-      } catch (e) {
-        // Registered meanwhile (another bind page, the vendor itself): the SN is known now.
-        if (e instanceof AppError && e.code === 'SN_TAKEN') return true;
-        throw e;
-      }
-    }
-    return false;
   }
 
   // ── domain events → the outbox ────────────────────────────────────────────

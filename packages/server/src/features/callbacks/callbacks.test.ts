@@ -104,7 +104,8 @@ describe.each(storageBackends())('vendor callbacks on $backend.name', ({ backend
 
   beforeAll(async () => {
     if (skip) return;
-    h = await startHarness(backend);
+    // The vendor's servers listen on 127.0.0.1, which the outbound policy refuses unless allowed.
+    h = await startHarness(backend, { config: { BINDERY_OUTBOUND_ALLOW: '127.0.0.1/32' } });
     const s = h.services;
     // A two-core machine running other suites may be slow to answer; only the bind's 3 s is under test.
     Object.assign(s.callbacks.deadlines, { callbackMs: 15_000, verifyMs: 15_000, webhookMs: 15_000 });
@@ -321,6 +322,8 @@ describe.each(storageBackends())('vendor callbacks on $backend.name', ({ backend
 
   it.skipIf(skip)('verify_device: an unknown typed SN the vendor vouches for is registered and bound', async () => {
     vs.behave = () => ({ kind: 'ok' });
+    // Only a model whose typed SNs bind without a label's code can take an SN nobody registered.
+    await h.services.binding.putBindSettings(SYSTEM_CLI, modelId, { typedSnMode: 'sn_only' });
     let asked = '';
     provider.behave = (m) => {
       asked = (m.message.event as { device_sn_md5: string }).device_sn_md5;
@@ -353,6 +356,7 @@ describe.each(storageBackends())('vendor callbacks on $backend.name', ({ backend
       code: 'DEVICE_NOT_FOUND',
     });
     expect(provider.hits).toBe(hits);
+    await h.services.binding.putBindSettings(SYSTEM_CLI, modelId, { typedSnMode: 'verif_code' });
   });
 
   it.skipIf(skip)(

@@ -19,7 +19,8 @@ describe.each(storageBackends())('lifecycle webhooks from the gateway on $backen
 
   beforeAll(async () => {
     if (skip) return;
-    g = await startGatewayHarness(backend);
+    // The webhook receiver listens on 127.0.0.1, which the outbound policy refuses unless allowed.
+    g = await startGatewayHarness(backend, { config: { BINDERY_OUTBOUND_ALLOW: '127.0.0.1/32' } });
     server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));

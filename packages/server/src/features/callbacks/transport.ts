@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { OutboundError, type OutboundReply, outboundRequest } from '../../adapters/outbound/client.js';
+import type { OutboundPolicy } from '../../adapters/outbound/policy.js';
 import type { AttemptResult } from './outbox.js';
 import { type CallbackCredentials, readVendorReply, sealCallback, type VendorReply } from './wecom-crypto.js';
 
@@ -7,20 +9,34 @@ import { type CallbackCredentials, readVendorReply, sealCallback, type VendorRep
 export interface WecomAttempt extends AttemptResult {
   vendorReply: VendorReply | null;
   timedOut: boolean;
+  /** The policy refused the URL (OUTBOUND_URL_REFUSED). */
+  refused: boolean;
 }
 
+/** Reply bytes read from a target at most (a WeCom reply is a small JSON object). */
 const MAX_REPLY = 64 * 1024;
+/**
+ * What the delivery log keeps of a reply: at most this many bytes of a JSON object the vendor
+ * answered with (user_scan's online_status). Raw bodies are never logged: a target's reply is
+ * shown to whoever set its URL.
+ */
+export const REPLY_EXCERPT_BYTES = 256;
+const ERRMSG_CHARS = 100;
 
-async function readCapped(res: Response): Promise<string> {
-  const text = await res.text();
-  return text.length > MAX_REPLY ? text.slice(0, MAX_REPLY) : text;
+function excerpt(text: string, max: number): string {
+  const b = Buffer.from(text, 'utf8');
+  return b.length <= max
+    ? text
+    : b
+        .subarray(0, max)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '');
 }
 
-function networkError(e: unknown): { message: string; timedOut: boolean } {
-  const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return { message: 'timed out', timedOut: true };
-  const cause = err?.cause?.code ?? err?.cause?.message;
-  return { message: `${err?.message ?? String(e)}${cause ? ` (${cause})` : ''}`, timedOut: false };
+/** A failure in the log's words: the refusal code and reason, or 'timed out' / 'connection failed'. */
+function networkError(e: unknown): { message: string; timedOut: boolean; refused: boolean } {
+  if (e instanceof OutboundError) return { message: e.message, timedOut: e.kind === 'timeout', refused: e.kind === 'refused' };
+  return { message: 'connection failed', timedOut: false, refused: false };
 }
 
 /**
@@ -29,6 +45,7 @@ function networkError(e: unknown): { message: string; timedOut: boolean } {
  * reply whose errcode is 0 or absent.
  */
 export async function postWecom(
+  policy: OutboundPolicy,
   url: string,
   creds: CallbackCredentials,
   plaintext: string,
@@ -38,17 +55,15 @@ export async function postWecom(
   const target = new URL(url);
   for (const [k, v] of Object.entries(sealed.query)) target.searchParams.set(k, v);
   const t0 = performance.now();
-  let res: Response;
-  let text: string;
+  let res: OutboundReply;
   try {
-    res = await fetch(target, {
+    res = await outboundRequest(policy, target.toString(), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(sealed.body),
-      signal: AbortSignal.timeout(opts.timeoutMs),
-      redirect: 'manual',
+      timeoutMs: opts.timeoutMs,
+      maxBytes: MAX_REPLY,
     });
-    text = await readCapped(res);
   } catch (e) {
     const n = networkError(e);
     return {
@@ -59,8 +74,10 @@ export async function postWecom(
       durationMs: performance.now() - t0,
       vendorReply: null,
       timedOut: n.timedOut,
+      refused: n.refused,
     };
   }
+  const text = res.body;
   const durationMs = performance.now() - t0;
   // The deadline counts the whole exchange; a reply that arrives late is a failure (§B4.1).
   if (durationMs > opts.timeoutMs) {
@@ -72,6 +89,7 @@ export async function postWecom(
       durationMs,
       vendorReply: null,
       timedOut: true,
+      refused: false,
     };
   }
   if (res.status < 200 || res.status > 299) {
@@ -83,6 +101,7 @@ export async function postWecom(
       durationMs,
       vendorReply: null,
       timedOut: false,
+      refused: false,
     };
   }
   const reply = readVendorReply(creds, text);
@@ -95,23 +114,34 @@ export async function postWecom(
       durationMs,
       vendorReply: reply,
       timedOut: false,
+      refused: false,
     };
   }
   if (reply.kind === 'empty') {
-    return { ok: true, httpStatus: res.status, errcode: null, error: null, durationMs, vendorReply: reply, timedOut: false };
+    return {
+      ok: true,
+      httpStatus: res.status,
+      errcode: null,
+      error: null,
+      durationMs,
+      vendorReply: reply,
+      timedOut: false,
+      refused: false,
+    };
   }
   const errcode = reply.value.errcode === undefined ? null : Number(reply.value.errcode);
-  const errmsg = typeof reply.value.errmsg === 'string' ? reply.value.errmsg : null;
+  const errmsg = typeof reply.value.errmsg === 'string' ? reply.value.errmsg.slice(0, ERRMSG_CHARS) : null;
   const ok = errcode === null || errcode === 0;
   return {
     ok,
     httpStatus: res.status,
     errcode,
     error: ok ? null : `errcode ${errcode}${errmsg ? `: ${errmsg}` : ''}`,
-    reply: JSON.stringify(reply.value).slice(0, 2000),
+    reply: excerpt(JSON.stringify(reply.value), REPLY_EXCERPT_BYTES),
     durationMs,
     vendorReply: reply,
     timedOut: false,
+    refused: false,
   };
 }
 
@@ -122,6 +152,7 @@ export function webhookSignature(secret: string, timestampSec: string, body: str
 
 /** POSTs one signed webhook; any 2xx is delivered. */
 export async function postWebhook(
+  policy: OutboundPolicy,
   url: string,
   secret: string,
   event: { id: string; body: string },
@@ -130,7 +161,7 @@ export async function postWebhook(
   const ts = String(opts.timestampSec);
   const t0 = performance.now();
   try {
-    const res = await fetch(url, {
+    const res = await outboundRequest(policy, url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -139,10 +170,9 @@ export async function postWebhook(
         'bindery-webhook-signature': webhookSignature(secret, ts, event.body),
       },
       body: event.body,
-      signal: AbortSignal.timeout(opts.timeoutMs),
-      redirect: 'manual',
+      timeoutMs: opts.timeoutMs,
+      maxBytes: MAX_REPLY,
     });
-    await readCapped(res);
     const durationMs = performance.now() - t0;
     const ok = res.status >= 200 && res.status <= 299;
     return { ok, httpStatus: res.status, errcode: null, error: ok ? null : `HTTP ${res.status}`, durationMs };

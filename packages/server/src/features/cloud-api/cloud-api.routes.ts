@@ -9,6 +9,8 @@ type Body = Record<string, unknown> | undefined;
 const ok = <T extends object>(extra: T) => ({ errcode: 0, errmsg: 'ok', ...extra });
 
 const cgi = { tags: ['wecom cloud api'], security: [] } as const;
+/** Each route checks its own access token (http/gate.ts stays out). */
+const ext = { access: 'external' } as const;
 
 export function cloudApiRoutes(s: Services) {
   return async function cloudApi(app: FastifyInstance) {
@@ -19,13 +21,14 @@ export function cloudApiRoutes(s: Services) {
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/get_model_token',
-      { schema: { ...cgi, summary: 'model_id + model_secret + model_ticket → model_access_token (7 200 s)' } },
-      async (req) => s.models.issueModelToken(req.body ?? {}),
+      { config: ext, schema: { ...cgi, summary: 'model_id + model_secret + model_ticket → model_access_token (7 200 s)' } },
+      // errcode 0 / errmsg 'ok' like every other /cgi-bin reply (finding 10; WeCom clients also accept it absent).
+      async (req) => ok(await s.models.issueModelToken(req.body ?? {})),
     );
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/model/register_sn',
-      { schema: { ...cgi, summary: "Register an SN under the token's model → qr_code (static bind URL)" } },
+      { config: ext, schema: { ...cgi, summary: "Register an SN under the token's model → qr_code (static bind URL)" } },
       async (req) => {
         const p = await modelPrincipal(req);
         const { device } = await s.devices.register(p, p.modelId, req.body?.device_sn);
@@ -35,7 +38,7 @@ export function cloudApiRoutes(s: Services) {
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/model/unregister_sn',
-      { schema: { ...cgi, summary: 'Delete an SN that is not bound' } },
+      { config: ext, schema: { ...cgi, summary: 'Delete an SN that is not bound' } },
       async (req) => {
         await s.devices.unregister(await modelPrincipal(req), req.body?.device_sn);
         return ok({});
@@ -46,6 +49,7 @@ export function cloudApiRoutes(s: Services) {
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/get_device_secret',
       {
+        config: ext,
         schema: {
           ...cgi,
           summary: 'auth_code (bind callback, single use, 10 min) → device_secret + device_access_token (7 200 s)',
@@ -56,7 +60,7 @@ export function cloudApiRoutes(s: Services) {
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/get_device_token',
-      { schema: { ...cgi, summary: 'device_sn + device_secret → a fresh device_access_token (7 200 s)' } },
+      { config: ext, schema: { ...cgi, summary: 'device_sn + device_secret → a fresh device_access_token (7 200 s)' } },
       async (req) =>
         ok(await s.deviceTokens.issueDeviceToken(await modelPrincipal(req), req.body?.device_sn, req.body?.device_secret)),
     );
@@ -64,6 +68,7 @@ export function cloudApiRoutes(s: Services) {
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/device/gen_id_dynamic_qrcode',
       {
+        config: ext,
         schema: {
           ...cgi,
           summary: 'device_sn + state → dynamic identity (bind) QR content, 300 s; 1/min per SN shared with dynamic login codes',
@@ -75,7 +80,10 @@ export function cloudApiRoutes(s: Services) {
     // ── §B3 device-scoped (device_access_token) ──
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/device/report_device_status',
-      { schema: { ...cgi, summary: 'online_status 1/2, cur_version, upgradable_version + upgradable_version_desc' } },
+      {
+        config: ext,
+        schema: { ...cgi, summary: 'online_status 1/2, cur_version, upgradable_version + upgradable_version_desc' },
+      },
       async (req) => {
         await s.cloudDevices.reportStatus(await devicePrincipal(req), req.body ?? {});
         return ok({});
@@ -84,19 +92,19 @@ export function cloudApiRoutes(s: Services) {
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/device/get_userinfo_by_page',
-      { schema: { ...cgi, summary: 'The people who may use the device: cursor, limit (≤ 200), only_perm_version' } },
+      { config: ext, schema: { ...cgi, summary: 'The people who may use the device: cursor, limit (≤ 200), only_perm_version' } },
       async (req) => ok(await s.cloudDevices.userinfoByPage(await devicePrincipal(req), req.body ?? {})),
     );
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/device/get_userinfo_by_ids',
-      { schema: { ...cgi, summary: 'user_item[{open_userid, user_type}] → those of them who may use the device' } },
+      { config: ext, schema: { ...cgi, summary: 'user_item[{open_userid, user_type}] → those of them who may use the device' } },
       async (req) => ok(await s.cloudDevices.userinfoByIds(await devicePrincipal(req), req.body ?? {})),
     );
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/device/report_firmware_upgrade_result',
-      { schema: { ...cgi, summary: 'oper_id, errcode (0 ok), errmsg, cur_version' } },
+      { config: ext, schema: { ...cgi, summary: 'oper_id, errcode (0 ok), errmsg, cur_version' } },
       async (req) => {
         await s.cloudDevices.firmwareResult(await devicePrincipal(req), req.body ?? {});
         return ok({});
@@ -106,6 +114,7 @@ export function cloudApiRoutes(s: Services) {
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/device/gen_login_qrcode',
       {
+        config: ext,
         schema: {
           ...cgi,
           summary: 'Seed 000: type 0 static / 1 dynamic (300 s) management QR content carrying state; 1/min per SN per type',
@@ -116,7 +125,7 @@ export function cloudApiRoutes(s: Services) {
 
     app.post<{ Body: Body }>(
       '/cgi-bin/openhw/device/get_device_detail',
-      { schema: { ...cgi, summary: 'model_name, default_name, qr_code, bind_status, auth_corp_info, remark_name' } },
+      { config: ext, schema: { ...cgi, summary: 'model_name, default_name, qr_code, bind_status, auth_corp_info, remark_name' } },
       async (req) => ok({ device_detail: await s.devices.detail(await modelPrincipal(req), req.body?.device_sn) }),
     );
   };

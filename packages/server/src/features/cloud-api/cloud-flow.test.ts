@@ -33,7 +33,8 @@ describe.each(storageBackends())('the vendor cloud flow end to end on $backend.n
 
   beforeAll(async () => {
     if (skip) return;
-    h = await startHarness(backend);
+    // The vendor's server listens on 127.0.0.1, which the outbound policy refuses unless allowed.
+    h = await startHarness(backend, { config: { BINDERY_OUTBOUND_ALLOW: '127.0.0.1/32' } });
     const vendor = await h.services.vendors.create(SYSTEM_CLI, { name: 'Flow Vendor' });
     const created = await h.services.models.create(SYSTEM_CLI, vendor.id, { name: 'Flow Lock' });
     modelId = created.model.model_id;
@@ -72,7 +73,8 @@ describe.each(storageBackends())('the vendor cloud flow end to end on $backend.n
     expect(reg.errcode).toBe(0);
 
     // The person binds; the bind callback is synchronous and carries the auth_code.
-    const bound = await boss.req('POST', '/api/v1/bind', { sn: 'FLOW0001', owner: { type: 'org', id: orgId } });
+    const verif_code = await h.services.binding.verifCode(SYSTEM_CLI, 'FLOW0001');
+    const bound = await boss.req('POST', '/api/v1/bind', { sn: 'FLOW0001', verif_code, owner: { type: 'org', id: orgId } });
     expect(bound.statusCode).toBe(201);
     const bind = events('bind').at(-1)!;
     expect(bind.base_info).toMatchObject({ device_sn: 'FLOW0001', model_id: modelId });

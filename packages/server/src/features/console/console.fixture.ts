@@ -31,7 +31,10 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
       { name: 'Smart Door Lock S2', productKey: 'pkLock' },
       { name: 'Meeting Room Screen', productKey: 'pkCode' },
     ]);
-    await h.services.binding.putBindSettings(SYSTEM_CLI, models.pkCode!, { requireVerifCode: true });
+    // The lock model takes a typed SN alone (its vendor chose "SN only", low security); the
+    // meeting-room model keeps the default, the verification code (issue 11).
+    await h.services.binding.putBindSettings(SYSTEM_CLI, models.pkLock!, { typedSnMode: 'sn_only' });
+    await h.services.binding.putBindSettings(SYSTEM_CLI, models.pkCode!, { typedSnMode: 'verif_code' });
     const devices = new Map<string, { secretNo: string; hwCode: string; id: number }>();
     const register = async (modelId: string, sn: string) => {
       const r = await h.services.devices.register(SYSTEM_CLI, modelId, sn);

@@ -62,7 +62,11 @@ export function consoleRoutes(opts: { dist?: string } = {}) {
       return reply.header('content-security-policy', CSP).header('x-frame-options', 'DENY').send(html);
     };
     for (const url of CONSOLE_PATHS) {
-      app.get(url, { schema: { hide: true, tags: ['console'], summary: 'The web console (single-page app)' } }, shell);
+      app.get(
+        url,
+        { config: { access: 'public' }, schema: { hide: true, tags: ['console'], summary: 'The web console (single-page app)' } },
+        shell,
+      );
     }
   };
 }

@@ -1,4 +1,5 @@
 import { APP_SCENES, isValidSn, type LabelFormat, labelContent, OPERATING_SYSTEMS, snKey } from '@bindery/protocol';
+import { activeCodeColumns } from '../../adapters/secrets/active-code.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
@@ -100,7 +101,8 @@ export class DevicesService {
       device_name: null,
       cert_fingerprint: null,
       paired_at: null,
-      active_code: newActiveCode(),
+      // Stored as its hash plus a sealed copy, never in clear (finding 10).
+      ...activeCodeColumns(this.deps.secrets, newActiveCode()),
       registered_net_at: null,
       activated_at: null,
       secret_enc: null,

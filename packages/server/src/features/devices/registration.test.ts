@@ -121,8 +121,8 @@ describe.each(storageBackends())('vendor flow on $backend.name', ({ backend, ski
       url: '/cgi-bin/openhw/get_model_token',
       payload: { model_id: modelId, model_secret: modelSecret, model_ticket: ticket },
     });
-    expect(tok.json()).toMatchObject({ expires_in: 7200 });
-    expect(tok.json().errcode).toBeUndefined();
+    // errcode 0 / errmsg 'ok' like every other /cgi-bin reply (issue 11, finding 10; WeCom clients accept both).
+    expect(tok.json()).toMatchObject({ expires_in: 7200, errcode: 0, errmsg: 'ok' });
     const mat = tok.json().model_access_token as string;
 
     const reg = await h.app.inject({

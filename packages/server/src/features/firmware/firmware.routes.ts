@@ -121,6 +121,7 @@ export function firmwareRoutes(s: Services) {
     app.get<{ Params: { id: string } }>(
       '/api/v1/firmware/:id/file',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['firmware'],
           summary: 'Download an uploaded firmware file (public: devices fetch it without credentials; the id is unguessable)',

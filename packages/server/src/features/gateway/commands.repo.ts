@@ -29,6 +29,18 @@ export class CommandsRepo {
     await this.db.insertInto('device_commands').values(row).execute();
   }
 
+  /** Ends (expires now) the pending commands of a device among `cmds`: a newer one replaces them. */
+  async supersede(deviceId: number, cmds: readonly string[], now: number): Promise<void> {
+    await this.db
+      .updateTable('device_commands')
+      .set({ expires_at: now })
+      .where('device_id', '=', deviceId)
+      .where('cmd', 'in', cmds)
+      .where('delivered_at', 'is', null)
+      .where('expires_at', '>', now)
+      .execute();
+  }
+
   /** Marks one command delivered; true when this caller won it. */
   async claim(id: string, now: number, nodeId: string): Promise<boolean> {
     const r = await this.db

@@ -11,7 +11,10 @@ export interface RegisterRow {
   model_id: string;
   vendor_id: string;
   secret_no_enc: string;
+  /** SHA-256 of the active_code (finding 10). */
   active_code: string | null;
+  /** The active_code sealed; null for codes from before migration 011 (a new one is issued). */
+  active_code_enc: string | null;
   registered_net_at: number | null;
   seed_secret_no_enc: string | null;
 }
@@ -23,6 +26,7 @@ export interface AuthRow {
   sn_key: string;
   model_id: string;
   vendor_id: string;
+  /** SHA-256 of the active_code (finding 10). */
   active_code: string | null;
   secret_enc: string | null;
   bound_at: number | null;
@@ -63,6 +67,7 @@ export class GatewayRepo {
             'devices.vendor_id',
             'devices.secret_no_enc',
             'devices.active_code',
+            'devices.active_code_enc',
             'devices.registered_net_at',
             'models.seed_secret_no_enc',
           ])
@@ -70,13 +75,21 @@ export class GatewayRepo {
       ),
       authRow: precompile<AuthRow>(db, auth.where('id', '=', arg<number>(0))),
       authRowByActiveCode: precompile<AuthRow>(db, auth.where('active_code', '=', arg<string>(0))),
-      issueActiveCode: precompile(
+      // Finding 9: one UPDATE per event, before the reply (never left in a batch a crash loses).
+      recordRegistered: precompile(
         db,
         db
           .updateTable('devices')
-          .set({ active_code: arg<string>(0), registered_net_at: arg<number>(1) })
-          .where('id', '=', arg<number>(2))
-          .where('active_code', 'is', null),
+          .set({ registered_net_at: arg<number>(0) })
+          .where('id', '=', arg<number>(1))
+          .where('registered_net_at', 'is', null),
+      ),
+      recordActivated: precompile(
+        db,
+        db
+          .updateTable('devices')
+          .set({ activated_at: arg<number>(0) })
+          .where('id', '=', arg<number>(1)),
       ),
     };
   }
@@ -89,27 +102,36 @@ export class GatewayRepo {
     return (await this.q.authRow(id)).rows[0];
   }
 
-  async authRowByActiveCode(code: string): Promise<AuthRow | undefined> {
-    return (await this.q.authRowByActiveCode(code)).rows[0];
+  /** The device whose active_code hashes to `codeHash` (hashActiveCode): the code itself is never stored. */
+  async authRowByActiveCode(codeHash: string): Promise<AuthRow | undefined> {
+    return (await this.q.authRowByActiveCode(codeHash)).rows[0];
   }
 
-  /** Stores `code` unless the device already has one; returns the code the device now has. */
-  async issueActiveCode(id: number, code: string, now: number): Promise<string> {
-    const r = await this.q.issueActiveCode(code, now, id);
-    if (Number(r.numAffectedRows) === 1) return code;
+  /**
+   * Stores a new active_code (its hash and sealed copy) unless the device has a sealed one
+   * already, and records the first network register; returns the sealed code the device now has.
+   */
+  async issueActiveCode(id: number, code: { active_code: string; active_code_enc: string }, now: number): Promise<string> {
+    const r = await this.db
+      .updateTable('devices')
+      .set({ ...code, registered_net_at: sql<number>`COALESCE(registered_net_at, ${now})` })
+      .where('id', '=', id)
+      .where('active_code_enc', 'is', null)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 1) return code.active_code_enc;
     // Another connection of the same device won the race: everyone gets the stored one.
-    const row = await this.db.selectFrom('devices').select('active_code').where('id', '=', id).executeTakeFirstOrThrow();
-    return row.active_code!;
+    const row = await this.db.selectFrom('devices').select('active_code_enc').where('id', '=', id).executeTakeFirstOrThrow();
+    return row.active_code_enc!;
   }
 
   /** The device's first network `register`, unless one was recorded already. */
   async recordRegistered(id: number, now: number): Promise<void> {
-    await this.db
-      .updateTable('devices')
-      .set({ registered_net_at: now })
-      .where('id', '=', id)
-      .where('registered_net_at', 'is', null)
-      .execute();
+    await this.q.recordRegistered(now, id);
+  }
+
+  /** The first `active` of a binding (P-CMD-active-3), written before the device gets its secret. */
+  async recordActivated(id: number, now: number): Promise<void> {
+    await this.q.recordActivated(now, id);
   }
 
   /** `corp_name` for get_corp_info: the organisation's name, or the person's display name. */
@@ -138,41 +160,24 @@ export class GatewayRepo {
   /**
    * Writes a batch of state changes in one transaction: devices that came online (with their
    * node, address and firmware), devices whose connection on this node ended, and last-seen
-   * refreshes, and first activations of a binding. Each kind is one UPDATE … FROM (VALUES …) per
-   * chunk, valid on both backends.
+   * refreshes. Each kind is one UPDATE … FROM (VALUES …) per chunk, valid on both backends.
    */
   async writeStates(
     nodeId: string,
     online: readonly OnlineWrite[],
     offline: ReadonlyArray<{ id: number; seen: number }>,
     touches: ReadonlyArray<{ id: number; seen: number }>,
-    activated: ReadonlyArray<{ id: number; at: number }> = [],
-    registered: ReadonlyArray<{ id: number; at: number }> = [],
   ): Promise<void> {
-    if (online.length + offline.length + touches.length + activated.length + registered.length === 0) return;
-    // A device that came online usually registered and activated in the same moments (a fleet's
-    // first power-on): its row is rewritten once, with all three, instead of three times.
-    const act = new Map(activated.map((r) => [r.id, r.at]));
-    const reg = new Map(registered.map((r) => [r.id, r.at]));
-    const rows = online.map((r) => {
-      const a = act.get(r.id) ?? null;
-      const g = reg.get(r.id) ?? null;
-      act.delete(r.id);
-      reg.delete(r.id);
-      return { ...r, activatedAt: a, registeredAt: g };
-    });
+    if (online.length + offline.length + touches.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
-      for (const part of this.chunks(rows, 7)) {
+      for (const part of this.chunks(online, 5)) {
         const values = sql.join(
           part.map(
-            (r) =>
-              sql`(${int(r.id)}, ${text(nodeId)}, ${text(r.addr)}, ${big(r.seen)}, ${text(r.fw)}, ${big(r.activatedAt)}, ${big(r.registeredAt)})` as RawBuilder<unknown>,
+            (r) => sql`(${int(r.id)}, ${text(nodeId)}, ${text(r.addr)}, ${big(r.seen)}, ${text(r.fw)})` as RawBuilder<unknown>,
           ),
         );
         await sql`UPDATE devices SET online = 1, node_id = v.column2, remote_addr = v.column3, last_seen_at = v.column4,
-          firmware_version = COALESCE(v.column5, devices.firmware_version),
-          activated_at = COALESCE(v.column6, devices.activated_at),
-          registered_net_at = COALESCE(devices.registered_net_at, v.column7)
+          firmware_version = COALESCE(v.column5, devices.firmware_version)
           FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
       }
       for (const part of this.chunks(offline, 2)) {
@@ -185,22 +190,6 @@ export class GatewayRepo {
         const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.seen)})`));
         await sql`UPDATE devices SET last_seen_at = v.column2, online = 1, node_id = ${nodeId}
           FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
-      }
-      for (const part of this.chunks(
-        [...act].map(([id, at]) => ({ id, at })),
-        2,
-      )) {
-        const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.at)})`));
-        await sql`UPDATE devices SET activated_at = v.column2
-          FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
-      }
-      for (const part of this.chunks(
-        [...reg].map(([id, at]) => ({ id, at })),
-        2,
-      )) {
-        const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.at)})`));
-        await sql`UPDATE devices SET registered_net_at = v.column2
-          FROM (VALUES ${values}) AS v WHERE devices.id = v.column1 AND devices.registered_net_at IS NULL`.execute(trx);
       }
     });
   }

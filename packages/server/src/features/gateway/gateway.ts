@@ -20,6 +20,7 @@ import {
   PUSH_CMDS,
   type PushMessage,
 } from './pushes.service.js';
+import { reannounce } from './reannounce.js';
 import { StateWriter } from './state-writer.js';
 
 declare module 'fastify' {
@@ -130,6 +131,13 @@ export class Gateway implements LocalPushSink {
       void this.onBusMessage(m);
     });
     this.services.pushes.attachLocal(this);
+    presence.onReconnect?.(() => {
+      if (this.closing) return;
+      const ttl = this.limits.presenceTtlSec;
+      reannounce(presence, this.nodeId, ttl, () => [...this.bySn.keys()], this.deps.logger).catch((err: unknown) =>
+        this.deps.logger.error({ err }, 'presence re-announce failed'),
+      );
+    });
     const every = (ms: number, f: () => Promise<unknown>, what: string) => {
       const t = setInterval(() => {
         f().catch((err: unknown) => this.deps.logger.error({ err }, `gateway ${what} failed`));
@@ -486,14 +494,9 @@ export class Gateway implements LocalPushSink {
     void this.services.events.emit(e).catch((err: unknown) => this.deps.logger.error({ err, type }, 'lifecycle event failed'));
   }
 
-  /** Records a device's first network `register` with the next state flush. */
-  markRegistered(deviceId: number): void {
-    this.writer.markRegistered(deviceId, this.now());
-  }
-
-  /** Records the first activation of a binding with the next state flush. */
-  markActivated(deviceId: number): void {
-    this.writer.markActivated(deviceId, this.now());
+  /** Records the first activation of a binding before the device hears of it (finding 9). */
+  async recordActivated(deviceId: number): Promise<void> {
+    await this.repo.recordActivated(deviceId, this.now());
   }
 
   /** Records the subscribed device's firmware version with the next state flush. */

@@ -55,23 +55,31 @@ describe.each(storageBackends())('gateway liveness and durable commands on $back
     // A non-durable push to an offline device is dropped, and says so.
     const scan = await g.h.services.pushes.userScan(sn, { userid: 'u', op_type: 'o', oper_id: '1', state: 's', user_type: 0 });
     expect(scan.outcome).toBe('offline');
+    // The bind happened while the device was away: its push_bind_corp waits too (finding 8).
     expect(await statuses(sn)).toEqual([
       ['push_restart_device', 'pending'],
       ['push_fetch_log', 'pending'],
       ['push_update_firmware', 'pending'],
+      ['push_bind_corp', 'pending'],
     ]);
 
     // Registered but not logged in: still queued (P-PUSH-3).
     const d = await connect();
     const { secret } = await subscribeDevice(d, sn, secretNo, g.nowSec());
     const all = await Promise.all([d.push('push_update_firmware'), d.push('push_fetch_log'), d.push('push_restart_device')]);
-    expect(d.pushes.map((p) => p.cmd)).toEqual(['push_update_firmware', 'push_fetch_log', 'push_restart_device']);
+    expect(d.pushes.map((p) => p.cmd)).toEqual([
+      'push_bind_corp',
+      'push_update_firmware',
+      'push_fetch_log',
+      'push_restart_device',
+    ]);
     expect(all.map((p) => (p.headers as { req_id: string }).req_id)).toEqual(queued);
     expect(all[1]!.body).toEqual({ hint: 'op_logs' });
     expect(await statuses(sn)).toEqual([
       ['push_restart_device', 'delivered'],
       ['push_fetch_log', 'delivered'],
       ['push_update_firmware', 'delivered'],
+      ['push_bind_corp', 'delivered'],
     ]);
 
     // Once: a second subscribe, and a new connection, get nothing again.
@@ -94,13 +102,14 @@ describe.each(storageBackends())('gateway liveness and durable commands on $back
     expect(await statuses(sn)).toEqual([
       ['push_fetch_log', 'pending'],
       ['push_restart_device', 'expired'],
+      ['push_bind_corp', 'pending'],
     ]);
     const d = await connect();
     await subscribeDevice(d, sn, secretNo, g.nowSec());
     const p = await d.push('push_fetch_log');
     expect((p.headers as { req_id: string }).req_id).toBe(kept.json().command_id);
     expect((await d.request('ping')).errcode).toBe(0);
-    expect(d.pushes.map((x) => x.cmd)).toEqual(['push_fetch_log']);
+    expect(d.pushes.map((x) => x.cmd)).toEqual(['push_bind_corp', 'push_fetch_log']);
   });
 
   it.skipIf(skip)(

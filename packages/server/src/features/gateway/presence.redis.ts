@@ -1,15 +1,21 @@
 import type { Redis } from 'ioredis';
+import { guarded } from '../../adapters/bus/redis-client.js';
 import type { PresenceRegistry } from './presence.js';
 
 // Claims and releases in the order they were issued: ARGV holds (op, snKey, nodeId) triples.
 // A claim answers the previous holder ('' for none); a release answers '1' when it removed the
 // entry, which it does only while the entry names its node (a newer holder is never erased).
+// An announce ('a', after Redis lost its data) writes the entry only where there is none, so a
+// device that moved to another node meanwhile stays there.
 const BATCH = `
 local out = {}
 for i = 1, #ARGV, 3 do
   local old = redis.call('HGET', KEYS[1], ARGV[i + 1])
   if ARGV[i] == 'c' then
     redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2])
+    out[#out + 1] = old or ''
+  elseif ARGV[i] == 'a' then
+    if not old then redis.call('HSET', KEYS[1], ARGV[i + 1], ARGV[i + 2]) end
     out[#out + 1] = old or ''
   elseif old == ARGV[i + 2] then
     redis.call('HDEL', KEYS[1], ARGV[i + 1])
@@ -33,7 +39,7 @@ type PresenceCommands = {
 };
 
 interface Op {
-  op: 'c' | 'r';
+  op: 'c' | 'r' | 'a';
   snKey: string;
   nodeId: string;
   done: (answer: string) => void;
@@ -58,6 +64,7 @@ export class RedisPresence implements PresenceRegistry {
   private readonly alivePrefix: string;
   private queue: Op[] = [];
   private sending = false;
+  private readonly reconnectListeners: Array<() => void> = [];
 
   constructor(
     client: Redis,
@@ -69,6 +76,19 @@ export class RedisPresence implements PresenceRegistry {
     this.r = client as Redis & PresenceCommands;
     this.hash = `${prefix}:gw:presence`;
     this.alivePrefix = `${prefix}:gw:node:`;
+    // Every 'ready' may follow an outage (a reconnect, or a start while Redis was away) and
+    // Redis may have restarted empty: the holders of devices announce them again (finding 8).
+    client.on('ready', () => {
+      for (const f of this.reconnectListeners) f();
+    });
+  }
+
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
+
+  async announce(snKeys: readonly string[], nodeId: string): Promise<void> {
+    await Promise.all(snKeys.map((k) => this.enqueue('a', k, nodeId)));
   }
 
   async claim(snKey: string, nodeId: string): Promise<string | null> {
@@ -84,7 +104,7 @@ export class RedisPresence implements PresenceRegistry {
     await Promise.all(snKeys.map((k) => this.enqueue('r', k, nodeId)));
   }
 
-  private enqueue(op: 'c' | 'r', snKey: string, nodeId: string): Promise<string> {
+  private enqueue(op: Op['op'], snKey: string, nodeId: string): Promise<string> {
     return new Promise((done, fail) => {
       this.queue.push({ op, snKey, nodeId, done, fail });
       if (!this.sending) void this.send();
@@ -98,7 +118,7 @@ export class RedisPresence implements PresenceRegistry {
       const args: string[] = [];
       for (const o of batch) args.push(o.op, o.snKey, o.nodeId);
       try {
-        const answers = await this.r.bPresenceBatch(this.hash, ...args);
+        const answers = await guarded(this.r, () => this.r.bPresenceBatch(this.hash, ...args));
         for (let i = 0; i < batch.length; i++) batch[i]!.done(answers[i] ?? '');
       } catch (err) {
         for (const o of batch) o.fail(err);
@@ -108,15 +128,15 @@ export class RedisPresence implements PresenceRegistry {
   }
 
   async lookup(snKey: string): Promise<string | null> {
-    return (await this.r.bPresenceLookup(this.hash, this.alivePrefix, snKey)) ?? null;
+    return (await guarded(this.r, () => this.r.bPresenceLookup(this.hash, this.alivePrefix, snKey))) ?? null;
   }
 
   async heartbeat(nodeId: string, ttlSec: number): Promise<void> {
-    await this.r.set(this.alivePrefix + nodeId, '1', 'EX', Math.max(1, Math.ceil(ttlSec)));
+    await guarded(this.r, () => this.r.set(this.alivePrefix + nodeId, '1', 'EX', Math.max(1, Math.ceil(ttlSec))));
   }
 
   async dropNode(nodeId: string): Promise<void> {
-    await this.r.del(this.alivePrefix + nodeId);
+    await guarded(this.r, () => this.r.del(this.alivePrefix + nodeId));
   }
 
   async close(): Promise<void> {

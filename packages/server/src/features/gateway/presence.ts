@@ -20,6 +20,13 @@ export interface PresenceRegistry {
   lookup(snKey: string): Promise<string | null>;
   /** Marks `nodeId` alive for `ttlSec` seconds; nodes repeat this well within the ttl. */
   heartbeat(nodeId: string, ttlSec: number): Promise<void>;
+  /**
+   * Records that `nodeId` holds each of `snKeys` where no node is recorded (after the registry
+   * lost its data); never takes a device from another node.
+   */
+  announce?(snKeys: readonly string[], nodeId: string): Promise<void>;
+  /** Calls `listener` each time the registry's store comes back after an outage. */
+  onReconnect?(listener: () => void): void;
   /** Declares `nodeId` dead at once (its entries stop resolving). */
   dropNode(nodeId: string): Promise<void>;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isValidSn, snKey } from '@bindery/protocol';
-import { Redis } from 'ioredis';
+import { newRedis } from '../../adapters/bus/redis-client.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
@@ -126,7 +126,7 @@ export class DevicePushService {
       opts.presence ??
       (deps.config.redisUrl
         ? new RedisPresence(
-            new Redis(deps.config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true }),
+            newRedis(deps.config.redisUrl, { lazyConnect: true, enableAutoPipelining: true }),
             deps.config.redisPrefix,
             true,
           )
@@ -159,24 +159,17 @@ export class DevicePushService {
     if (!PUSH_CMDS.includes(cmd)) fail('VALIDATION_FAILED', `unknown push ${String(cmd)}`);
     const key = snKey(sn);
     let commandId: string | undefined;
-    if (opts.durable) {
+    const binding = PRE_LOGIN_PUSHES.has(cmd);
+    let deviceId: number | undefined;
+    if (opts.durable || binding) {
       const d = await this.devices.repo.findBySn(sn);
       if (!d) fail('DEVICE_NOT_FOUND', `No device with SN ${sn}`);
-      const now = this.deps.clock.now();
-      const ttl = Math.min(Math.max(1, Math.floor(opts.ttlSec ?? this.limits.commandTtlSec)), this.limits.maxCommandTtlSec);
-      commandId = sortableId('cmd', now);
-      await this.commands.insert({
-        id: commandId,
-        device_id: d.id,
-        cmd,
-        body: body === undefined ? null : JSON.stringify(body),
-        created_by: opts.by ?? 'system',
-        created_at: now,
-        expires_at: now + ttl * 1000,
-        delivered_at: null,
-        delivered_node: null,
-      });
+      deviceId = d.id;
+      // The newest binding change is the one that counts: an older bind/unbind still waiting
+      // would undo it at the device's next subscribe.
+      if (binding) await this.commands.supersede(d.id, [...PRE_LOGIN_PUSHES], this.deps.clock.now());
     }
+    if (opts.durable) commandId = await this.store(deviceId!, cmd, body, opts);
     const msg: PushMessage = {
       t: 'push',
       sn: key,
@@ -185,12 +178,38 @@ export class DevicePushService {
       reqId: commandId ?? newPushReqId(),
       ...(commandId ? { commandId } : {}),
     };
-    const result = await this.route(msg, !!opts.durable);
+    let result = await this.route(msg, !!opts.durable);
+    if (result === 'offline' && binding) {
+      // Finding 8: a binding change the device could not be told of now (nobody holds it, or
+      // Redis is away) waits in the database for its next subscribe_corp. The database is the
+      // source of truth, so the bind itself never waits on Redis.
+      commandId = await this.store(deviceId!, cmd, body, opts);
+      result = 'queued';
+    }
     this.deps.metrics.counter('bindery_gateway_pushes_total', 'Pushes by cmd and outcome', ['cmd', 'outcome']).inc({
       cmd,
       outcome: result,
     });
     return { outcome: result, ...(commandId ? { command_id: commandId } : {}) };
+  }
+
+  /** Stores a durable command (P-PUSH-5); returns its id. */
+  private async store(deviceId: number, cmd: PushCmd, body: Record<string, unknown> | undefined, opts: PushOptions) {
+    const now = this.deps.clock.now();
+    const ttl = Math.min(Math.max(1, Math.floor(opts.ttlSec ?? this.limits.commandTtlSec)), this.limits.maxCommandTtlSec);
+    const id = sortableId('cmd', now);
+    await this.commands.insert({
+      id,
+      device_id: deviceId,
+      cmd,
+      body: body === undefined ? null : JSON.stringify(body),
+      created_by: opts.by ?? 'system',
+      created_at: now,
+      expires_at: now + ttl * 1000,
+      delivered_at: null,
+      delivered_node: null,
+    });
+    return id;
   }
 
   private async route(msg: PushMessage, durable: boolean): Promise<PushResult['outcome']> {
@@ -208,7 +227,13 @@ export class DevicePushService {
       return durable ? 'queued' : 'offline';
     }
     if (holder !== null && holder !== this.nodeId) {
-      await this.deps.bus.publish(nodeTopic(holder), msg);
+      try {
+        await this.deps.bus.publish(nodeTopic(holder), msg);
+      } catch (err) {
+        // Bus down: a durable command still waits in the database (publish failures are bounded: redis-client.ts).
+        this.deps.logger.error({ err, sn: msg.sn }, 'push publish failed');
+        return durable ? 'queued' : 'offline';
+      }
       return 'forwarded';
     }
     return durable ? 'queued' : 'offline';

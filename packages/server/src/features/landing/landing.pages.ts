@@ -109,13 +109,20 @@ export function bindPage(r: ScanResolution, content: string): RenderedPage {
   const body = `<div class="card"><dl><dt>Model</dt><dd>${esc(d.model_name)}</dd><dt>SN</dt><dd>${esc(d.sn)}</dd>
 <dt>Name</dt><dd>${esc(d.default_name)}</dd></dl></div>
 <form id="f" class="card"><label>Bind to · 绑定到</label>${owners}
-<label for="remark">Remark name · 备注名称</label><input type="text" id="remark" maxlength="64" placeholder="${esc(d.default_name)}">
+<label for="remark">Remark name · 备注名称</label><input type="text" id="remark" maxlength="64" placeholder="${esc(d.default_name)}">${
+    // An unsigned Quectel label proves no more than a typed SN: ask for the label's code (issue 11).
+    d.requires_verif_code
+      ? `
+<label for="vc">Verification code: six digits on the label or the device's screen · 验证码（标签或设备屏幕上的六位数字）</label><input type="text" id="vc" required maxlength="16" inputmode="numeric" autocomplete="off">`
+      : ''
+  }
 <button id="go">Bind this device · 确认绑定</button><div id="m" hidden></div></form>`;
   const code = `${CLIENT}
 const D=${scriptJson({ content, owners: (r.owners ?? []).map((o) => ({ type: o.type, id: o.id })), sn: d.sn })};
 document.getElementById('f').addEventListener('submit',async e=>{e.preventDefault();const m=document.getElementById('m'),b=document.getElementById('go');
 const sel=document.querySelector('input[name=owner]:checked');if(!sel){show(m,'err','Choose where to bind the device.');return}
-b.disabled=true;try{await post('/api/v1/bind',{content:D.content,owner:D.owners[Number(sel.value)],remark_name:document.getElementById('remark').value||undefined});
+const vc=document.getElementById('vc');
+b.disabled=true;try{await post('/api/v1/bind',{content:D.content,owner:D.owners[Number(sel.value)],remark_name:document.getElementById('remark').value||undefined,verif_code:vc?vc.value.trim()||undefined:undefined});
 done(m,'Bound. 绑定成功。','/devices/'+encodeURIComponent(D.sn))}catch(err){show(m,'err',err.message);b.disabled=false}});`;
   return render(200, 'Bind this device', '绑定设备', body, code);
 }
@@ -142,7 +149,7 @@ export function addDevicePage(owners: Array<{ type: 'org' | 'user'; id: string; 
 <p class="zh">扫描设备上的二维码，或输入设备 SN。</p></div>
 <form id="f" class="card"><label for="sn">SN</label><input type="text" id="sn" required maxlength="128" autocapitalize="characters" autocomplete="off">
 <label for="pk">Product key (optional) · 产品 PK</label><input type="text" id="pk" maxlength="64" autocomplete="off">
-<label for="vc">Verification code (if the device shows one) · 验证码</label><input type="text" id="vc" maxlength="16" inputmode="numeric" autocomplete="off">
+<label for="vc">Verification code: six digits on the label or the device's screen · 验证码（标签或设备屏幕上的六位数字）</label><input type="text" id="vc" maxlength="16" inputmode="numeric" autocomplete="off">
 <label for="owner">Bind to · 绑定到</label><select id="owner">${opts}</select>
 <label for="remark">Remark name · 备注名称</label><input type="text" id="remark" maxlength="64">
 <button id="go">Add device · 添加设备</button><div id="m" hidden></div></form>`;

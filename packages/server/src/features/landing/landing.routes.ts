@@ -64,7 +64,11 @@ export function landingRoutes(s: Services) {
     };
 
     const hidden = { hide: true } as const;
-    app.get('/connect/hardware', { schema: { ...hidden, tags: ['landing'], summary: 'Scan landing page (§A8)' } }, scanPage);
+    app.get(
+      '/connect/hardware',
+      { config: { access: 'public' }, schema: { ...hidden, tags: ['landing'], summary: 'Scan landing page (§A8)' } },
+      scanPage,
+    );
 
     const addDevice = async (req: FastifyRequest, reply: FastifyReply) => {
       if (!req.principal) return toLogin(req, reply);
@@ -76,16 +80,26 @@ export function landingRoutes(s: Services) {
       ];
       return send(reply, addDevicePage(owners));
     };
-    app.get('/hw/addDevice', { schema: { ...hidden, tags: ['landing'], summary: 'Add-device page (seed 004)' } }, addDevice);
+    app.get(
+      '/hw/addDevice',
+      { config: { access: 'public' }, schema: { ...hidden, tags: ['landing'], summary: 'Add-device page (seed 004)' } },
+      addDevice,
+    );
     app.get(
       '/wwopen/connect/hardware/addDevice',
-      { schema: { ...hidden, tags: ['landing'], summary: 'Add-device page, long form (seed 004)' } },
+      {
+        config: { access: 'public' },
+        schema: { ...hidden, tags: ['landing'], summary: 'Add-device page, long form (seed 004)' },
+      },
       addDevice,
     );
 
     app.get<{ Querystring: { next?: string } }>(
       '/login',
-      { schema: { ...hidden, tags: ['landing'], summary: 'Login page; continues to next afterwards' } },
+      {
+        config: { access: 'public' },
+        schema: { ...hidden, tags: ['landing'], summary: 'Login page; continues to next afterwards' },
+      },
       async (req, reply) => {
         const next = safeNext(req.query.next);
         if (req.principal && next !== '/') return reply.redirect(next, 302);

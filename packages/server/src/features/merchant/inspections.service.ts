@@ -5,8 +5,17 @@ import type { DeviceInspectionsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
-import { canActForVendor, type Principal } from '../../shared/principal.js';
+import { canActForVendor, isOperator, type Principal } from '../../shared/principal.js';
 import { assertCaller, type MerchantCaller, rfc3339 } from './merchant.service.js';
+
+/**
+ * Only vendors (and operators) import inspections. Checked before any record is read, so a person
+ * gets 403 rather than a per-record report that says which SNs exist.
+ */
+function requireVendorSide(actor: Principal): void {
+  if (isOperator(actor) || actor.kind === 'vendor_key' || actor.kind === 'model') return;
+  fail('FORBIDDEN', 'Only vendors import inspection records');
+}
 
 /** A factory inspection record as vendors import it (API JSON or one csv line). */
 export interface InspectionInput {
@@ -78,6 +87,7 @@ export class InspectionsService {
 
   /** Imports JSON records; errors are reported by array index. */
   async importRecords(actor: Principal, records: unknown): Promise<{ imported: number }> {
+    requireVendorSide(actor);
     if (!Array.isArray(records)) fail('VALIDATION_FAILED', 'records must be an array');
     return this.importAll(
       actor,
@@ -91,6 +101,7 @@ export class InspectionsService {
    * lists). Any bad line rejects the whole file; every error names its line.
    */
   async importCsv(actor: Principal, text: string): Promise<{ imported: number }> {
+    requireVendorSide(actor);
     let parsed: Array<{ record: Record<string, string>; info: { lines: number } }>;
     let header: string[] = [];
     try {

@@ -215,6 +215,7 @@ export function merchantV3Routes(svc: Services) {
     app.get<{ Querystring: { limit: number; offset: number } }>(
       '/iotmanage/devices',
       {
+        config: { access: 'external' },
         preValidation: authenticate,
         // A HEAD reply would carry the signature of a body it does not send.
         exposeHeadRoute: false,
@@ -240,6 +241,7 @@ export function merchantV3Routes(svc: Services) {
     app.get<{ Params: { device_sn: string } }>(
       '/iotmanage/device-inspections/:device_sn',
       {
+        config: { access: 'external' },
         preValidation: authenticate,
         // A HEAD reply would carry the signature of a body it does not send.
         exposeHeadRoute: false,
@@ -258,6 +260,7 @@ export function merchantV3Routes(svc: Services) {
     app.get(
       '/certificates',
       {
+        config: { access: 'external' },
         preValidation: authenticate,
         // A HEAD reply would carry the signature of a body it does not send.
         exposeHeadRoute: false,

@@ -73,7 +73,18 @@ export function registerNotificationListeners(
   events.on('device.unbound', async (e) => {
     // Tell whoever had the device and did not do it themselves: the member who bound it, the personal owner.
     const recipients = new Set<string>();
-    if (e.boundByUserId && e.boundByUserId !== e.byUserId) recipients.add(e.boundByUserId);
+    if (e.boundByUserId && e.boundByUserId !== e.byUserId) {
+      // A binder who has left the organisation hears nothing more about its devices.
+      const stillMember =
+        e.ownerType !== 'org' ||
+        (await db
+          .selectFrom('org_members')
+          .select('user_id')
+          .where('org_id', '=', e.ownerId)
+          .where('user_id', '=', e.boundByUserId)
+          .executeTakeFirst()) !== undefined;
+      if (stillMember) recipients.add(e.boundByUserId);
+    }
     if (e.ownerType === 'user' && e.ownerId !== e.byUserId) recipients.add(e.ownerId);
     if (recipients.size === 0) return;
     const n = await names(e.sn, e.ownerType, e.ownerId, [e.byUserId]);

@@ -73,6 +73,8 @@ describe.each(storageBackends())('notifications on $backend.name', ({ backend, s
     if (skip) return;
     h = await startHarness(backend);
     modelId = (await vendorWithModels(h, [{ name: 'Sensor', productKey: 'pkN' }])).models.pkN!;
+    // About who hears of a bind, not proof of possession: the model takes typed SNs alone.
+    await h.services.binding.putBindSettings(SYSTEM_CLI, modelId, { typedSnMode: 'sn_only' });
     org = await acmeOrg(h, 'nt', { memberBinding: true });
     for (const u of ['boss', 'salesadmin', 'engadmin', 'alice', 'bob']) b[u] = await login(h.app, `${u}.nt`, PASSWORD);
   });
@@ -187,7 +189,12 @@ describe.skipIf(!!skipReasonRedis())('notifications across processes (Redis bus)
         await stream.next((e) => e.event === 'unread');
 
         const salesAdminOn2 = await login(app2, 'salesadmin.xp', PASSWORD);
-        const r = await salesAdminOn2.req('POST', '/api/v1/bind', { sn: 'XP0001', owner: { type: 'org', id: org.orgId } });
+        const verif_code = await h.services.binding.verifCode(SYSTEM_CLI, 'XP0001');
+        const r = await salesAdminOn2.req('POST', '/api/v1/bind', {
+          sn: 'XP0001',
+          verif_code,
+          owner: { type: 'org', id: org.orgId },
+        });
         expect(r.statusCode).toBe(201);
         const ev = await stream.next((e) => e.event === 'notification');
         expect(ev.data).toMatchObject({ kind: 'device.bound', data: { sn: 'XP0001', by_name: 'salesadmin' } });

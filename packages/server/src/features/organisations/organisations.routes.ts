@@ -1,7 +1,23 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
 import { ROLES, type Role } from './permissions.js';
+
+/**
+ * Who may call a route of one organisation, checked in preValidation: before Fastify validates
+ * the body or query, so an outsider (or a member without the right) always gets 403, never a
+ * validation message that would tell them something (issue 11, finding 6). The service checks
+ * again, with the input.
+ */
+export function orgGate(s: Services, need: 'member' | 'admin' | 'super_admin') {
+  return async (req: FastifyRequest): Promise<void> => {
+    const { orgId } = req.params as { orgId: string };
+    const ctx = await s.organisations.context(principalOf(req), orgId);
+    if (need === 'member') s.organisations.requireMember(ctx);
+    else if (need === 'admin') s.organisations.requireAdmin(ctx);
+    else s.organisations.requireSuperAdmin(ctx);
+  };
+}
 
 const orgSchema = {
   type: 'object',
@@ -105,6 +121,7 @@ export function organisationsRoutes(s: Services) {
     app.patch<{ Params: { orgId: string }; Body: { member_binding?: boolean } }>(
       '/api/v1/orgs/:orgId/settings',
       {
+        preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
           summary: 'Change settings (super admins): member_binding lets ordinary members bind devices',
@@ -133,6 +150,7 @@ export function organisationsRoutes(s: Services) {
     app.post<{ Params: { orgId: string }; Body: { name: string; parent_id?: string } }>(
       '/api/v1/orgs/:orgId/departments',
       {
+        preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
           summary: 'Add a department (super admins); without parent_id it goes under the root',
@@ -155,6 +173,7 @@ export function organisationsRoutes(s: Services) {
     app.patch<{ Params: { orgId: string; deptId: string }; Body: { name?: string; parent_id?: string } }>(
       '/api/v1/orgs/:orgId/departments/:deptId',
       {
+        preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
           summary: 'Rename or move a department (super admins)',
@@ -181,6 +200,7 @@ export function organisationsRoutes(s: Services) {
     app.get<{ Params: { orgId: string }; Querystring: { department_id?: string; q?: string } }>(
       '/api/v1/orgs/:orgId/members',
       {
+        preValidation: orgGate(s, 'member'),
         schema: {
           tags: ['organisations'],
           summary: 'Members (admins see all; a member sees those inside their visibility range)',
@@ -205,15 +225,17 @@ export function organisationsRoutes(s: Services) {
     }>(
       '/api/v1/orgs/:orgId/members',
       {
+        preValidation: orgGate(s, 'admin'),
         schema: {
           tags: ['organisations'],
-          summary: 'Add an existing user as a member (admins; device admins add members inside their scope)',
+          summary:
+            'Invite an existing user by user_id or username (admins; device admins invite members into their scope). 202 with the invitation, the same whether or not the user exists; they join by accepting it from their inbox',
           body: {
             type: 'object',
             required: ['role'],
             properties: {
-              user_id: { type: 'string' },
-              username: { type: 'string' },
+              user_id: { type: 'string', maxLength: 64 },
+              username: { type: 'string', maxLength: 64 },
               role: { type: 'string', enum: [...ROLES] },
               department_id: { type: 'string' },
               scope: ids,
@@ -222,20 +244,21 @@ export function organisationsRoutes(s: Services) {
         },
       },
       async (req, reply) =>
-        reply.status(201).send({
-          member: await s.organisations.addMember(principalOf(req), req.params.orgId, {
+        reply.status(202).send(
+          await s.people.inviteUser(principalOf(req), req.params.orgId, {
             userId: req.body.user_id,
             username: req.body.username,
             role: req.body.role,
             departmentId: req.body.department_id,
             scope: req.body.scope,
           }),
-        }),
+        ),
     );
 
     app.patch<{ Params: { orgId: string; userId: string }; Body: { role?: Role; department_id?: string; scope?: string[] } }>(
       '/api/v1/orgs/:orgId/members/:userId',
       {
+        preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
           summary: "Change a member's role, department or device-admin scope (super admins)",
@@ -278,6 +301,7 @@ export function organisationsRoutes(s: Services) {
     app.post<{ Params: { orgId: string }; Body: { app_key: string; name: string; admins?: string[] } }>(
       '/api/v1/orgs/:orgId/applications',
       {
+        preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
           summary: 'Add an application (super admins); app_key matches the key a device model associates',
@@ -301,6 +325,7 @@ export function organisationsRoutes(s: Services) {
     app.put<{ Params: { orgId: string; appId: string }; Body: { admins: string[] } }>(
       '/api/v1/orgs/:orgId/applications/:appId/admins',
       {
+        preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
           summary: "Replace an application's admins (super admins)",

@@ -452,10 +452,35 @@ export class OrganisationsService {
    * device admin may only add members, into departments inside their scope.
    */
   requireMayAssign(ctx: OrgContext, role: Role, departmentId: string): void {
+    this.requireMayAssignRole(ctx, role);
+    if (ctx.isOperator || ctx.role === 'super_admin') return;
+    if (!rangeWithin({ departments: [departmentId], users: [] }, manageable(ctx))) fail('OUTSIDE_SCOPE');
+  }
+
+  /**
+   * The part of requireMayAssign that needs no validated input: called before the body is
+   * looked at, so an outsider or a member always gets 403, never a validation message.
+   */
+  requireMayAssignRole(ctx: OrgContext, role: unknown): void {
     this.requireAdmin(ctx);
     if (ctx.isOperator || ctx.role === 'super_admin') return;
     if (role !== 'member') fail('FORBIDDEN', 'Only a super admin may appoint admins');
-    if (!rangeWithin({ departments: [departmentId], users: [] }, manageable(ctx))) fail('OUTSIDE_SCOPE');
+  }
+
+  /**
+   * Authority first, then the input, then the scope: the checks of an invitation (and of an
+   * operator's direct add) in the order that tells an outsider nothing. Returns the normalised
+   * department and scope.
+   */
+  checkAssignment(
+    ctx: OrgContext,
+    input: { role: Role; departmentId?: string; scope?: string[] },
+  ): { departmentId: string; scope: string[] } {
+    this.requireMayAssignRole(ctx, input.role);
+    const departmentId = input.departmentId ?? ctx.tree.rootId;
+    const scope = this.validateAssignment(ctx, input.role, departmentId, input.scope);
+    this.requireMayAssign(ctx, input.role, departmentId);
+    return { departmentId, scope };
   }
 
   /** Adds (or, with `replace`, re-assigns) a membership inside the caller's transaction. */
@@ -507,16 +532,19 @@ export class OrganisationsService {
     if (others.length === 0) fail('LAST_SUPER_ADMIN');
   }
 
-  /** Adds an existing user (by id or username) directly; invitations are the usual way (people feature). */
+  /**
+   * Seats an existing user directly, for platform operators and the CLI only (as creating an
+   * organisation seats its first super admin). Everyone else invites: a user joins an
+   * organisation only by accepting (PeopleService.inviteUser; issue 11, finding 6).
+   */
   async addMember(
     actor: Principal,
     orgId: string,
     input: { userId?: string; username?: string; role: Role; departmentId?: string; scope?: string[] },
   ): Promise<MemberView> {
+    requireOperator(actor);
     const ctx = await this.context(actor, orgId);
-    const departmentId = input.departmentId ?? ctx.tree.rootId;
-    const scope = this.validateAssignment(ctx, input.role, departmentId, input.scope);
-    this.requireMayAssign(ctx, input.role, departmentId);
+    const { departmentId, scope } = this.checkAssignment(ctx, input);
     const user = await this.findUser(input);
     const now = this.deps.clock.now();
     await this.db.transaction().execute(async (trx) => {
@@ -570,9 +598,55 @@ export class OrganisationsService {
         .where('user_id', '=', userId)
         .where('app_id', 'in', (eb) => eb.selectFrom('applications').select('id').where('org_id', '=', orgId))
         .execute();
+      await this.dropFromDeviceRanges(trx, orgId, userId, cur.department_id);
       await trx.deleteFrom('org_members').where('org_id', '=', orgId).where('user_id', '=', userId).execute();
       await audit(trx, now, actor, 'member.remove', `org:${orgId}`, { user: userId });
     });
+  }
+
+  /**
+   * A removed member leaves every device range of the organisation at once: a range entry naming
+   * them becomes their former department (unless the range already has it), so the devices stay
+   * with the same admins and the person no longer appears in (or counts for) any range.
+   */
+  private async dropFromDeviceRanges(
+    trx: Transaction<Database>,
+    orgId: string,
+    userId: string,
+    departmentId: string,
+  ): Promise<void> {
+    const rows = await trx
+      .selectFrom('device_visibility as v')
+      .innerJoin('devices as d', 'd.id', 'v.device_id')
+      .select(['v.id', 'v.device_id'])
+      .where('v.user_id', '=', userId)
+      .where('d.owner_type', '=', 'org')
+      .where('d.owner_id', '=', orgId)
+      .execute();
+    if (rows.length === 0) return;
+    const deviceIds = [...new Set(rows.map((r) => r.device_id))];
+    const covered = await trx
+      .selectFrom('device_visibility')
+      .select('device_id')
+      .where('device_id', 'in', deviceIds)
+      .where('department_id', '=', departmentId)
+      .execute();
+    const has = new Set(covered.map((c) => c.device_id));
+    await trx
+      .deleteFrom('device_visibility')
+      .where(
+        'id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute();
+    const add = deviceIds.filter((d) => !has.has(d));
+    if (add.length) {
+      await trx
+        .insertInto('device_visibility')
+        .values(add.map((device_id) => ({ device_id, department_id: departmentId, user_id: null })))
+        .execute();
+    }
   }
 
   async member(orgId: string, userId: string): Promise<MemberView> {
@@ -725,8 +799,16 @@ export class OrganisationsService {
 
   // ── ranges and admins, for binding ────────────────────────────────────────
 
-  /** Turns the ids a binder picked into a range, checking they belong to the organisation. */
+  /**
+   * Turns the ids a binder picked into a range, checking they belong to the organisation. Only
+   * someone who may bind here gets that far (403 first), and a user id outside the binder's reach
+   * is refused the same way whether or not it is a member, so a range says nothing about who
+   * belongs to the organisation.
+   */
   async resolveRange(ctx: OrgContext, input: RangeInput): Promise<DeviceRange> {
+    this.requireMember(ctx);
+    if (!ctx.isOperator && ctx.role === 'member' && !ctx.memberBinding) fail('MEMBER_BINDING_OFF');
+    const reach: Set<string> | 'all' = ctx.role === 'member' && !ctx.isOperator ? ctx.visibility : manageable(ctx);
     const departments = [...new Set(input.departments ?? [])];
     for (const d of departments) if (!ctx.tree.has(d)) fail('DEPARTMENT_NOT_FOUND', `No department ${d} in this organisation`);
     const userIds = [...new Set(input.users ?? [])];
@@ -740,7 +822,10 @@ export class OrganisationsService {
         .execute();
       const byId = new Map(rows.map((r) => [r.user_id, r.department_id]));
       const missing = userIds.filter((u) => !byId.has(u));
-      if (missing.length) fail('VALIDATION_FAILED', `Not members of this organisation: ${missing.join(', ')}`);
+      if (missing.length) {
+        if (reach !== 'all') fail(ctx.role === 'member' ? 'OUTSIDE_VISIBILITY' : 'OUTSIDE_SCOPE');
+        fail('VALIDATION_FAILED', `Not members of this organisation: ${missing.join(', ')}`);
+      }
       for (const u of userIds) users.push({ userId: u, departmentId: byId.get(u)! });
     }
     return { departments, users };

@@ -15,6 +15,9 @@ export interface Browser {
   req(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: unknown): Promise<LightMyRequestResponse>;
 }
 
+/** The origin of the test harness's BINDERY_PUBLIC_URL: what a browser on the console sends. */
+export const SITE_ORIGIN = 'https://bindery.test';
+
 export async function login(app: FastifyInstance, username: string, password: string, ip = '127.0.0.1'): Promise<Browser> {
   const r = await app.inject({ method: 'POST', url: '/api/v1/session', payload: { username, password }, remoteAddress: ip });
   if (r.statusCode !== 201) throw new Error(`login ${username} failed: ${r.statusCode} ${r.body}`);
@@ -31,7 +34,8 @@ export async function login(app: FastifyInstance, username: string, password: st
         method,
         url,
         remoteAddress: ip,
-        headers: { cookie, ...(method === 'GET' ? {} : { [CSRF_HEADER]: body.csrf_token }) },
+        // Like a browser: state-changing requests name their origin (the harness's public URL).
+        headers: { cookie, ...(method === 'GET' ? {} : { [CSRF_HEADER]: body.csrf_token, origin: SITE_ORIGIN }) },
         ...(payload === undefined ? {} : { payload: payload as InjectOptions['payload'] }),
       };
       return app.inject(o);
@@ -95,7 +99,7 @@ export async function acmeOrg(h: Harness, suffix: string, opts: { memberBinding?
   const salesEast = (await s.organisations.createDepartment(boss, organisation.id, { name: 'Sales East', parentId: sales })).id;
   const eng = (await s.organisations.createDepartment(boss, organisation.id, { name: 'Engineering' })).id;
   const add = (userId: string, role: 'device_admin' | 'member', departmentId: string, scope?: string[]) =>
-    s.organisations.addMember(boss, organisation.id, { userId, role, departmentId, scope });
+    join(h, boss, organisation.id, userId, { role, departmentId, scope });
   await add(users.salesAdmin, 'device_admin', sales, [sales]);
   await add(users.engAdmin, 'device_admin', eng, [eng]);
   await add(users.alice, 'member', salesEast);
@@ -103,6 +107,18 @@ export async function acmeOrg(h: Harness, suffix: string, opts: { memberBinding?
   await add(users.carol, 'member', eng);
   if (opts.memberBinding) await s.organisations.updateSettings(boss, organisation.id, { memberBinding: true });
   return { orgId: organisation.id, dept: { root, sales, salesEast, eng }, users };
+}
+
+/** `userId` joins the way people do: `by` invites them, they accept with their own session. */
+export async function join(
+  h: Harness,
+  by: ReturnType<typeof asUser>,
+  orgId: string,
+  userId: string,
+  input: { role: 'super_admin' | 'device_admin' | 'member'; departmentId?: string; scope?: string[] },
+): Promise<void> {
+  const { token } = await h.services.people.createInvite(by, orgId, input);
+  await h.services.people.acceptInvite(token, asUser(userId));
 }
 
 export function asUser(userId: string) {

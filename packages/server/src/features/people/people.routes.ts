@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
+import { orgGate } from '../organisations/organisations.routes.js';
 import { ROLES, type Role } from '../organisations/permissions.js';
 import { clearSessionCookies, sessionOf, setSessionCookies } from './session-auth.js';
 
@@ -38,6 +39,20 @@ const sessionReply = {
   },
 } as const;
 
+const tokenSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    created_at: { type: 'string' },
+    last_used_at: { type: ['string', 'null'], description: 'Refreshed at most once a minute' },
+    revoked_at: { type: ['string', 'null'] },
+  },
+} as const;
+
+/** The caller's personal API tokens; served at GET /api/v1/me/tokens and GET /api/v1/tokens. */
+export const tokenListReply = { type: 'object', properties: { tokens: { type: 'array', items: tokenSchema } } } as const;
+
 const inviteSchema = {
   type: 'object',
   properties: {
@@ -65,6 +80,7 @@ export function peopleRoutes(s: Services) {
     app.post<{ Body: { username: string; password: string } }>(
       '/api/v1/session',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['people'],
           summary: 'Log in: sets the HttpOnly session cookie and returns the CSRF token for x-csrf-token',
@@ -115,7 +131,7 @@ export function peopleRoutes(s: Services) {
 
     app.delete(
       '/api/v1/session',
-      { schema: { tags: ['people'], summary: 'Log out: ends the session and clears its cookies' } },
+      { config: { access: 'public' }, schema: { tags: ['people'], summary: 'Log out: ends the session and clears its cookies' } },
       async (req, reply) => {
         const sess = sessionOf(req);
         if (sess) await s.people.logout(sess);
@@ -142,18 +158,21 @@ export function peopleRoutes(s: Services) {
       async (req) => ({ user: await s.people.updateProfile(principalOf(req), { displayName: req.body.display_name }) }),
     );
 
-    app.post<{ Body: { current_password: string; new_password: string } }>(
+    app.post<{ Body: { current_password: string; new_password: string; keep_tokens?: boolean } }>(
       '/api/v1/me/password',
       {
         schema: {
           tags: ['people'],
-          summary: 'Change your password; your other sessions end',
+          summary: 'Change your password; your other sessions end and your API tokens are revoked',
+          description:
+            'The current password is checked under the sign-in lockout (wrong ones count like failed logins). The session making the change stays signed in; `keep_tokens: true` keeps your API tokens working.',
           body: {
             type: 'object',
             required: ['current_password', 'new_password'],
             properties: {
               current_password: { type: 'string', maxLength: 1024 },
               new_password: { type: 'string', maxLength: 1024 },
+              keep_tokens: { type: 'boolean', default: false },
             },
           },
         },
@@ -164,6 +183,7 @@ export function peopleRoutes(s: Services) {
           req.body.current_password,
           req.body.new_password,
           sessionOf(req) ?? undefined,
+          { ip: req.ip, keepTokens: req.body.keep_tokens === true },
         );
         return reply.status(204).send();
       },
@@ -171,7 +191,13 @@ export function peopleRoutes(s: Services) {
 
     app.get(
       '/api/v1/me/tokens',
-      { schema: { tags: ['people'], summary: 'Your personal API tokens (never their values)' } },
+      {
+        schema: {
+          tags: ['people'],
+          summary: 'Your personal API tokens (never their values), with when each was made and last used',
+          response: { 200: tokenListReply },
+        },
+      },
       async (req) => ({
         tokens: await s.people.listTokens(principalOf(req)),
       }),
@@ -184,6 +210,7 @@ export function peopleRoutes(s: Services) {
           tags: ['people'],
           summary: 'Create a personal API token for scripts (shown once)',
           body: { type: 'object', properties: { name: { type: 'string', maxLength: 128 } } },
+          response: { 201: { type: 'object', properties: { id: { type: 'string' }, token: { type: 'string' } } } },
         },
       },
       async (req, reply) => reply.status(201).send(await s.people.createToken(principalOf(req), req.body?.name ?? 'personal')),
@@ -228,6 +255,7 @@ export function peopleRoutes(s: Services) {
     app.post<{ Params: { orgId: string }; Body: { role: Role; department_id?: string; scope?: string[] } }>(
       '/api/v1/orgs/:orgId/invites',
       {
+        preValidation: orgGate(s, 'admin'),
         schema: {
           tags: ['people'],
           summary: 'Invite someone into the organisation with a role (the link is shown once; valid 7 days)',
@@ -277,6 +305,7 @@ export function peopleRoutes(s: Services) {
     app.post<{ Body: { token: string } }>(
       '/api/v1/invites/preview',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['people'],
           summary: 'What an invitation offers (no sign-in needed)',
@@ -284,12 +313,13 @@ export function peopleRoutes(s: Services) {
           body: { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 128 } } },
         },
       },
-      async (req) => s.people.previewInvite(req.body.token),
+      async (req) => s.people.previewInvite(req.body.token, req.principal),
     );
 
     app.post<{ Body: { token: string; username?: string; password?: string; display_name?: string } }>(
       '/api/v1/invites/accept',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['people'],
           summary: 'Accept an invitation as the signed-in user, or sign up with a username and password',

@@ -1,14 +1,14 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import { newId, newToken, sha256Hex } from '../../shared/ids.js';
-import { hashPassword, verifyPassword } from '../../shared/passwords.js';
+import { hashPassword } from '../../shared/passwords.js';
 import { type Principal, requireOperator } from '../../shared/principal.js';
 import type { AccountsService, UserView } from '../accounts/accounts.service.js';
+import type { NotificationsService } from '../notifications/notifications.service.js';
 import type { OrganisationsService, OrgView } from '../organisations/organisations.service.js';
-import type { Role } from '../organisations/permissions.js';
-import { Lockout } from './lockout.js';
+import { manageable, type Role } from '../organisations/permissions.js';
 import { insertUser, MIN_PASSWORD, type NewUserInput, newUserRow, toUserView } from './users.js';
 
 /** A session lives a week past its last use, and never longer than 30 days from login. */
@@ -21,8 +21,20 @@ export const INVITE_TTL_MS = 7 * 24 * 3600_000;
 export interface SessionInfo {
   principal: Extract<Principal, { kind: 'user' }>;
   id: string;
+  /** The CSRF token itself (for the cookie and GET /api/v1/session); never stored. */
   csrfToken: string;
+  /** Its SHA-256, as the sessions row keeps it (csrf_hash). */
+  csrfHash: string;
   expiresAt: number;
+}
+
+/**
+ * The session's CSRF token, derived from the session token (which only the cookie holds) rather
+ * than stored: the database keeps only its SHA-256, yet a later request can still hand the token
+ * back to the console. Knowing it reveals nothing of the session token (HMAC under that secret).
+ */
+function csrfFor(sessionToken: string): string {
+  return createHmac('sha256', sessionToken).update('bindery csrf v1').digest('base64url');
 }
 
 export interface InviteView {
@@ -48,28 +60,25 @@ export interface TokenView {
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 
+/** An open invitation stores its token's hash; one for a single user, the hash of both. */
+function inviteHash(token: string, forUser: string | null): string {
+  return sha256Hex(forUser === null ? token : `${token}\n${forUser}`);
+}
+
 /**
  * People: console sessions (an HttpOnly cookie plus a CSRF token), password logins with lockout,
  * personal API tokens for scripts, the signed-in user's view of themselves, and invitations that
  * bring people into an organisation with a role.
  */
 export class PeopleService {
-  readonly loginLockout: Lockout;
+  /** Where an invitation for an existing user is delivered (set by services.ts). */
+  inbox?: Pick<NotificationsService, 'notify'>;
 
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'limiter' | 'config'>,
     private readonly accounts: AccountsService,
     private readonly orgs: OrganisationsService,
-  ) {
-    this.loginLockout = new Lockout(deps.limiter, {
-      name: 'login',
-      perUser: 10,
-      perAddress: 50,
-      windowSec: 15 * 60,
-      blockSec: 15 * 60,
-      what: 'Too many wrong passwords for this account or from this network.',
-    });
-  }
+  ) {}
 
   private get db() {
     return this.deps.db.kysely;
@@ -87,29 +96,23 @@ export class PeopleService {
 
   // ── sessions ──────────────────────────────────────────────────────────────
 
-  /** Password login → a new session. The cookie value is shown once; the row keeps its SHA-256. */
+  /**
+   * Password login → a new session, through the one credential check (lockout shared with
+   * POST /api/v1/tokens). The cookie value is shown once; the row keeps SHA-256s only.
+   */
   async login(
     username: string,
     password: string,
     meta: { ip?: string; userAgent?: string } = {},
   ): Promise<{ token: string; session: SessionInfo; user: UserView }> {
-    const who = String(username ?? '').toLowerCase();
-    const keys = { user: who, address: meta.ip ?? null };
-    await this.loginLockout.check(keys);
-    let user: UserView;
-    try {
-      user = await this.accounts.login(who, String(password ?? ''));
-    } catch (e) {
-      await this.loginLockout.fail(keys);
-      throw e;
-    }
-    await this.loginLockout.clearUser(who);
+    const user = await this.accounts.login(username, password, { ip: meta.ip });
     const token = newToken(32);
+    const csrf = csrfFor(token);
     const now = this.deps.clock.now();
     const row = {
       id: sha256Hex(token),
       user_id: user.id,
-      csrf_token: newToken(24),
+      csrf_hash: sha256Hex(csrf),
       created_at: now,
       last_seen_at: now,
       expires_at: now + SESSION_IDLE_MS,
@@ -128,7 +131,8 @@ export class PeopleService {
       session: {
         principal: { kind: 'user', userId: user.id, isOperator: user.is_operator },
         id: row.id,
-        csrfToken: row.csrf_token,
+        csrfToken: csrf,
+        csrfHash: row.csrf_hash,
         expiresAt: row.expires_at,
       },
     };
@@ -141,7 +145,7 @@ export class PeopleService {
     const row = await this.db
       .selectFrom('sessions as s')
       .innerJoin('users as u', 'u.id', 's.user_id')
-      .select(['s.id', 's.user_id', 's.csrf_token', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.is_operator'])
+      .select(['s.id', 's.user_id', 's.csrf_hash', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.is_operator'])
       .where('s.id', '=', id)
       .executeTakeFirst();
     const now = this.deps.clock.now();
@@ -158,16 +162,17 @@ export class PeopleService {
     return {
       principal: { kind: 'user', userId: row.user_id, isOperator: row.is_operator === 1 },
       id,
-      csrfToken: row.csrf_token,
+      csrfToken: csrfFor(token),
+      csrfHash: row.csrf_hash,
       expiresAt,
     };
   }
 
-  /** Constant-time check of the x-csrf-token header against the session's token. */
+  /** Constant-time check of the x-csrf-token header against the session's stored hash. */
   csrfMatches(session: SessionInfo, given: unknown): boolean {
-    if (typeof given !== 'string') return false;
-    const a = Buffer.from(session.csrfToken);
-    const b = Buffer.from(given);
+    if (typeof given !== 'string' || given.length === 0 || given.length > 256) return false;
+    const a = Buffer.from(session.csrfHash, 'hex');
+    const b = Buffer.from(sha256Hex(given), 'hex');
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
@@ -199,23 +204,44 @@ export class PeopleService {
     return (await this.me(actor)).user;
   }
 
-  /** Changes the password; every other session of the user ends (this one, if given, stays). */
-  async changePassword(actor: Principal, current: string, next: string, keep?: SessionInfo): Promise<void> {
+  /**
+   * Changes the password (the current one is checked under the login lockout). Every other
+   * session of the user ends (this one, if given, stays) and, unless `keepTokens`, every API token
+   * of theirs is revoked: a leaked password or token should not outlive the change.
+   */
+  async changePassword(
+    actor: Principal,
+    current: string,
+    next: string,
+    keep?: SessionInfo,
+    opts: { ip?: string; keepTokens?: boolean } = {},
+  ): Promise<{ sessions_ended: number; tokens_revoked: number }> {
     const userId = this.requireUser(actor);
-    const u = await this.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
-    if (!(await verifyPassword(String(current ?? ''), u.password_hash)))
-      fail('INVALID_CREDENTIALS', 'The current password is wrong');
     if (typeof next !== 'string' || next.length < MIN_PASSWORD) {
       fail('VALIDATION_FAILED', `password must be at least ${MIN_PASSWORD} characters`);
     }
+    await this.accounts.credentials.verifyUser(userId, current, { ip: opts.ip }, 'The current password is wrong');
     const hash = await hashPassword(next);
     const now = this.deps.clock.now();
-    await this.db.transaction().execute(async (trx) => {
+    return this.db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).execute();
       let del = trx.deleteFrom('sessions').where('user_id', '=', userId);
       if (keep) del = del.where('id', '!=', keep.id);
-      await del.execute();
-      await audit(trx, now, actor, 'user.password', `user:${userId}`);
+      const ended = Number((await del.executeTakeFirst()).numDeletedRows);
+      const revoked = opts.keepTokens
+        ? 0
+        : Number(
+            (
+              await trx
+                .updateTable('api_tokens')
+                .set({ revoked_at: now })
+                .where('user_id', '=', userId)
+                .where('revoked_at', 'is', null)
+                .executeTakeFirst()
+            ).numUpdatedRows,
+          );
+      await audit(trx, now, actor, 'user.password', `user:${userId}`, { sessions_ended: ended, tokens_revoked: revoked });
+      return { sessions_ended: ended, tokens_revoked: revoked };
     });
   }
 
@@ -243,14 +269,9 @@ export class PeopleService {
   async createToken(actor: Principal, name: string): Promise<{ token: string; id: string }> {
     const userId = this.requireUser(actor);
     const n = typeof name === 'string' && name.trim() ? name.trim().slice(0, 128) : 'personal';
-    const token = await this.accounts.createUserToken(userId, n);
-    const row = await this.db
-      .selectFrom('api_tokens')
-      .select('id')
-      .where('token_hash', '=', sha256Hex(token))
-      .executeTakeFirstOrThrow();
-    await audit(this.db, this.deps.clock.now(), actor, 'token.create', `user:${userId}`, { token: row.id, name: n });
-    return { token, id: row.id };
+    const { id, token } = await this.accounts.issueUserToken(userId, n);
+    await audit(this.db, this.deps.clock.now(), actor, 'token.create', `user:${userId}`, { token: id, name: n });
+    return { token, id };
   }
 
   async revokeToken(actor: Principal, tokenId: string): Promise<void> {
@@ -277,16 +298,94 @@ export class PeopleService {
     input: { role: Role; departmentId?: string; scope?: string[] },
   ): Promise<{ invite: InviteView; token: string; url: string }> {
     const ctx = await this.orgs.context(actor, orgId);
-    const departmentId = input.departmentId ?? ctx.tree.rootId;
-    const scope = this.orgs.validateAssignment(ctx, input.role, departmentId, input.scope);
-    this.orgs.requireMayAssign(ctx, input.role, departmentId);
+    const { departmentId, scope } = this.orgs.checkAssignment(ctx, input);
+    const { row, token } = this.newInviteRow(actor, orgId, input.role, departmentId, scope, null);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('invites').values(row).execute();
+      await audit(trx, row.created_at, actor, 'invite.create', `org:${orgId}`, {
+        invite: row.id,
+        role: row.role,
+        department_id: departmentId,
+      });
+    });
+    return { invite: this.inviteView(row, row.created_at), token, url: `${this.deps.config.publicUrl}/invite#${token}` };
+  }
+
+  /**
+   * "Add member" by user id or username (issue 11, finding 6): nobody joins without consent, so
+   * this invites that user. The invitation is bound to them (its token only matches with their
+   * signed-in session) and its link goes to their inbox. The answer is the same whether or not
+   * the user exists anywhere on the instance, so it tells an admin nothing about other tenants:
+   * for an unknown name an invitation nobody can accept is stored, and expires like any other.
+   */
+  async inviteUser(
+    actor: Principal,
+    orgId: string,
+    input: { userId?: string; username?: string; role: Role; departmentId?: string; scope?: string[] },
+  ): Promise<{ invite: InviteView }> {
+    const ctx = await this.orgs.context(actor, orgId);
+    const { departmentId, scope } = this.orgs.checkAssignment(ctx, input);
+    if (!input.userId && !input.username) fail('VALIDATION_FAILED', 'Give user_id or username');
+    let q = this.db.selectFrom('users').select(['id']);
+    q = input.userId ? q.where('id', '=', input.userId) : q.where('username', '=', (input.username ?? '').toLowerCase());
+    const user = await q.executeTakeFirst();
+    // Admins see every member already, so saying so reveals nothing outside the organisation. The
+    // lookup runs for an unknown user too, so both paths do the same work up to the inbox.
+    const already = await this.db
+      .selectFrom('org_members')
+      .select('user_id')
+      .where('org_id', '=', orgId)
+      .where('user_id', '=', user?.id ?? '')
+      .executeTakeFirst();
+    if (already) fail('ALREADY_EXISTS', 'That user is already a member of this organisation');
+    const { row, token } = this.newInviteRow(actor, orgId, input.role, departmentId, scope, user?.id ?? newToken(16));
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('invites').values(row).execute();
+      await audit(trx, row.created_at, actor, 'invite.create', `org:${orgId}`, {
+        invite: row.id,
+        role: row.role,
+        department_id: departmentId,
+        for_user: user?.id ?? null,
+      });
+    });
+    if (user && this.inbox) {
+      const org = await this.db.selectFrom('organisations').select('name').where('id', '=', orgId).executeTakeFirst();
+      const by =
+        actor.kind === 'user'
+          ? (await this.db.selectFrom('users').select('display_name').where('id', '=', actor.userId).executeTakeFirst())
+              ?.display_name
+          : undefined;
+      await this.inbox.notify([user.id], {
+        kind: 'org.invite',
+        title: 'Invitation',
+        body: `${by ?? 'An administrator'} invited you to join ${org?.name ?? orgId} as ${input.role}. Open the link to accept.`,
+        link: `/invite#${token}`,
+        data: { invite_id: row.id, org_id: orgId, org_name: org?.name ?? null, role: input.role, by_name: by ?? null },
+      });
+    }
+    return { invite: this.inviteView(row, row.created_at) };
+  }
+
+  /**
+   * A new invitation row and its token. An invitation for one user (`forUser`) stores the hash of
+   * token and user id together, so the token alone (a forwarded link, the inbox row) is useless
+   * to anyone but that user signed in.
+   */
+  private newInviteRow(
+    actor: Principal,
+    orgId: string,
+    role: Role,
+    departmentId: string,
+    scope: string[],
+    forUser: string | null,
+  ) {
     const token = newToken(24);
     const now = this.deps.clock.now();
     const row = {
       id: newId('inv'),
-      token_hash: sha256Hex(token),
+      token_hash: inviteHash(token, forUser),
       org_id: orgId,
-      role: input.role,
+      role,
       department_id: departmentId,
       scope: scope.length ? JSON.stringify(scope) : null,
       created_by: actor.kind === 'user' ? actor.userId : 'system',
@@ -296,17 +395,10 @@ export class PeopleService {
       accepted_at: null,
       revoked_at: null,
     };
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('invites').values(row).execute();
-      await audit(trx, now, actor, 'invite.create', `org:${orgId}`, {
-        invite: row.id,
-        role: row.role,
-        department_id: departmentId,
-      });
-    });
-    return { invite: this.inviteView(row, now), token, url: `${this.deps.config.publicUrl}/invite#${token}` };
+    return { row, token };
   }
 
+  /** Super admins see every invitation; a device admin those they could have made (members, in scope). */
   async listInvites(actor: Principal, orgId: string): Promise<InviteView[]> {
     const ctx = await this.orgs.context(actor, orgId);
     this.orgs.requireAdmin(ctx);
@@ -317,12 +409,24 @@ export class PeopleService {
       .orderBy('created_at', 'desc')
       .execute();
     const now = this.deps.clock.now();
-    return rows.map((r) => this.inviteView(r, now));
+    const reach = manageable(ctx);
+    return rows
+      .filter((r) => reach === 'all' || (r.role === 'member' && reach.has(r.department_id)))
+      .map((r) => this.inviteView(r, now));
   }
 
+  /** Revokes a pending invitation; a device admin only one they could have made (members, in scope). */
   async revokeInvite(actor: Principal, orgId: string, inviteId: string): Promise<void> {
     const ctx = await this.orgs.context(actor, orgId);
     this.orgs.requireAdmin(ctx);
+    const inv = await this.db
+      .selectFrom('invites')
+      .select(['role', 'department_id'])
+      .where('id', '=', inviteId)
+      .where('org_id', '=', orgId)
+      .executeTakeFirst();
+    if (!inv) fail('NOT_FOUND', 'No pending invitation with that id');
+    this.orgs.requireMayAssign(ctx, inv.role as Role, inv.department_id);
     const now = this.deps.clock.now();
     const r = await this.db
       .updateTable('invites')
@@ -337,13 +441,16 @@ export class PeopleService {
   }
 
   /** What an invitation link offers, for the page that opens it (no sign-in needed). */
-  async previewInvite(token: string): Promise<{
+  async previewInvite(
+    token: string,
+    actor: Principal | null = null,
+  ): Promise<{
     organisation: { id: string; name: string };
     role: Role;
     department: { id: string; name: string };
     expires_at: string;
   }> {
-    const inv = await this.pendingInvite(token);
+    const inv = await this.pendingInvite(token, actor);
     const org = await this.db
       .selectFrom('organisations')
       .select(['id', 'name'])
@@ -366,7 +473,7 @@ export class PeopleService {
     actor: Principal | null,
     signup?: NewUserInput,
   ): Promise<{ user: UserView; org_id: string; role: Role; created: boolean }> {
-    const inv = await this.pendingInvite(token);
+    const inv = await this.pendingInvite(token, actor);
     const now = this.deps.clock.now();
     let userId: string;
     let newUser = null;
@@ -400,11 +507,13 @@ export class PeopleService {
     return { user: toUserView(u), org_id: inv.org_id, role: inv.role as Role, created: newUser !== null };
   }
 
-  private async pendingInvite(token: string) {
-    const inv =
-      typeof token === 'string' && token.length <= 128
-        ? await this.db.selectFrom('invites').selectAll().where('token_hash', '=', sha256Hex(token)).executeTakeFirst()
-        : undefined;
+  /** The invitation a token opens: an open one, or one bound to the signed-in `actor`. */
+  private async pendingInvite(token: string, actor: Principal | null) {
+    const hashes = typeof token === 'string' && token.length <= 128 ? [inviteHash(token, null)] : [];
+    if (hashes.length && actor?.kind === 'user') hashes.push(inviteHash(token, actor.userId));
+    const inv = hashes.length
+      ? await this.db.selectFrom('invites').selectAll().where('token_hash', 'in', hashes).executeTakeFirst()
+      : undefined;
     if (!inv || inv.accepted_at !== null || inv.revoked_at !== null || inv.expires_at <= this.deps.clock.now()) {
       fail('INVITE_INVALID');
     }

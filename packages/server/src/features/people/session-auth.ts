@@ -1,11 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../../errors.js';
-import { CSRF_COOKIE, CSRF_HEADER, readCookie, SESSION_COOKIE, serializeCookie } from './cookies.js';
+import { CSRF_COOKIE, readCookie, SESSION_COOKIE, serializeCookie } from './cookies.js';
 import { type PeopleService, SESSION_MAX_MS, type SessionInfo } from './people.service.js';
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-/** Logging in replaces whatever session the browser had; it needs no CSRF token. */
-const CSRF_EXEMPT = new Set(['POST /api/v1/session']);
 
 const sessions = new WeakMap<FastifyRequest, SessionInfo>();
 
@@ -15,36 +10,43 @@ export function sessionOf(req: FastifyRequest): SessionInfo | null {
 }
 
 /**
- * Resolves the session cookie into the request's principal (app.ts calls this when no Bearer
- * token was sent). A state-changing /api request authenticated by the cookie must carry the
- * session's CSRF token in x-csrf-token: a cross-site page can make the browser send the cookie,
- * but cannot read the token. Bearer requests need none — browsers never attach those on their own.
+ * Resolves the session cookie into the request's principal. Only the gate (http/gate.ts) calls
+ * this, when no Bearer token was sent; the gate also decides CSRF, on the route that matched.
  */
-export async function authenticateSession(people: PeopleService, req: FastifyRequest): Promise<void> {
+export async function resolveSessionCookie(people: PeopleService, req: FastifyRequest): Promise<SessionInfo | null> {
   const token = readCookie(req.headers.cookie, SESSION_COOKIE);
-  if (!token) return;
+  if (!token) return null;
   const s = await people.resolveSession(token);
-  if (!s) return;
+  if (!s) return null;
   req.principal = s.principal;
   sessions.set(req, s);
-  const path = req.url.split('?')[0] ?? '';
-  if (!path.startsWith('/api/') || SAFE_METHODS.has(req.method) || CSRF_EXEMPT.has(`${req.method} ${path}`)) return;
-  if (!people.csrfMatches(s, req.headers[CSRF_HEADER])) throw new AppError('CSRF_FAILED');
+  return s;
 }
 
 /**
- * Sets the session cookie (HttpOnly) and the CSRF cookie (readable by the console). The cookies
- * live as long as a session can at most; the server decides when the session really ends.
+ * Secure when the public URL is https (the caller's `secure`) or this request came over TLS (our
+ * own certificate, or a trusted proxy's x-forwarded-proto): never sent back over plain HTTP then.
  */
-export function setSessionCookies(reply: FastifyReply, token: string, s: SessionInfo, secure: boolean): void {
+function secureFor(reply: FastifyReply, secure: boolean): boolean {
+  return secure || reply.request.protocol === 'https';
+}
+
+/**
+ * Sets the session cookie (HttpOnly) and the CSRF cookie (readable by the console), both
+ * SameSite=Lax. The cookies live as long as a session can at most; the server decides when the
+ * session really ends.
+ */
+export function setSessionCookies(reply: FastifyReply, token: string, s: SessionInfo, httpsPublicUrl: boolean): void {
   const maxAgeSec = Math.floor(SESSION_MAX_MS / 1000);
+  const secure = secureFor(reply, httpsPublicUrl);
   reply.header('set-cookie', [
     serializeCookie(SESSION_COOKIE, token, { maxAgeSec, httpOnly: true, secure, sameSite: 'Lax' }),
     serializeCookie(CSRF_COOKIE, s.csrfToken, { maxAgeSec, httpOnly: false, secure, sameSite: 'Lax' }),
   ]);
 }
 
-export function clearSessionCookies(reply: FastifyReply, secure: boolean): void {
+export function clearSessionCookies(reply: FastifyReply, httpsPublicUrl: boolean): void {
+  const secure = secureFor(reply, httpsPublicUrl);
   reply.header('set-cookie', [
     serializeCookie(SESSION_COOKIE, '', { maxAgeSec: 0, httpOnly: true, secure }),
     serializeCookie(CSRF_COOKIE, '', { maxAgeSec: 0, httpOnly: false, secure }),

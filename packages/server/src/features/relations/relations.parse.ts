@@ -2,6 +2,7 @@ import { PassThrough, pipeline, Readable } from 'node:stream';
 import { CsvError, Parser } from 'csv-parse';
 import ExcelJS from 'exceljs';
 import { isAppError } from '../../errors.js';
+import { Deadline, IMPORT_LIMITS, type ImportLimits, NotAZip, tooLarge, XlsxGuard } from './relations.limits.js';
 
 /**
  * Streamed readers for relation files. Both yield one record per row with the line number a
@@ -30,8 +31,31 @@ export class RelationFileError extends Error {
 
 export type ByteSource = Readable | AsyncIterable<Buffer | Uint8Array | string>;
 
-export function readRecords(input: ByteSource, format: FileFormat): AsyncGenerator<RawRecord> {
-  return format === 'csv' ? readCsv(input) : readXlsx(input);
+/** Records are counted and the clock checked this often; the event loop gets a turn as well. */
+const CHECK_EVERY = 1000;
+
+/**
+ * The records of a file, within `limits` (relations.limits.ts): at most `limits.records` records
+ * (blank ones included) and `limits.wallMs` of reading, else IMPORT_TOO_LARGE. Every
+ * CHECK_EVERY records the reader yields to the event loop, so a large upload never holds up
+ * other requests (health checks, the gateway).
+ */
+export async function* readRecords(
+  input: ByteSource,
+  format: FileFormat,
+  limits: ImportLimits = IMPORT_LIMITS,
+): AsyncGenerator<RawRecord> {
+  const deadline = new Deadline(limits.wallMs);
+  const records = format === 'csv' ? readCsv(input) : readXlsx(input, limits, deadline);
+  let n = 0;
+  for await (const rec of records) {
+    if (++n > limits.records) throw tooLarge(`The file has more than ${limits.records} lines or rows (blank ones count)`);
+    if (n % CHECK_EVERY === 0) {
+      deadline.check();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    yield rec;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,6 +127,9 @@ async function* utf8Chunks(source: AsyncIterable<Buffer | Uint8Array | string>, 
   }
 }
 
+/** Characters of one csv record; a relation row is well under 1 KB. */
+const MAX_RECORD_CHARS = 1024 * 1024;
+
 const NEWLINES = /\r\n|\r|\n/g;
 
 function countNewlines(cells: string[]): number {
@@ -126,6 +153,12 @@ class LineCountingParser extends Parser {
     if (!Array.isArray(cells)) return super.push(cells, encoding);
     const rec: RawRecord = { line: this.nextLine, cells: cells as string[] };
     this.nextLine += 1 + countNewlines(rec.cells);
+    // csv-parse builds a CsvError (stack trace and all) for every record whose length differs
+    // from the first record's, even though relax_column_count lets it through: about 75 µs per
+    // blank line, which made millions of blank lines a CPU sink (issue 11, finding 7). It takes
+    // the expected length from a record read while info.records is 0, so holding the count at 0
+    // lets each record set its own. Nothing here reads the count (no from/to options).
+    (this.info as { records: number }).records = 0;
     return super.push(rec, encoding);
   }
 }
@@ -144,6 +177,8 @@ async function* readCsv(input: ByteSource): AsyncGenerator<RawRecord> {
     relax_column_count: true,
     relax_quotes: true,
     skip_empty_lines: false,
+    // One record may not swallow the upload: a field that never closes its quote ends here.
+    max_record_size: MAX_RECORD_CHARS,
   });
   const source = Readable.from(
     (async function* () {
@@ -213,7 +248,13 @@ function firstTabSheetNo(reader: ReaderInternals): string | undefined {
  * (too large, aborted) would leave the reader waiting for bytes forever. So the input is pumped
  * by hand into a stream that is always ended, and the input's error is rethrown afterwards.
  */
-function pumpEnding(input: ByteSource): { stream: PassThrough; error: () => unknown; stop: () => void } {
+/** Bytes of the upload inspected and passed on at a time. */
+const PUMP_SLICE = 16 * 1024;
+
+function pumpEnding(
+  input: ByteSource,
+  inspect: (chunk: Buffer) => void = () => {},
+): { stream: PassThrough; error: () => unknown; stop: () => void } {
   const stream = new PassThrough();
   let failure: unknown;
   let stopped = false;
@@ -221,11 +262,20 @@ function pumpEnding(input: ByteSource): { stream: PassThrough; error: () => unkn
     try {
       for await (const chunk of input as AsyncIterable<Buffer | Uint8Array | string>) {
         if (stopped) break;
-        if (!stream.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            stream.once('drain', resolve);
-            stream.once('close', resolve);
-          });
+        const buf =
+          typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        // In slices, with a turn of the event loop after each: inspecting a slice may inflate up
+        // to ~1000 times its size, and one large chunk must not hold up other requests that long.
+        for (let at = 0; at < buf.length && !stopped; at += PUMP_SLICE) {
+          const slice = buf.subarray(at, at + PUMP_SLICE);
+          // Checked before the reader sees the slice, so it never reads past a bound.
+          inspect(slice);
+          if (!stream.write(slice)) {
+            await new Promise<void>((resolve) => {
+              stream.once('drain', resolve);
+              stream.once('close', resolve);
+            });
+          } else await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
     } catch (e) {
@@ -245,8 +295,16 @@ function pumpEnding(input: ByteSource): { stream: PassThrough; error: () => unkn
   };
 }
 
-async function* readXlsx(input: ByteSource): AsyncGenerator<RawRecord> {
-  const pump = pumpEnding(input);
+async function* readXlsx(input: ByteSource, limits: ImportLimits, deadline: Deadline): AsyncGenerator<RawRecord> {
+  const guard = new XlsxGuard(limits);
+  const pump = pumpEnding(input, (chunk) => {
+    deadline.check();
+    guard.push(chunk);
+  });
+  const pumpError = () => {
+    const e = pump.error();
+    return e instanceof NotAZip ? new RelationFileError('The xlsx cannot be read (is it really an .xlsx workbook?)', 1) : e;
+  };
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(pump.stream, {
     sharedStrings: 'cache',
     hyperlinks: 'ignore',
@@ -279,12 +337,12 @@ async function* readXlsx(input: ByteSource): AsyncGenerator<RawRecord> {
       }
     }
   } catch (e) {
-    if (pump.error()) throw pump.error();
+    if (pump.error()) throw pumpError();
     if (isAppError(e) || e instanceof RelationFileError) throw e;
     const msg = e instanceof Error ? e.message : String(e);
     throw new RelationFileError(`The xlsx cannot be read (is it really an .xlsx workbook?): ${msg}`, line);
   } finally {
     pump.stop();
   }
-  if (pump.error()) throw pump.error();
+  if (pump.error()) throw pumpError();
 }

@@ -1,4 +1,4 @@
-import { type Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { AppError, fail } from '../../errors.js';
 import { principalOf } from '../../http/auth.js';
@@ -86,6 +86,7 @@ export function relationsRoutes(s: Services) {
       app.get<{ Querystring: { lang: Lang } }>(
         `/api/v1/relations/template.${format}`,
         {
+          config: { access: 'public' },
           schema: {
             tags: ['relations'],
             summary: `Download the SN↔DeviceKey relation-file template (${format}; lang=zh or en headers)`,
@@ -148,6 +149,25 @@ export function relationsRoutes(s: Services) {
         });
         if (report.error_count > 0) throw importRejected(report);
         return report;
+      },
+    );
+
+    app.get<{ Params: { vendorId: string }; Querystring: { lang: Lang } }>(
+      '/api/v1/vendors/:vendorId/relations/export.csv',
+      {
+        schema: {
+          tags: ['relations'],
+          summary:
+            "The vendor's current pairings as a relation file (csv, the import's own headers); formula-looking cells start with '",
+          querystring: langQuery,
+        },
+      },
+      async (req, reply) => {
+        const chunks = await s.relations.exportCsv(principalOf(req), req.params.vendorId, req.query.lang);
+        return reply
+          .header('content-type', 'text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="relations-${req.params.vendorId}.csv"`)
+          .send(Readable.from(chunks));
       },
     );
 

@@ -5,9 +5,12 @@ import type { RelationImportsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
+import { csvLine } from '../../shared/csv.js';
 import { newId } from '../../shared/ids.js';
 import { type Principal, requireVendor } from '../../shared/principal.js';
 import { COLUMNS, type ColumnKey, columnDef, columnForHeader, headerText, type Lang } from './relations.columns.js';
+import { relationsCsv } from './relations.export.js';
+import type { ImportLimits } from './relations.limits.js';
 import { type ByteSource, type FileFormat, type RawRecord, RelationFileError, readRecords } from './relations.parse.js';
 import { type PairingRow, type PairingWrite, RelationsRepo } from './relations.repo.js';
 import {
@@ -58,6 +61,8 @@ export interface ImportOptions {
   fileName?: string;
   /** Called with the number of data rows read so far, every PROGRESS_EVERY rows and at the end. */
   onProgress?: (done: number) => void;
+  /** Bounds on the file (relations.limits.ts); the defaults unless a caller needs tighter ones. */
+  limits?: ImportLimits;
 }
 
 export interface ImportHistoryEntry {
@@ -138,7 +143,7 @@ export class RelationsService {
     if (format !== 'csv' && format !== 'xlsx') fail('VALIDATION_FAILED', "format must be 'csv' or 'xlsx'");
     if (lang !== 'zh' && lang !== 'en') fail('VALIDATION_FAILED', "lang must be 'zh' or 'en'");
     const headers = COLUMNS.filter((c) => c.inTemplate).map((c) => headerText(c, lang));
-    if (format === 'csv') return Buffer.from(`\uFEFF${headers.join(',')}\r\n`, 'utf8');
+    if (format === 'csv') return Buffer.from(`\uFEFF${csvLine(headers)}`, 'utf8');
 
     const wb = new ExcelJS.Workbook();
     wb.creator = 'Bindery';
@@ -153,6 +158,11 @@ export class RelationsService {
     for (const line of TEMPLATE_NOTES[lang]) notes.addRow([line]);
     notes.getColumn(1).width = 110;
     return Buffer.from(await wb.xlsx.writeBuffer());
+  }
+
+  /** The vendor's pairings as a csv relation file (relations.export.ts). */
+  exportCsv(actor: Principal, vendorId: string, lang: Lang): Promise<AsyncGenerator<Buffer>> {
+    return relationsCsv(this.deps.db.kysely, actor, vendorId, lang);
   }
 
   /**
@@ -283,7 +293,7 @@ export class RelationsService {
     const seen: SeenKeys = { dk: new Map(), sn: new Map() };
 
     try {
-      for await (const rec of readRecords(input, opts.format)) {
+      for await (const rec of readRecords(input, opts.format, opts.limits)) {
         if (isBlank(rec.cells)) continue;
         if (!header) {
           header = this.readHeader(rec.line, rec.cells, errors);

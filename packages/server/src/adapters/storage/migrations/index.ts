@@ -7,6 +7,9 @@ import * as m005 from './005_merchant.js';
 import * as m006 from './006_people.js';
 import * as m007 from './007_callbacks.js';
 import * as m008 from './008_cloud_devices.js';
+import * as m009 from './009_credentials.js';
+import * as m010 from './010_bind_proof.js';
+import * as m011 from './011_at_rest.js';
 
 type Step = { up(db: Kysely<unknown>, caps: StorageCapabilities): Promise<void> };
 
@@ -22,6 +25,9 @@ const STEPS: Record<string, Step> = {
   '005_merchant': m005,
   '007_callbacks': m007,
   '008_cloud_devices': m008,
+  '009_credentials': m009,
+  '010_bind_proof': m010,
+  '011_at_rest': m011,
 };
 
 /** Registers a feature's migration. Keys sort lexically, so name them NNN_feature. */

@@ -1,4 +1,5 @@
 import { hexEquals, isFresh, SignWindow, signRegister, snKey, WsErr } from '@bindery/protocol';
+import { activeCodeColumns } from '../../../adapters/secrets/active-code.js';
 import { newActiveCode } from '../../../shared/ids.js';
 import { ConnState } from '../connection.js';
 import { type CommandSpec, err, ok, REFUSED_ATTEMPT, signedRequest } from './types.js';
@@ -39,15 +40,16 @@ export const register: CommandSpec = {
     }
     // P-CMD-register-6: the code was minted with the device, so a fleet's first power-on only reads;
     // rows from before that (or inserted by other tools) get theirs here, once.
-    let activeCode = d.active_code;
-    if (activeCode === null) activeCode = await gw.repo.issueActiveCode(d.id, newActiveCode(), gw.now());
-    else if (d.registered_net_at === null) {
-      // The first network register ends the seed exchange (P-CMD-get_secret_no-3), so where the
-      // model has a seed it is written before the reply; elsewhere it rides the next state flush.
-      if (d.seed_secret_no_enc !== null) await gw.repo.recordRegistered(d.id, gw.now());
-      else gw.markRegistered(d.id);
+    // Finding 10: the database holds the code's hash and a sealed copy, never the code.
+    let sealed = d.active_code_enc;
+    if (sealed === null) {
+      sealed = await gw.repo.issueActiveCode(d.id, activeCodeColumns(gw.deps.secrets, newActiveCode()), gw.now());
+    } else if (d.registered_net_at === null) {
+      // Written before the reply (finding 9): it ends the seed exchange (P-CMD-get_secret_no-3),
+      // and a crash must not forget a registration the device was told about.
+      await gw.repo.recordRegistered(d.id, gw.now());
     }
     await gw.adopt(conn, d);
-    return ok({ active_code: activeCode });
+    return ok({ active_code: gw.deps.secrets.open(sealed) });
   },
 };
