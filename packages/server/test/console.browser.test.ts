@@ -151,6 +151,7 @@ describe.skipIf(!!skipReason)('web console in chromium', () => {
       .getByText(/printed on the device's label/)
       .waitFor();
     expect(await page.getByTestId('bind-error').count()).toBe(0);
+    await shot(page, 'add-device-verif');
     const right = verifCodeFor(w.devices.get(CODE_SN)!.secretNo, CODE_SN);
     const wrong = right === '000000' ? '111111' : '000000';
     await form.locator('input[name=verif_code]').fill(wrong);
