@@ -1,6 +1,6 @@
 import type { SnPattern } from '@bindery/protocol';
 import { AppError } from '@bindery/server/errors.js';
-import type { BatchView, ZipPart } from '@bindery/server/features/production/production.service.js';
+import { type BatchView, batchWarnings, type ZipPart } from '@bindery/server/features/production/production.service.js';
 import type { Command } from 'commander';
 import { formatBytes, intArg, writeFileAtomically } from '../args.js';
 import type { CliContext } from '../context.js';
@@ -75,7 +75,9 @@ export function register(program: Command, ctx: CliContext): void {
           bar.update(done, total),
         );
         bar.stop();
-        ctx.out.result({ batch: b }, () => keyValues(flat(b)));
+        const warnings = batchWarnings(pattern);
+        ctx.out.result({ batch: b, warnings }, () => keyValues(flat(b)));
+        for (const w of warnings) ctx.out.note(`warning: ${w}`);
       } finally {
         bar.stop();
       }

@@ -4,7 +4,8 @@ import { pdfQrOps, type QrMatrix, QUIET_ZONE } from './qr-render.js';
 
 /**
  * Print-ready label PDFs, drawn with pdfkit: the QR as vector rectangles from the device's
- * matrix (sharp at any printer resolution), the SN in bold underneath, the model name below.
+ * matrix (sharp at any printer resolution), the SN in bold underneath, then the verification
+ * code a typed bind asks for, then the model name.
  *
  * - `a4`: a 4 × 8 grid of 47.5 × 34.1 mm cells on A4 with 10 mm margins and hairline cut
  *   guides; a footer names the model, batch, label range and page.
@@ -18,6 +19,8 @@ export const LABEL_LAYOUTS: readonly LabelLayout[] = ['a4', 'roll'];
 export interface LabelSource {
   readonly count: number;
   sn(i: number): string;
+  /** The six-digit verification code asked for when the SN is typed (binding/scan.ts verifCodeFor). */
+  code(i: number): string;
   matrix(i: number): QrMatrix;
 }
 
@@ -42,7 +45,8 @@ export const A4_GRID = {
   marginX: 10,
   marginTop: 10,
   marginBottom: 14,
-  qr: 25,
+  // 24 mm leaves room under the QR for the SN, the verification code and the model name.
+  qr: 24,
 } as const;
 
 export const ROLL = { pageW: 50, pageH: 30, qr: 28, pad: 1 } as const;
@@ -260,7 +264,11 @@ async function a4(
     const sn = fitText(doc, 'Helvetica-Bold', src.sn(i), textW, 8, 5);
     const snY = y + 1 * MM + qr + 0.6 * MM;
     drawLines(doc, 'Helvetica-Bold', sn, x + cellW / 2, snY, sn.size * 1.1, 'center');
-    const nameY = snY + sn.lines.length * sn.size * 1.1 + 0.4 * MM;
+    const codeY = snY + sn.lines.length * sn.size * 1.1;
+    const code = `Code ${src.code(i)}`;
+    doc.font('Helvetica-Bold').fontSize(6.5).fillColor('black');
+    doc.text(code, x + (cellW - doc.widthOfString(code)) / 2, codeY, { lineBreak: false });
+    const nameY = codeY + 6.5 * 1.1 + 0.3 * MM;
     doc.font(name.font).fontSize(6.5).fillColor('#333333');
     doc.text(modelLine, x + (cellW - doc.widthOfString(modelLine)) / 2, nameY, { lineBreak: false });
     if (onProgress && (i + 1) % 256 === 0) onProgress(i + 1);
@@ -288,7 +296,13 @@ async function roll(
     const sn = fitText(doc, 'Helvetica-Bold', src.sn(i), textW, 9, 5);
     const snY = 8 * MM;
     drawLines(doc, 'Helvetica-Bold', sn, textX, snY, sn.size * 1.15, 'left');
-    const nameY = snY + sn.lines.length * sn.size * 1.15 + 1.5 * MM;
+    const codeY = snY + sn.lines.length * sn.size * 1.15 + 0.5 * MM;
+    doc
+      .font('Helvetica-Bold')
+      .fontSize(7)
+      .fillColor('black')
+      .text(`Code ${src.code(i)}`, textX, codeY, { lineBreak: false });
+    const nameY = codeY + 7 * 1.2 + 1.2 * MM;
     drawLines(doc, name.font, { size: nameFit.size, lines: nameLines }, textX, nameY, nameFit.size * 1.2, 'left', '#333333');
     if ((i + 1) % 32 === 0) {
       await sink.ready();

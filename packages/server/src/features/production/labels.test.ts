@@ -10,7 +10,18 @@ import QRCode from 'qrcode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeLabelPdf } from './label-pdf.js';
 import { fastGetBestMask, qrcodeMaskModule } from './qr-mask.js';
-import { crc32, encodeQrPng, optimalSegments, packMatrix, type QrMatrix, qrMatrix, qrSvg, unpackMatrix } from './qr-render.js';
+import {
+  crc32,
+  darkRects,
+  encodeQrPng,
+  optimalSegments,
+  packMatrix,
+  pdfQrOps,
+  type QrMatrix,
+  qrMatrix,
+  qrSvg,
+  unpackMatrix,
+} from './qr-render.js';
 import { ZipWriter } from './zip-writer.js';
 
 type JsQr = (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
@@ -130,6 +141,23 @@ describe('QR rendering from one matrix', () => {
     expect(masks.size).toBe(8); // every pattern was chosen somewhere: all 8 scorings are exercised
   });
 
+  it('the PDF path (merged rectangles) covers exactly the dark modules, each once', () => {
+    for (let k = 0; k < 300; k++) {
+      const m = qrMatrix(`https://bindery.example/connect/hardware?hw_code=${k.toString(36).repeat((k % 7) + 1)}`);
+      const cover = new Uint8Array(m.size * m.size);
+      const rects = darkRects(m);
+      for (let i = 0; i < rects.length; i += 4) {
+        const [c, r, w, hh] = rects.slice(i, i + 4) as [number, number, number, number];
+        for (let y = r; y < r + hh; y++) for (let x = c; x < c + w; x++) cover[y * m.size + x]!++;
+      }
+      expect(Array.from(cover)).toEqual(Array.from(m.data));
+      // Merging is what it is for: fewer rectangles than runs, all in one filled path.
+      const ops = pdfQrOps(m);
+      expect(ops.match(/ re\n/g)?.length).toBe(rects.length / 4);
+      expect(ops.endsWith('f\n')).toBe(true);
+    }
+  });
+
   it('packs a matrix into 1 + ⌈n²/8⌉ bytes and back', () => {
     const m = qrMatrix(texts[1]!);
     const p = packMatrix(m);
@@ -223,7 +251,7 @@ describe.skipIf(!poppler)('label PDFs', () => {
     const chunks: Buffer[] = [];
     await writeLabelPdf(
       layout,
-      { count: sns.length, sn: (i) => sns[i]!, matrix: (i) => matrices[i]! },
+      { count: sns.length, sn: (i) => sns[i]!, code: (i) => String(100000 + i), matrix: (i) => matrices[i]! },
       { modelName, batchId: 'bat_test' },
       { write: (c) => chunks.push(c), ready: async () => {} },
     );
@@ -242,6 +270,13 @@ describe.skipIf(!poppler)('label PDFs', () => {
     const text = await pdfText('智能门禁 X1', ['SN1'], 'roll');
     if (CJK_FONTS.some((f) => existsSync(f))) expect(text).toContain('智能门禁 X1');
     else expect(text).toContain('???? X1');
+  });
+
+  it("issue 11: prints every label's verification code in readable text, on A4 sheets and roll labels", async () => {
+    for (const layout of ['a4', 'roll'] as const) {
+      const text = await pdfText('Tracker', ['SN1', 'SN2', 'SN3'], layout);
+      for (const code of ['100000', '100001', '100002']) expect(text, layout).toContain(`Code ${code}`);
+    }
   });
 
   it('wraps a long SN on the roll label instead of running off the page', async () => {

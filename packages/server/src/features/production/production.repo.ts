@@ -95,11 +95,14 @@ export class ProductionRepo {
     return rows.map((r) => r.sn_key);
   }
 
-  /** What a label shows, in registration order, a page at a time. Never reads secrets. */
+  /**
+   * What a label shows, in registration order, a page at a time. The sealed SecretNo comes only
+   * so the caller can derive the printed verification code; it is never written anywhere.
+   */
   async batchLabels(batchId: string, afterId: number, limit: number) {
     return this.db
       .selectFrom('devices')
-      .select(['id', 'sn', 'hw_code'])
+      .select(['id', 'sn', 'hw_code', 'secret_no_enc'])
       .where('batch_id', '=', batchId)
       .where('id', '>', afterId)
       .orderBy('id')

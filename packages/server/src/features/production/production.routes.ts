@@ -1,9 +1,10 @@
 import { PassThrough } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { SnPattern } from '@bindery/protocol';
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
-import { ZIP_PARTS, type ZipPart } from './production.service.js';
+import { batchWarnings, ZIP_PARTS, type ZipPart } from './production.service.js';
 
 interface PatternBody {
   kind: 'counter' | 'random';
@@ -65,11 +66,12 @@ export function productionRoutes(s: Services) {
         },
       },
       async (req, reply) => {
+        const pattern = toPattern(req.body.pattern);
         const batch = await s.production.createBatch(principalOf(req), req.params.modelId, {
           count: req.body.count,
-          pattern: toPattern(req.body.pattern),
+          pattern,
         });
-        return reply.status(201).send({ batch });
+        return reply.status(201).send({ batch, warnings: batchWarnings(pattern) });
       },
     );
 
@@ -120,9 +122,19 @@ export function productionRoutes(s: Services) {
         // Checks run before the first byte, so a missing or failed batch still gets a JSON error.
         const job = await s.production.prepareBatchZip(principalOf(req), req.params.batchId, { include });
         const body = new PassThrough({ highWaterMark: 256 * 1024 });
-        job.write(body).catch((err: unknown) => {
-          req.log.warn({ err, batch: req.params.batchId }, 'batch zip stream ended early');
-        });
+        // Issue 11: a download counts only when the response finished, every byte handed to the
+        // client; one that went away halfway ('close' before 'finish') is not counted.
+        const sent = finished(reply.raw);
+        sent.catch(() => {});
+        job
+          .stream(body)
+          .then(async (result) => {
+            await sent;
+            await job.delivered(result);
+          })
+          .catch((err: unknown) => {
+            req.log.warn({ err, batch: req.params.batchId }, 'batch zip stream ended early; not counted as downloaded');
+          });
         reply.header('content-type', 'application/zip');
         reply.header('content-disposition', `attachment; filename="${job.filename}"`);
         reply.header('cache-control', 'no-store');

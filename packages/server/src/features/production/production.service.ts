@@ -1,33 +1,19 @@
-import { createReadStream } from 'node:fs';
-import { type FileHandle, mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { PassThrough, type Writable } from 'node:stream';
-import {
-  counterSn,
-  hasValidCheckChar,
-  type LabelFormat,
-  labelContent,
-  randomSn,
-  type SnPattern,
-  snKey,
-  validateSnPattern,
-} from '@bindery/protocol';
-import ExcelJS from 'exceljs';
+import type { Writable } from 'node:stream';
+import { counterSn, hasValidCheckChar, randomSn, type SnPattern, snKey, validateSnPattern } from '@bindery/protocol';
 import type { Insertable } from 'kysely';
 import type { DevicesTable, ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
+import { csvLine } from '../../shared/csv.js';
 import { newId } from '../../shared/ids.js';
 import { type Principal, requireVendor } from '../../shared/principal.js';
 import { KyselyDevicesRepo } from '../devices/devices.repo.js';
 import type { DevicesService } from '../devices/devices.service.js';
 import type { ModelsService } from '../models/models.service.js';
+import { streamBatchZip, ZIP_PARTS, type ZipPart, type ZipResult } from './batch-zip.js';
 import { type BatchCounts, type BatchRow, ProductionRepo } from './production.repo.js';
-import { crc32, packedLength } from './qr-render.js';
-import { RenderPool } from './render-pool.js';
-import { waitWritable, ZipWriter } from './zip-writer.js';
+import { waitWritable } from './zip-writer.js';
 
 /** Quectel caps one generation at 10 000; a batch here may hold ten times that. */
 export const MAX_BATCH = 100_000;
@@ -62,9 +48,7 @@ export interface BatchView {
   finished_at: string | null;
 }
 
-/** What a zip may hold; all of it by default. */
-export type ZipPart = 'manifest' | 'png' | 'svg' | 'pdf';
-export const ZIP_PARTS: readonly ZipPart[] = ['manifest', 'png', 'svg', 'pdf'];
+export { ZIP_PARTS, type ZipPart, type ZipResult } from './batch-zip.js';
 
 export interface ZipOptions {
   /** Called with (done, total) work units as labels are rendered (and laid out, for PDFs). */
@@ -72,21 +56,25 @@ export interface ZipOptions {
   include?: readonly ZipPart[];
 }
 
-export interface ZipResult {
-  bytes: number;
-  entries: number;
-  devices: number;
-}
-
 export interface ZipJob {
   batch: BatchView;
   /** `labels_<batch>_yyyyMMddHHmmss.zip`, like Quectel's `设备SN_<timestamp>.zip`. */
   filename: string;
+  /**
+   * Streams the zip into `out`, ends it, and counts the download: for a file or pipe whose
+   * end means every byte arrived. `stream` + `delivered` is the same in two steps, for HTTP.
+   */
   write(out: Writable): Promise<ZipResult>;
+  /** Streams the zip into `out` and ends it, without counting it as a download. */
+  stream(out: Writable): Promise<ZipResult>;
+  /**
+   * Counts (and audits) one download. Call it only once the whole zip reached its reader: for
+   * HTTP, when the response finished; a client that went away halfway has not downloaded it.
+   */
+  delivered(result: ZipResult): Promise<void>;
 }
 
 const INSERT_SLICE = 5000;
-const RENDER_CHUNK = 256;
 const PAGE = 5000;
 /** Render jobs (each a pool of workers) that may run at once in this process; more wait. */
 const MAX_CONCURRENT_ZIPS = 2;
@@ -96,8 +84,16 @@ export function stamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
-function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+/**
+ * Issue 11: what a batch's SN pattern gives away. Counter SNs are consecutive, so one label tells
+ * anyone the others: only the verification code (docs/binding.md) stops a stranger claiming them.
+ */
+export function batchWarnings(p: SnPattern): string[] {
+  return p.kind === 'counter'
+    ? [
+        'Counter SNs are guessable: anyone who sees one label can work out the others. Keep the model on typed_sn_mode verif_code (the default) and print the verification code on each label, or use --random SNs.',
+      ]
+    : [];
 }
 
 function patternView(p: SnPattern): PatternView {
@@ -280,24 +276,32 @@ export class ProductionService {
     const model = await this.models.getRow(actor, row.model_id);
     const counts = await this.repo.counts([row.id]);
     const now = this.deps.clock.now();
-    return {
+    const job: ZipJob = {
       batch: this.view(row, counts.get(row.id)),
       filename: `labels_${row.id}_${stamp(now)}.zip`,
-      write: async (out) => {
+      stream: async (out) => {
         const release = await this.zipSlots.acquire();
         try {
-          const result = await this.streamZip(row, model, include, out, now, opts.onProgress);
-          await this.repo.incrementDownloads(row.id);
-          await audit(this.deps.db.kysely, this.deps.clock.now(), actor, 'batch.download', `batch:${row.id}`, {
-            parts: [...include],
-            bytes: result.bytes,
-          });
-          return result;
+          return await this.streamZip(row, model, include, out, now, opts.onProgress);
         } finally {
           release();
         }
       },
+      delivered: async (result) => {
+        await this.repo.incrementDownloads(row.id);
+        await audit(this.deps.db.kysely, this.deps.clock.now(), actor, 'batch.download', `batch:${row.id}`, {
+          parts: [...include],
+          bytes: result.bytes,
+        });
+      },
+      // `stream` resolves once `out` has finished (every byte handed to the file or pipe).
+      write: async (out) => {
+        const result = await job.stream(out);
+        await job.delivered(result);
+        return result;
+      },
     };
+    return job;
   }
 
   /** Streams the batch's zip into `out` (and ends it). See docs/labels.md for the layout. */
@@ -335,7 +339,7 @@ export class ProductionService {
             if (page.length === 0) return;
             let s = '';
             for (const d of page) {
-              s += `${d.sn},${secrets.open(d.secret_no_enc)}${seed ? `,${seed}` : ''}\r\n`;
+              s += csvLine(seed ? [d.sn, secrets.open(d.secret_no_enc), seed] : [d.sn, secrets.open(d.secret_no_enc)]);
               rows++;
             }
             yield s;
@@ -526,7 +530,7 @@ export class ProductionService {
 
   // ——— the zip ————————————————————————————————————————————————————————————————
 
-  private async streamZip(
+  private streamZip(
     batch: BatchRow,
     model: ModelsTable,
     include: Set<ZipPart>,
@@ -534,155 +538,7 @@ export class ProductionService {
     now: number,
     onProgress?: (done: number, total: number) => void,
   ): Promise<ZipResult> {
-    // Labels are read once, so every entry shows the same devices even if one is deleted meanwhile.
-    const sns: string[] = [];
-    const hwCodes: string[] = [];
-    for (let after = 0; ; ) {
-      const page = await this.repo.batchLabels(batch.id, after, PAGE);
-      if (page.length === 0) break;
-      for (const d of page) {
-        sns.push(d.sn);
-        hwCodes.push(d.hw_code);
-      }
-      after = page[page.length - 1]!.id;
-    }
-    const format = model.label_format as LabelFormat;
-    const { publicUrl } = this.deps.config;
-    // Made again where needed rather than kept: 100 000 URLs are ~10 MB.
-    const content = (i: number) =>
-      labelContent(publicUrl, format, model.label_template, { pk: model.product_key, sn: sns[i]!, hwCode: hwCodes[i]! });
-    const n = sns.length;
-    const images = include.has('png') || include.has('svg');
-    const pdf = include.has('pdf');
-    const total = Math.max(1, n * ((images || pdf ? 1 : 0) + (pdf ? 1 : 0)));
-    const zip = new ZipWriter(out, new Date(now));
-    const started = process.hrtime.bigint();
-    let pool: RenderPool | null = null;
-    let tmp: string | null = null;
-    let rollHandle: FileHandle | null = null;
-    try {
-      const readme = Buffer.from(this.readme(batch, model, n, include, now), 'utf8');
-      await zip.add('README.txt', { data: readme, crc: crc32(readme) });
-
-      if (include.has('manifest')) {
-        await zip.addStream('manifest.csv', manifestCsv(sns, model.product_key, hwCodes, content), { deflate: true });
-        await zip.addStream('manifest.xlsx', manifestXlsx(sns, model.product_key, hwCodes, content), { deflate: false });
-      }
-      if ((!images && !pdf) || n === 0) {
-        onProgress?.(total, total);
-        await zip.finish();
-        return { bytes: zip.bytesWritten, entries: zip.entryCount, devices: n };
-      }
-
-      pool = new RenderPool();
-      // Packed matrices for the PDF pass: ~175 bytes a label (17 MB per 100 000).
-      let arena = pdf ? new Uint8Array(Math.max(1, n * packedLength(37))) : new Uint8Array(0);
-      // Shared with both PDF workers, so neither gets its own copy.
-      const offsets = new Uint32Array(new SharedArrayBuffer(pdf ? 4 * (n + 1) : 0));
-      let arenaUsed = 0;
-      const opts = { png: include.has('png'), svg: include.has('svg'), matrix: pdf };
-      // Keep two chunks per worker in flight: workers never wait for us, memory stays bounded.
-      const inflight: Array<Promise<Awaited<ReturnType<RenderPool['render']>>>> = [];
-      const window = pool.size * 2;
-      let next = 0;
-      const submit = () => {
-        const end = Math.min(n, next + RENDER_CHUNK);
-        const items: Array<[string, string]> = [];
-        for (let i = next; i < end; i++) items.push([sns[i]!, content(i)]);
-        next = end;
-        const p = pool!.render(items, opts);
-        p.catch(() => {}); // awaited below, in order
-        inflight.push(p);
-      };
-      while (next < n && inflight.length < window) submit();
-      let done = 0;
-      while (inflight.length > 0) {
-        const labels = await inflight.shift()!;
-        if (next < n) submit();
-        for (const l of labels) {
-          const sn = sns[done]!;
-          if (l.png) await zip.add(`png/${sn}.png`, l.png);
-          if (l.svg) await zip.add(`svg/${sn}.svg`, l.svg);
-          if (l.matrix) {
-            if (arenaUsed + l.matrix.length > arena.length) {
-              const bigger = new Uint8Array(Math.max(arena.length * 2, arenaUsed + l.matrix.length));
-              bigger.set(arena.subarray(0, arenaUsed));
-              arena = bigger;
-            }
-            offsets[done] = arenaUsed;
-            arena.set(l.matrix, arenaUsed);
-            arenaUsed += l.matrix.length;
-          }
-          done++;
-        }
-        onProgress?.(done, total);
-      }
-
-      if (pdf) {
-        offsets[n] = arenaUsed;
-        const matrices = new SharedArrayBuffer(arenaUsed);
-        new Uint8Array(matrices).set(arena.subarray(0, arenaUsed));
-        arena = new Uint8Array(0);
-        const meta = { modelName: model.name, batchId: batch.id };
-        tmp = await mkdtemp(path.join(tmpdir(), `bindery-labels-${batch.id}-`));
-        const rollFile = path.join(tmp, 'labels-roll.pdf');
-        rollHandle = await open(rollFile, 'w');
-        // Both layouts at once, one per worker: A4 streams straight into the zip, the roll
-        // sheet goes to a temp file and is copied in after (a zip entry must be contiguous).
-        const progress = [0, 0];
-        const report = (k: number) => (d: number) => {
-          progress[k] = d;
-          onProgress?.(n + Math.min(progress[0]!, progress[1]!), total);
-        };
-        const a4 = pool.pdf(0, { layout: 'a4', meta, sns, matrices, offsets: offsets.buffer }, report(0));
-        const roll = pool.pdf(1, { layout: 'roll', meta, sns, matrices, offsets: offsets.buffer, fd: rollHandle.fd }, report(1));
-        await zip.addStream('labels-a4.pdf', a4.chunks, { deflate: false });
-        await a4.done;
-        const rolled = await roll.done;
-        await zip.addKnownStream('labels-roll.pdf', createReadStream(rollFile, { highWaterMark: 256 * 1024 }), rolled);
-      }
-      await zip.finish();
-      this.deps.metrics
-        .histogram('bindery_batch_zip_seconds', 'Time to stream a label batch zip', [], [1, 5, 15, 30, 60, 120, 300])
-        .observe(Number(process.hrtime.bigint() - started) / 1e9);
-      return { bytes: zip.bytesWritten, entries: zip.entryCount, devices: n };
-    } catch (e) {
-      if (!out.destroyed) out.destroy(e as Error);
-      throw e;
-    } finally {
-      await pool?.close();
-      await rollHandle?.close();
-      if (tmp) await rm(tmp, { recursive: true, force: true });
-    }
-  }
-
-  private readme(batch: BatchRow, model: ModelsTable, n: number, include: Set<ZipPart>, now: number): string {
-    const lines = [
-      `Bindery label batch ${batch.id}`,
-      `Model: ${model.name} (${model.model_id}, product key ${model.product_key}, label format ${model.label_format})`,
-      `Devices: ${n}`,
-      `Made: ${new Date(now).toISOString()}`,
-      '',
-      'Contents:',
-      ...(include.has('manifest')
-        ? ['  manifest.csv, manifest.xlsx  one row per device: SN, PK, hw_code, QR content (no secrets)']
-        : []),
-      ...(include.has('png')
-        ? ['  png/<SN>.png                 the QR code, 1-bit PNG, 6 px per module, 4-module quiet zone']
-        : []),
-      ...(include.has('svg') ? ['  svg/<SN>.svg                 the same QR code as SVG'] : []),
-      ...(include.has('pdf')
-        ? [
-            '  labels-a4.pdf                A4 sheets, 4 x 8 labels of 47.5 x 34.1 mm, cut guides',
-            '  labels-roll.pdf              one 50 x 30 mm label per page, for roll label printers',
-          ]
-        : []),
-      '',
-      'SecretNos are not in this archive. Download them separately (GET /api/v1/batches/<id>/secrets.csv',
-      'or `bindery batch secrets`) for flashing; that download is audited.',
-      '',
-    ];
-    return lines.join('\r\n');
+    return streamBatchZip({ deps: this.deps, repo: this.repo, batch, model, include, now, onProgress }, out);
   }
 }
 
@@ -698,48 +554,4 @@ async function pump(source: AsyncIterable<string>, out: Writable): Promise<void>
     if (!out.destroyed) out.destroy(e as Error);
     throw e;
   }
-}
-
-const MANIFEST_HEADER = ['SN', 'PK', 'hw_code', 'QR content'];
-
-async function* manifestCsv(
-  sns: string[],
-  pk: string,
-  hwCodes: string[],
-  content: (i: number) => string,
-): AsyncGenerator<Uint8Array> {
-  let s = `${MANIFEST_HEADER.map(csvField).join(',')}\r\n`;
-  for (let i = 0; i < sns.length; i++) {
-    s += `${csvField(sns[i]!)},${csvField(pk)},${csvField(hwCodes[i]!)},${csvField(content(i))}\r\n`;
-    if (s.length >= 64 * 1024) {
-      yield Buffer.from(s, 'utf8');
-      s = '';
-    }
-  }
-  if (s) yield Buffer.from(s, 'utf8');
-}
-
-/** The manifest as a streamed xlsx (exceljs's WorkbookWriter), yielded as it is written. */
-function manifestXlsx(sns: string[], pk: string, hwCodes: string[], content: (i: number) => string): AsyncIterable<Uint8Array> {
-  const pt = new PassThrough({ highWaterMark: 256 * 1024 });
-  const write = async () => {
-    const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: pt, useSharedStrings: false, useStyles: true });
-    const ws = wb.addWorksheet('manifest', { views: [{ state: 'frozen', ySplit: 1 }] });
-    ws.columns = [
-      { header: MANIFEST_HEADER[0], width: 24 },
-      { header: MANIFEST_HEADER[1], width: 14 },
-      { header: MANIFEST_HEADER[2], width: 26 },
-      { header: MANIFEST_HEADER[3], width: 70 },
-    ];
-    ws.getRow(1).font = { bold: true };
-    for (let i = 0; i < sns.length; i++) {
-      ws.addRow([sns[i], pk, hwCodes[i], content(i)]).commit();
-      // Let the zip drain what exceljs produced so far.
-      if (i % 2000 === 1999 && pt.writableNeedDrain) await waitWritable(pt);
-    }
-    ws.commit();
-    await wb.commit();
-  };
-  write().catch((e: Error) => pt.destroy(e));
-  return pt;
 }

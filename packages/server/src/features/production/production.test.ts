@@ -11,8 +11,10 @@ import jsqrModule from 'jsqr';
 import { PNG } from 'pngjs';
 import { SaxesParser } from 'saxes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { neutraliseFormula } from '../../shared/csv.js';
 import { storageBackends } from '../../testing/backends.js';
 import { bearer, type Harness, startHarness } from '../../testing/harness.js';
+import { verifCodeFor } from '../binding/scan.js';
 import { A4_GRID, ROLL } from './label-pdf.js';
 
 // jsqr is CommonJS with a `default` export; under NodeNext it arrives as the module object.
@@ -256,14 +258,21 @@ describe.each(storageBackends())('label batches on $backend.name', ({ backend, s
       ].sort(),
     );
 
-    // manifest.csv: SN, PK, hw_code, QR content — the static bind URL of each device.
+    // manifest.csv: SN, PK, hw_code, QR content — the static bind URL of each device — and
+    // (issue 11) the verification code a typed bind asks for.
     manifest = parseCsv(Buffer.from(zip['manifest.csv']!).toString('utf8')) as string[][];
-    expect(manifest[0]).toEqual(['SN', 'PK', 'hw_code', 'QR content']);
-    expect(manifest.slice(1)).toEqual(
-      devices.map((d) => [d.sn, 'pk5510', d.hw_code, `https://bindery.test/connect/hardware?hw_code=${d.hw_code}`]),
-    );
+    expect(manifest[0]).toEqual(['SN', 'PK', 'hw_code', 'QR content', 'verification code']);
+    const rows = devices.map((d) => [
+      d.sn,
+      'pk5510',
+      d.hw_code,
+      `https://bindery.test/connect/hardware?hw_code=${d.hw_code}`,
+      verifCodeFor(h.deps.secrets.open(d.secret_no_enc), d.sn),
+    ]);
+    // The csv neutralises formula-looking fields (a hw_code may start with '-'); see shared/csv.ts.
+    expect(manifest.slice(1)).toEqual(rows.map((r) => r.map(neutraliseFormula)));
 
-    // manifest.xlsx holds exactly the same rows.
+    // manifest.xlsx holds the same rows, as plain text cells.
     const wb = new ExcelJS.Workbook();
     await wb.xlsx.load(Buffer.from(zip['manifest.xlsx']!) as unknown as ArrayBuffer);
     const sheet = wb.worksheets[0]!;
@@ -271,7 +280,7 @@ describe.each(storageBackends())('label batches on $backend.name', ({ backend, s
     sheet.eachRow((row) => {
       xlsxRows.push((row.values as unknown[]).slice(1).map((v) => String(v)));
     });
-    expect(xlsxRows).toEqual(manifest);
+    expect(xlsxRows).toEqual([manifest[0], ...rows]);
 
     // Every PNG: 1-bit grayscale, decoded by jsQR to exactly its manifest content; its SVG
     // is well-formed and draws the very same modules.
@@ -299,8 +308,9 @@ describe.each(storageBackends())('label batches on $backend.name', ({ backend, s
         writeFileSync(path.join(work, pdf), zip[pdf]!);
         const text = execFileSync('pdftotext', [path.join(work, pdf), '-'], { maxBuffer: 64 << 20 }).toString('utf8');
         texts.push(text);
-        // ...and every label is in both PDFs.
+        // ...and every label is in both PDFs, with its verification code (issue 11).
         for (const d of devices) expect(text.includes(d.sn), `${pdf} ${d.sn}`).toBe(true);
+        for (const r of manifest.slice(1)) expect(text.includes(`Code ${r[4]}`), `${pdf} ${r[0]}`).toBe(true);
       }
     }
     // Every window of 32 in every run of hex digits, looked up among the batch's SecretNos.

@@ -231,10 +231,42 @@ export function qrSvg(m: QrMatrix, title: string, scale = PNG_SCALE, quiet = QUI
  * row 0 at the top (pdfkit's user space points y down). The caller positions and scales it.
  */
 export function pdfQrOps(m: QrMatrix): string {
-  const runs = darkRuns(m);
+  const rects = darkRects(m);
   let s = '';
-  for (let i = 0; i < runs.length; i += 3) s += `${runs[i]} ${runs[i + 1]} ${runs[i + 2]} 1 re\n`;
+  for (let i = 0; i < rects.length; i += 4) s += `${rects[i]} ${rects[i + 1]} ${rects[i + 2]} ${rects[i + 3]} re\n`;
   return `${s}f\n`;
+}
+
+/**
+ * The dark modules as rectangles [col, row, width, height]: each row's runs, merged with the
+ * identical run (same start and length) in the rows below. A third fewer operators than one
+ * rectangle per run, so a third less for pdfkit to write and zlib to compress per label.
+ */
+export function darkRects(m: QrMatrix): number[] {
+  const runs = darkRuns(m);
+  const rects: number[] = [];
+  let open = new Map<number, number>(); // col * 256 + len → rect index, for the previous row
+  let next = new Map<number, number>();
+  let row = -1;
+  for (let i = 0; i < runs.length; i += 3) {
+    const [c, r, len] = [runs[i]!, runs[i + 1]!, runs[i + 2]!];
+    if (r !== row) {
+      // Runs only continue from the row right above.
+      [open, next] = r === row + 1 ? [next, open] : [new Map(), open];
+      next.clear();
+      row = r;
+    }
+    const key = c * 256 + len;
+    const at = open.get(key);
+    if (at !== undefined) {
+      rects[at + 3]!++;
+      next.set(key, at);
+    } else {
+      next.set(key, rects.length);
+      rects.push(c, r, len, 1);
+    }
+  }
+  return rects;
 }
 
 /** The matrix in 1 + ⌈size²/8⌉ bytes (size, then bits row-major, MSB first), kept for the PDF pass. */

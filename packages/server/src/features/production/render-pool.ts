@@ -22,7 +22,11 @@ export interface PdfJob {
   id: number;
   layout: LabelLayout;
   meta: LabelMeta;
-  sns: string[];
+  /** SN bytes back to back (ASCII); label i is sns[snOffsets[i]..snOffsets[i+1]). Shared, not copied. */
+  sns: SharedArrayBuffer;
+  snOffsets: SharedArrayBuffer;
+  /** Each label's verification code, 6 ASCII digits apiece. */
+  codes: SharedArrayBuffer;
   /** Packed matrices back to back; label i is matrices[offsets[i]..offsets[i+1]). Shared, not copied. */
   matrices: SharedArrayBuffer;
   offsets: SharedArrayBuffer;
