@@ -44,6 +44,25 @@ describe('merchant limits and nonces across processes (Redis)', () => {
     });
   }
 
+  /** The same key on both processes, for the list and for inspections. */
+  async function endpointClients() {
+    const key = makeMerchantKey(MCHID);
+    await h.services.merchant.addKey(OPERATOR, MCHID, { certificate_pem: key.certificatePem });
+    return bases.map((base) => {
+      const v3 = new Wechatpay({
+        mchid: MCHID,
+        serial: key.serial,
+        privateKey: key.privateKeyPem,
+        certs: { [platform.pub_key_id]: platform.public_key_pem },
+        baseURL: `${base}/`,
+      }).v3!.iotmanage!;
+      return {
+        list: (): Promise<AxiosResponse> => v3.devices!.get({ params: { limit: 1, offset: 0 } }),
+        inspection: (sn: string): Promise<AxiosResponse> => v3.deviceInspections!._device_sn_!.get({ device_sn: sn }),
+      };
+    });
+  }
+
   it.skipIf(skip)('one merchant client gets 20 requests per second across both processes; the 21st is refused', async () => {
     for (let attempt = 0; attempt < 5; attempt++) {
       h.clock.set(Date.now());
@@ -64,6 +83,37 @@ describe('merchant limits and nonces across processes (Redis)', () => {
     }
     throw new Error('no burst of 21 requests fitted in one second in 5 attempts');
   });
+
+  it.skipIf(skip)(
+    'limits count per endpoint across both processes: 20 list and 20 inspections, the 21st of each refused',
+    async () => {
+      const outcome = (p: Promise<AxiosResponse>) =>
+        p.then(
+          () => 'served',
+          (e: AxiosError) => {
+            const code = (e.response?.data as { code?: string })?.code;
+            // An inspection of an SN with no record is served as 404; only 429 is a limit.
+            return e.response?.status === 429 ? code : e.response?.status === 404 ? 'served' : `${e.response?.status} ${code}`;
+          },
+        );
+      for (let attempt = 0; attempt < 5; attempt++) {
+        h.clock.set(Date.now());
+        const [one, two] = await endpointClients();
+        const started = Date.now();
+        const [list, insp] = await Promise.all([
+          Promise.all(Array.from({ length: 21 }, (_, i) => outcome((i % 2 === 0 ? one! : two!).list()))),
+          Promise.all(Array.from({ length: 21 }, (_, i) => outcome((i % 2 === 0 ? two! : one!).inspection(`NOSN${i}`)))),
+        ]);
+        if (Date.now() - started >= 1000) continue;
+        for (const results of [list, insp]) {
+          expect(results.filter((r) => r === 'served')).toHaveLength(20);
+          expect(results.filter((r) => r !== 'served')).toEqual(['FREQUENCY_LIMITED']);
+        }
+        return;
+      }
+      throw new Error('no burst of 42 requests fitted in one second in 5 attempts');
+    },
+  );
 
   it.skipIf(skip)('a nonce used on one process is refused on the other', async () => {
     h.clock.set(Date.now());

@@ -280,6 +280,32 @@ describe.each(storageBackends())('merchant v3 API on $backend.name', ({ backend,
     throw new Error('no burst of 21 requests fitted in one second in 5 attempts');
   });
 
+  it.skipIf(skip)('counts the limit per endpoint (rule 20000730): list and inspections each get 20 in one second', async () => {
+    const status = (p: Promise<AxiosResponse>) =>
+      p.then(
+        (r) => ({ status: r.status, code: undefined as string | undefined }),
+        (e: AxiosError) => ({ status: e.response?.status, code: (e.response?.data as { code?: string })?.code }),
+      );
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { devices, inspection } = await client();
+      const started = Date.now();
+      // 21 of each, interleaved, from one client; every inspection SN differs (one budget per endpoint, not per SN).
+      const [list, insp] = await Promise.all([
+        Promise.all(Array.from({ length: 21 }, () => status(devices({ params: { limit: 1, offset: 0 } })))),
+        Promise.all(Array.from({ length: 21 }, (_, i) => status(inspection(fleet.sns[i]!)))),
+      ]);
+      if (Date.now() - started >= 1000) continue;
+      for (const results of [list, insp]) {
+        expect(results.filter((r) => r.status === 429)).toEqual([{ status: 429, code: 'FREQUENCY_LIMITED' }]);
+      }
+      expect(list.filter((r) => r.status === 200)).toHaveLength(20);
+      // Inspections answer 200 or 404 (no record) — either way the request was served, not limited.
+      expect(insp.filter((r) => r.status === 200 || r.status === 404)).toHaveLength(20);
+      return;
+    }
+    throw new Error('no burst of 42 requests fitted in one second in 5 attempts');
+  });
+
   it.skipIf(skip)('requires limit (1–100) and offset: 400 PARAM_ERROR with detail', async () => {
     const { devices } = await client();
     const cases: Array<[Record<string, unknown>, string]> = [

@@ -206,7 +206,14 @@ export function merchantV3Routes(svc: Services) {
     const authenticate = async (req: FastifyRequest, _reply: FastifyReply) => {
       const state = req.v3!;
       state.caller = await svc.merchant.authenticate(
-        { method: req.method, url: req.raw.url ?? req.url, authorization: req.headers.authorization, body: state.rawBody },
+        {
+          method: req.method,
+          url: req.raw.url ?? req.url,
+          authorization: req.headers.authorization,
+          body: state.rawBody,
+          // Limits count per endpoint (seed 002 rules 20000730/20000731): the route that matched.
+          endpoint: `${req.method} ${req.routeOptions.url ?? ''}`,
+        },
         state.ctx,
       );
     };

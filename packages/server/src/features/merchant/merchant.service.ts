@@ -598,7 +598,7 @@ export class MerchantService {
    * Every refusal is a SIGN_ERROR whose detail shows what the server reconstructed.
    */
   async authenticate(
-    req: { method: string; url: string; authorization: string | undefined; body: string },
+    req: { method: string; url: string; authorization: string | undefined; body: string; endpoint: string },
     ctx: V3ReplyContext,
   ): Promise<MerchantCaller> {
     const parsed = parseAuthorization(req.authorization);
@@ -652,21 +652,31 @@ export class MerchantService {
       keyMode: row!.key_mode as KeyMode,
       fleetVersion: row!.fleet_version,
     };
-    await this.checkLimits(caller);
+    await this.checkLimits(caller, req.endpoint);
     return caller;
   }
 
-  /** 20/s per merchant client (a merchant API key) and 50 000 per merchant per China calendar day. */
-  private async checkLimits(caller: MerchantCaller): Promise<void> {
-    const perClient = await this.deps.limiter.consume(this.clientRule, `${caller.orgId}:${caller.serialKey}`);
+  /**
+   * Seed 002 counts per endpoint: 20/s per merchant client (a merchant API key) and endpoint (rule
+   * 20000730), and 50 000 per merchant and endpoint per China calendar day (rule 20000731).
+   * `endpoint` is the matched route (`GET /v3/iotmanage/device-inspections/:device_sn`), so every
+   * SN of one endpoint shares its budget.
+   */
+  private async checkLimits(caller: MerchantCaller, endpoint: string): Promise<void> {
+    const perClient = await this.deps.limiter.consume(this.clientRule, `${caller.orgId}:${caller.serialKey}:${endpoint}`);
     if (!perClient.allowed) {
-      fail('FREQUENCY_LIMITED', `At most ${this.limits.perClientPerSecond} requests per second per merchant client`, {
-        retry_after_ms: perClient.retryAfterMs,
-      });
+      fail(
+        'FREQUENCY_LIMITED',
+        `At most ${this.limits.perClientPerSecond} requests per second per merchant client and endpoint`,
+        {
+          retry_after_ms: perClient.retryAfterMs,
+        },
+      );
     }
-    const daily = await this.deps.limiter.consume(this.dailyRule, `${caller.orgId}:${beijingDay(this.deps.clock.now())}`);
+    const day = beijingDay(this.deps.clock.now());
+    const daily = await this.deps.limiter.consume(this.dailyRule, `${caller.orgId}:${endpoint}:${day}`);
     if (!daily.allowed) {
-      fail('FREQUENCY_LIMITED', `At most ${this.limits.perMerchantPerDay} requests per day per merchant`, {
+      fail('FREQUENCY_LIMITED', `At most ${this.limits.perMerchantPerDay} requests per day per merchant and endpoint`, {
         retry_after_ms: daily.retryAfterMs,
       });
     }
