@@ -1,19 +1,10 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { WsErr } from '@bindery/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/adapters/storage/database.js';
-import { AccountsService } from '../src/features/accounts/accounts.service.js';
 import { registerBody, WireDevice } from '../src/features/gateway/wire-device.js';
-import { systemClock } from '../src/shared/clock.js';
-import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres, skipReasonRedis } from '../src/testing/backends.js';
+import { redisUrl, skipReasonPostgres, skipReasonRedis } from '../src/testing/backends.js';
+import { bootstrapPgSchema, killChildren, type Proc, removeTempDirs, startPair, stopServer, until } from './support/processes.js';
 
 /**
  * Two real server processes on one PostgreSQL schema and one Redis (P-CL-1..4): a raw-ws device
@@ -21,72 +12,8 @@ import { createPgSchema, postgresUrl, redisUrl, skipReasonPostgres, skipReasonRe
  * HTTP API, and every push arrives on A's socket. Then the device moves to B and a command
  * queued while it was away is delivered there, once; a second connection on A takes it back.
  */
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const mainTs = path.join(repoRoot, 'packages/server/src/main.ts');
 const SLOW = 180_000;
 const skip = skipReasonPostgres() ?? skipReasonRedis();
-
-interface Proc {
-  child: ChildProcessWithoutNullStreams;
-  base: string;
-  ws: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-/** The runner's environment without any Bindery setting, plus `env`. */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('BINDERY_') || k.startsWith('TEST_') || k === 'DATABASE_URL' || k === 'REDIS_URL') continue;
-    out[k] = v;
-  }
-  return { ...out, ...env };
-}
-
-const children: ChildProcessWithoutNullStreams[] = [];
-
-async function startNode(env: Record<string, string>): Promise<Proc> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs], {
-    cwd: repoRoot,
-    env: childEnv({ BINDERY_HOST: '127.0.0.1', BINDERY_PORT: String(port), BINDERY_LOG_LEVEL: 'warn', ...env }),
-  });
-  children.push(child);
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      exitCode = code;
-      resolve(code);
-    }),
-  );
-  const base = `http://127.0.0.1:${port}`;
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`node exited (${exitCode}) before it was healthy:\n${out}`);
-    try {
-      if ((await fetch(`${base}/healthz`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  return { child, base, ws: `ws://127.0.0.1:${port}/`, output: () => out, exited };
-}
 
 async function call(p: Proc, token: string, method: string, url: string, body?: unknown) {
   const r = await fetch(p.base + url, {
@@ -98,17 +25,6 @@ async function call(p: Proc, token: string, method: string, url: string, body?: 
   return { status: r.status, json: () => JSON.parse(text) as Record<string, unknown>, text };
 }
 
-/** Polls `f` until it returns a value, failing with `what` after a generous bound (never a fixed sleep). */
-async function until<T>(what: string, f: () => Promise<T | undefined>, boundMs = 30_000): Promise<T> {
-  const end = Date.now() + boundMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 describe('two gateway processes on one PostgreSQL + Redis', () => {
   const prefix = `bindery_t_${randomBytes(6).toString('hex')}`;
   const masterKey = randomBytes(32).toString('hex');
@@ -117,59 +33,36 @@ describe('two gateway processes on one PostgreSQL + Redis', () => {
   let b: Proc;
   let token: string;
   let orgId: string;
-  const dataDirs: string[] = [];
   const devices: WireDevice[] = [];
 
   beforeAll(async () => {
     if (skip) return;
-    const { schema, drop } = await createPgSchema(postgresUrl!);
-    dropSchema = drop;
-    const dbUrl = `${postgresUrl}${postgresUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-
-    // Migrate and bootstrap an operator and an organisation with the server's own code, on the same schema.
-    const db = openDatabase({ kind: 'postgres', url: postgresUrl!, schema });
-    await db.migrate();
-    token = (
-      await new AccountsService({ db, clock: systemClock }).createOperator(null, {
-        username: 'root',
-        password: 'correct horse battery',
-      })
-    ).token;
+    // Migrate and bootstrap an operator and an organisation with the server's own code, on a schema of their own.
     orgId = `org_${randomBytes(4).toString('hex')}`;
-    await db.kysely
-      .insertInto('organisations')
-      .values({ id: orgId, name: 'Cluster Corp', parent_id: null, mchid: null, merchant_shortname: null, created_at: 0 })
-      .execute();
-    await db.close();
-
-    const common = {
-      DATABASE_URL: dbUrl,
-      REDIS_URL: redisUrl!,
-      BINDERY_REDIS_PREFIX: prefix,
-      BINDERY_MASTER_KEY: masterKey,
-      BINDERY_PUBLIC_URL: 'https://bindery.test',
-    };
-    const dir = () => {
-      const d = mkdtempSync(path.join(tmpdir(), 'bindery-cluster-'));
-      dataDirs.push(d);
-      return d;
-    };
-    [a, b] = await Promise.all([
-      startNode({ ...common, BINDERY_NODE_ID: 'node-a', BINDERY_DATA_DIR: dir() }),
-      startNode({ ...common, BINDERY_NODE_ID: 'node-b', BINDERY_DATA_DIR: dir() }),
-    ]);
+    const pg = await bootstrapPgSchema({ id: orgId, name: 'Cluster Corp' });
+    dropSchema = pg.drop;
+    token = pg.token;
+    [a, b] = await startPair(
+      {
+        DATABASE_URL: pg.url,
+        REDIS_URL: redisUrl!,
+        BINDERY_REDIS_PREFIX: prefix,
+        BINDERY_MASTER_KEY: masterKey,
+        BINDERY_PUBLIC_URL: 'https://bindery.test',
+      },
+      ['node-a', 'node-b'],
+      'bindery-cluster-',
+    );
   }, SLOW);
 
   afterAll(async () => {
     await Promise.all(devices.map((d) => d.close()));
     for (const p of [a, b]) {
       if (!p) continue;
-      p.child.kill('SIGTERM');
-      const code = await Promise.race([p.exited, sleep(20_000).then(() => 'timeout' as const)]);
-      if (code === 'timeout') p.child.kill('SIGKILL');
-      else expect(code, p.output()).toBe(0);
+      const exit = await stopServer(p);
+      if (exit !== 'timeout') expect(exit.code, p.output()).toBe(0);
     }
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    killChildren();
     await dropSchema?.();
     if (!skip) {
       const r = new Redis(redisUrl!);
@@ -177,7 +70,7 @@ describe('two gateway processes on one PostgreSQL + Redis', () => {
       if (keys.length) await r.del(...keys);
       await r.quit();
     }
-    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+    removeTempDirs();
   }, SLOW);
 
   it.skipIf(skip)(

@@ -1,11 +1,6 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,104 +16,38 @@ import {
   skipReasonPostgres,
   skipReasonRedis,
 } from '../src/testing/backends.js';
+import {
+  killChildren,
+  tempDir as newTempDir,
+  type Proc,
+  removeTempDirs,
+  spawnServer,
+  startServer as startMain,
+  stopServer as stopMain,
+} from './support/processes.js';
 
 /**
  * The real server as an operator runs it: `node --import tsx packages/server/src/main.ts`, its
  * own process, configured only by environment variables, reached over real HTTP, stopped by a
  * signal. Nothing here waits a fixed time: readiness is polled, and exits are awaited.
  */
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const mainTs = path.join(repoRoot, 'packages/server/src/main.ts');
 const SLOW = 180_000; // a process start compiles TypeScript; generous on a loaded 2-core machine
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  base: string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<Exit>;
-}
-
-const started: ChildProcessWithoutNullStreams[] = [];
-const tempDirs: string[] = [];
-afterAll(async () => {
+afterAll(() => {
   // Only our own children, by handle; a failed case must not leave a server behind.
-  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  killChildren();
+  removeTempDirs();
 });
 
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'bindery-proc-'));
-  tempDirs.push(d);
-  return d;
-}
+const tempDir = () => newTempDir('bindery-proc-');
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
+/** Starts the server (log level `info`) and resolves once /healthz answers. */
+const startServer = (env: Record<string, string>) => startMain({ BINDERY_LOG_LEVEL: 'info', ...env });
 
-/** The test runner's environment minus every Bindery setting, plus `env`: the child sees only what we give it. */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('BINDERY_') || k.startsWith('TEST_') || k === 'DATABASE_URL' || k === 'REDIS_URL') continue;
-    out[k] = v;
-  }
-  return { ...out, ...env };
-}
+/** Stops the server with SIGTERM and resolves with its exit (the case's own timeout bounds the wait). */
+const stopServer = (s: Proc) => stopMain(s, SLOW);
 
-function spawnServer(env: Record<string, string>): Omit<Running, 'base'> {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs], { cwd: repoRoot, env: childEnv(env) });
-  started.push(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-/** Starts the server and resolves once /healthz answers; fails at once (with its output) if it exits instead. */
-async function startServer(env: Record<string, string>): Promise<Running> {
-  const port = await freePort();
-  const s = spawnServer({ BINDERY_HOST: '127.0.0.1', BINDERY_PORT: String(port), BINDERY_LOG_LEVEL: 'info', ...env });
-  const base = `http://127.0.0.1:${port}`;
-  let exit: Exit | undefined;
-  void s.exited.then((e) => {
-    exit = e;
-  });
-  for (;;) {
-    if (exit) throw new Error(`server exited ${JSON.stringify(exit)} before it was healthy:\n${s.stderr()}\n${s.stdout()}`);
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.status === 200) return { ...s, base };
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-}
-
-async function stopServer(s: Running): Promise<Exit> {
-  s.child.kill('SIGTERM');
-  return s.exited;
-}
-
-async function api(s: Running, method: string, url: string, token?: string, body?: unknown) {
+async function api(s: Proc, method: string, url: string, token?: string, body?: unknown) {
   const r = await fetch(s.base + url, {
     method,
     headers: {
@@ -144,7 +73,7 @@ async function bootstrapOperator(opts: DbOptions): Promise<string> {
 }
 
 /** Vendor → model → one registered SN over HTTP; returns the SecretNo the server issued. */
-async function registerDevice(s: Running, token: string, sn: string): Promise<string> {
+async function registerDevice(s: Proc, token: string, sn: string): Promise<string> {
   const v = await api(s, 'POST', '/api/v1/vendors', token, { name: 'Process Test Devices' });
   expect(v.status, v.text).toBe(201);
   const m = await api(s, 'POST', `/api/v1/vendors/${v.json().vendor.id}/models`, token, { name: 'PT-1' });

@@ -5,10 +5,8 @@ import path from 'node:path';
 import { WsErr } from '@bindery/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/adapters/storage/database.js';
-import { AccountsService } from '../../src/features/accounts/accounts.service.js';
 import { registerBody, WireDevice } from '../../src/features/gateway/wire-device.js';
-import { systemClock } from '../../src/shared/clock.js';
-import { killChildren, type Proc, startServer, stopServer } from '../support/processes.js';
+import { bootstrapDatabase, killChildren, type Proc, startServer, stopServer } from '../support/processes.js';
 
 /**
  * Issue 11, finding 9: crash safety. The real server on its embedded SQLite file is killed with
@@ -60,19 +58,10 @@ describe('finding 9: crash safety', () => {
 
   beforeAll(async () => {
     // Bootstrap an operator on the server's own database file, with the server's own code.
-    const db = openDatabase({ kind: 'sqlite', file: path.join(dataDir, 'bindery.sqlite') });
-    await db.migrate();
-    token = (
-      await new AccountsService({ db, clock: systemClock }).createOperator(null, {
-        username: 'root',
-        password: 'correct horse battery',
-      })
-    ).token;
-    await db.kysely
-      .insertInto('organisations')
-      .values({ id: 'org_crash', name: 'Crash Corp', parent_id: null, mchid: null, merchant_shortname: null, created_at: 0 })
-      .execute();
-    await db.close();
+    token = await bootstrapDatabase(
+      { kind: 'sqlite', file: path.join(dataDir, 'bindery.sqlite') },
+      { id: 'org_crash', name: 'Crash Corp' },
+    );
     server = await startServer(env);
   }, SLOW);
 

@@ -1,22 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { WsErr } from '@bindery/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/adapters/storage/database.js';
-import { AccountsService } from '../../src/features/accounts/accounts.service.js';
 import { registerBody, subscribeDevice, WireDevice } from '../../src/features/gateway/wire-device.js';
-import { systemClock } from '../../src/shared/clock.js';
-import { createPgSchema, postgresUrl, skipReasonPostgres } from '../../src/testing/backends.js';
+import { skipReasonPostgres } from '../../src/testing/backends.js';
 import {
+  bootstrapPgSchema,
   hasRedisServer,
   killChildren,
   type Proc,
   type RedisProc,
+  removeTempDirs,
+  startPair,
   startRedis,
-  startServer,
   stopServer,
   until,
 } from '../support/processes.js';
@@ -41,7 +37,6 @@ describe('finding 8: Redis outages', () => {
   let orgId: string;
   let modelId: string;
   let dropSchema: (() => Promise<void>) | undefined;
-  const dataDirs: string[] = [];
   const devices: WireDevice[] = [];
 
   const call = async (p: Proc, method: string, url: string, body?: unknown) => {
@@ -77,39 +72,21 @@ describe('finding 8: Redis outages', () => {
   beforeAll(async () => {
     if (skip) return;
     redis = await startRedis();
-    const { schema, drop } = await createPgSchema(postgresUrl!);
-    dropSchema = drop;
-    const dbUrl = `${postgresUrl}${postgresUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-    const db = openDatabase({ kind: 'postgres', url: postgresUrl!, schema });
-    await db.migrate();
-    token = (
-      await new AccountsService({ db, clock: systemClock }).createOperator(null, {
-        username: 'root',
-        password: 'correct horse battery',
-      })
-    ).token;
     orgId = `org_${randomBytes(4).toString('hex')}`;
-    await db.kysely
-      .insertInto('organisations')
-      .values({ id: orgId, name: 'Outage Corp', parent_id: null, mchid: null, merchant_shortname: null, created_at: 0 })
-      .execute();
-    await db.close();
-    const common = {
-      DATABASE_URL: dbUrl,
-      REDIS_URL: redis.url,
-      BINDERY_REDIS_PREFIX: prefix,
-      BINDERY_MASTER_KEY: randomBytes(32).toString('hex'),
-      BINDERY_PUBLIC_URL: 'https://bindery.test',
-    };
-    const dir = () => {
-      const d = mkdtempSync(path.join(tmpdir(), 'bindery-outage-'));
-      dataDirs.push(d);
-      return d;
-    };
-    [a, b] = await Promise.all([
-      startServer({ ...common, BINDERY_NODE_ID: 'outage-a', BINDERY_DATA_DIR: dir() }),
-      startServer({ ...common, BINDERY_NODE_ID: 'outage-b', BINDERY_DATA_DIR: dir() }),
-    ]);
+    const pg = await bootstrapPgSchema({ id: orgId, name: 'Outage Corp' });
+    dropSchema = pg.drop;
+    token = pg.token;
+    [a, b] = await startPair(
+      {
+        DATABASE_URL: pg.url,
+        REDIS_URL: redis.url,
+        BINDERY_REDIS_PREFIX: prefix,
+        BINDERY_MASTER_KEY: randomBytes(32).toString('hex'),
+        BINDERY_PUBLIC_URL: 'https://bindery.test',
+      },
+      ['outage-a', 'outage-b'],
+      'bindery-outage-',
+    );
     const v = await call(b, 'POST', '/api/v1/vendors', { name: 'Outage Vendor' });
     const vendorId = (v.json().vendor as { id: string }).id;
     const m = await call(b, 'POST', `/api/v1/vendors/${vendorId}/models`, { name: 'Outage Model' });
@@ -122,7 +99,7 @@ describe('finding 8: Redis outages', () => {
     await redis?.kill();
     killChildren();
     await dropSchema?.();
-    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+    removeTempDirs();
   }, SLOW);
 
   it.skipIf(skip)(

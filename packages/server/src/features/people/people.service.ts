@@ -299,15 +299,7 @@ export class PeopleService {
   ): Promise<{ invite: InviteView; token: string; url: string }> {
     const ctx = await this.orgs.context(actor, orgId);
     const { departmentId, scope } = this.orgs.checkAssignment(ctx, input);
-    const { row, token } = this.newInviteRow(actor, orgId, input.role, departmentId, scope, null);
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('invites').values(row).execute();
-      await audit(trx, row.created_at, actor, 'invite.create', `org:${orgId}`, {
-        invite: row.id,
-        role: row.role,
-        department_id: departmentId,
-      });
-    });
+    const { row, token } = await this.insertInvite(actor, orgId, input.role, departmentId, scope, null);
     return { invite: this.inviteView(row, row.created_at), token, url: `${this.deps.config.publicUrl}/invite#${token}` };
   }
 
@@ -338,15 +330,8 @@ export class PeopleService {
       .where('user_id', '=', user?.id ?? '')
       .executeTakeFirst();
     if (already) fail('ALREADY_EXISTS', 'That user is already a member of this organisation');
-    const { row, token } = this.newInviteRow(actor, orgId, input.role, departmentId, scope, user?.id ?? newToken(16));
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('invites').values(row).execute();
-      await audit(trx, row.created_at, actor, 'invite.create', `org:${orgId}`, {
-        invite: row.id,
-        role: row.role,
-        department_id: departmentId,
-        for_user: user?.id ?? null,
-      });
+    const { row, token } = await this.insertInvite(actor, orgId, input.role, departmentId, scope, user?.id ?? newToken(16), {
+      for_user: user?.id ?? null,
     });
     if (user && this.inbox) {
       const org = await this.db.selectFrom('organisations').select('name').where('id', '=', orgId).executeTakeFirst();
@@ -367,17 +352,19 @@ export class PeopleService {
   }
 
   /**
-   * A new invitation row and its token. An invitation for one user (`forUser`) stores the hash of
+   * Stores a new invitation row and returns it with its token. An invitation for one user (`forUser`) stores the hash of
    * token and user id together, so the token alone (a forwarded link, the inbox row) is useless
-   * to anyone but that user signed in.
+   * to anyone but that user signed in. The row and its `invite.create` audit entry are written in
+   * one transaction; `auditExtra` is added to that entry after the fields every invitation writes.
    */
-  private newInviteRow(
+  private async insertInvite(
     actor: Principal,
     orgId: string,
     role: Role,
     departmentId: string,
     scope: string[],
     forUser: string | null,
+    auditExtra: Record<string, unknown> = {},
   ) {
     const token = newToken(24);
     const now = this.deps.clock.now();
@@ -395,6 +382,15 @@ export class PeopleService {
       accepted_at: null,
       revoked_at: null,
     };
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('invites').values(row).execute();
+      await audit(trx, row.created_at, actor, 'invite.create', `org:${orgId}`, {
+        invite: row.id,
+        role: row.role,
+        department_id: departmentId,
+        ...auditExtra,
+      });
+    });
     return { row, token };
   }
 
