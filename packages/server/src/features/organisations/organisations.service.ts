@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Database, UsersTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
@@ -7,7 +7,14 @@ import { newId } from '../../shared/ids.js';
 import { isOperator, type Principal, requireOperator } from '../../shared/principal.js';
 import type { UserView } from '../accounts/accounts.service.js';
 import { insertUser, newUserRow, toUserView } from '../people/users.js';
-import { DepartmentTree, type DeviceRange, manageable, type OrgContext, ROLES, type Role, rangeWithin } from './permissions.js';
+import { ApplicationsService, type ApplicationView } from './applications.service.js';
+import { MembersService, type MemberView, type RangeInput } from './members.service.js';
+import type { DepartmentTree, DeviceRange, OrgContext, Role } from './permissions.js';
+import { checkName, type Db, iso, OrgStanding, rootDepartmentId } from './standing.js';
+
+export type { ApplicationView } from './applications.service.js';
+export type { MemberView, RangeInput } from './members.service.js';
+export { rootDepartmentId } from './standing.js';
 
 export interface OrgView {
   id: string;
@@ -23,57 +30,23 @@ export interface DepartmentView {
   name: string;
 }
 
-export interface MemberView {
-  user_id: string;
-  username: string;
-  display_name: string;
-  role: Role;
-  department_id: string;
-  /** A device admin's scope (department ids, each with its subtree). */
-  scope: string[];
-  joined_at: string;
-}
-
-export interface ApplicationView {
-  id: string;
-  app_key: string;
-  name: string;
-  admins: string[];
-}
-
-/** A range as the API takes it: department ids and user ids. */
-export interface RangeInput {
-  departments?: string[];
-  users?: string[];
-}
-
-const NAME_MAX = 128;
-const APP_KEY_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-type Db = Kysely<Database>;
-
-/** Root departments get a derived id, so creating one lazily is idempotent under concurrency. */
-export function rootDepartmentId(orgId: string): string {
-  return `${orgId}_root`;
-}
-
-function iso(t: number): string {
-  return new Date(t).toISOString();
-}
-
-function checkName(name: unknown, what: string): string {
-  if (typeof name !== 'string' || name.trim().length === 0 || name.length > NAME_MAX) {
-    fail('VALIDATION_FAILED', `${what} must be 1–${NAME_MAX} characters`);
-  }
-  return name.trim();
-}
-
 /**
- * Organisations as people see them: departments (a tree), members with roles, device admins'
- * scopes, the member-binding setting and applications. Sub-merchant organisations made by the
- * merchant feature get their root department and settings lazily, the first time they are used here.
+ * Organisations as people see them: the organisation, its settings and its department tree live
+ * here; the actor's standing is OrgStanding's (standing.ts), members, roles, scopes and device
+ * ranges MembersService's (members.service.ts), applications ApplicationsService's
+ * (applications.service.ts). This class is the one entry the routes, the CLI and the other
+ * features call, and delegates to those owners.
  */
 export class OrganisationsService {
-  constructor(private readonly deps: Pick<Deps, 'db' | 'clock'>) {}
+  private readonly standing: OrgStanding;
+  private readonly members: MembersService;
+  private readonly applications: ApplicationsService;
+
+  constructor(private readonly deps: Pick<Deps, 'db' | 'clock'>) {
+    this.standing = new OrgStanding(deps);
+    this.members = new MembersService(deps, this.standing);
+    this.applications = new ApplicationsService(deps, this.standing);
+  }
 
   private get db(): Db {
     return this.deps.db.kysely;
@@ -120,7 +93,7 @@ export class OrganisationsService {
         .insertInto('organisations')
         .values({ id, name, parent_id: null, mchid: null, merchant_shortname: null, created_at: now })
         .execute();
-      await this.ensureStructure(trx, id, name, now);
+      await this.standing.ensureStructure(trx, id, name, now);
       await trx
         .insertInto('org_members')
         .values({ org_id: id, user_id: admin.id, role: 'super_admin', department_id: rootDepartmentId(id), created_at: now })
@@ -197,101 +170,32 @@ export class OrganisationsService {
     return toOrgView(r, r.member_binding === 1);
   }
 
-  // ── the actor's standing in an organisation ───────────────────────────────
+  private async userView(userId: string): Promise<UserView> {
+    const r = await this.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
+    if (!r) fail('NOT_FOUND', 'No such user');
+    return toUserView(r);
+  }
 
-  /** Everything the permission rules need about the actor in `orgId`. */
-  async context(actor: Principal, orgId: string): Promise<OrgContext> {
-    const org = await this.db.selectFrom('organisations').select(['id', 'name']).where('id', '=', orgId).executeTakeFirst();
-    if (!org) fail('ORG_NOT_FOUND');
-    const tree = await this.tree(orgId, org.name);
-    const settings = await this.db.selectFrom('org_settings').selectAll().where('org_id', '=', orgId).executeTakeFirst();
-    const userId = actor.kind === 'user' ? actor.userId : null;
-    const member = userId
-      ? await this.db
-          .selectFrom('org_members')
-          .selectAll()
-          .where('org_id', '=', orgId)
-          .where('user_id', '=', userId)
-          .executeTakeFirst()
-      : undefined;
-    let scopeRoots: string[] = [];
-    let appAdminOf = new Set<string>();
-    if (member && userId) {
-      if (member.role === 'device_admin') {
-        const rows = await this.db
-          .selectFrom('admin_scopes')
-          .select('department_id')
-          .where('org_id', '=', orgId)
-          .where('user_id', '=', userId)
-          .execute();
-        scopeRoots = rows.map((r) => r.department_id).sort();
-      }
-      const apps = await this.db
-        .selectFrom('application_admins as a')
-        .innerJoin('applications as p', 'p.id', 'a.app_id')
-        .select('p.id')
-        .where('p.org_id', '=', orgId)
-        .where('a.user_id', '=', userId)
-        .execute();
-      appAdminOf = new Set(apps.map((a) => a.id));
-    }
-    return {
-      orgId,
-      userId,
-      isOperator: isOperator(actor),
-      role: member ? (member.role as Role) : null,
-      departmentId: member?.department_id ?? null,
-      memberBinding: settings?.member_binding === 1,
-      tree,
-      scopeRoots,
-      scope: tree.closure(scopeRoots),
-      visibility: member ? tree.closure([member.department_id]) : new Set(),
-      appAdminOf,
-    };
+  // ── the actor's standing (standing.ts) ────────────────────────────────────
+
+  context(actor: Principal, orgId: string): Promise<OrgContext> {
+    return this.standing.context(actor, orgId);
   }
 
   requireMember(ctx: OrgContext): void {
-    if (!ctx.isOperator && ctx.role === null) fail('FORBIDDEN', 'You are not a member of this organisation');
+    this.standing.requireMember(ctx);
   }
 
   requireSuperAdmin(ctx: OrgContext): void {
-    this.requireMember(ctx);
-    if (!ctx.isOperator && ctx.role !== 'super_admin') fail('FORBIDDEN', 'Only a super admin of the organisation may do this');
+    this.standing.requireSuperAdmin(ctx);
   }
 
-  /** Admins (super or device) may invite and see the whole organisation. */
   requireAdmin(ctx: OrgContext): void {
-    this.requireMember(ctx);
-    if (!ctx.isOperator && ctx.role !== 'super_admin' && ctx.role !== 'device_admin') {
-      fail('FORBIDDEN', 'Only an admin of the organisation may do this');
-    }
+    this.standing.requireAdmin(ctx);
   }
 
-  /** The department tree, creating the root (and settings) of an organisation that has none yet. */
-  async tree(orgId: string, orgName?: string): Promise<DepartmentTree> {
-    let rows = await this.db.selectFrom('departments').select(['id', 'parent_id']).where('org_id', '=', orgId).execute();
-    if (!rows.some((r) => r.parent_id === null)) {
-      const name =
-        orgName ??
-        (await this.db.selectFrom('organisations').select('name').where('id', '=', orgId).executeTakeFirst())?.name ??
-        orgId;
-      await this.ensureStructure(this.db, orgId, name, this.deps.clock.now());
-      rows = await this.db.selectFrom('departments').select(['id', 'parent_id']).where('org_id', '=', orgId).execute();
-    }
-    return new DepartmentTree(rows);
-  }
-
-  private async ensureStructure(db: Db | Transaction<Database>, orgId: string, name: string, now: number): Promise<void> {
-    await db
-      .insertInto('departments')
-      .values({ id: rootDepartmentId(orgId), org_id: orgId, parent_id: null, name, created_at: now })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-    await db
-      .insertInto('org_settings')
-      .values({ org_id: orgId, member_binding: 0, updated_at: now })
-      .onConflict((oc) => oc.column('org_id').doNothing())
-      .execute();
+  tree(orgId: string, orgName?: string): Promise<DepartmentTree> {
+    return this.standing.tree(orgId, orgName);
   }
 
   // ── departments ───────────────────────────────────────────────────────────
@@ -384,483 +288,96 @@ export class OrganisationsService {
     });
   }
 
-  // ── members ───────────────────────────────────────────────────────────────
+  // ── members, roles, scopes and device ranges (members.service.ts) ─────────
 
-  /**
-   * Admins see every member; a member sees the members inside their own visibility range (the
-   * people they may pick when binding a device).
-   */
-  async listMembers(actor: Principal, orgId: string, q: { departmentId?: string; search?: string } = {}): Promise<MemberView[]> {
-    const ctx = await this.context(actor, orgId);
-    this.requireMember(ctx);
-    let s = this.db
-      .selectFrom('org_members as m')
-      .innerJoin('users as u', 'u.id', 'm.user_id')
-      .select(['m.user_id', 'u.username', 'u.display_name', 'm.role', 'm.department_id', 'm.created_at'])
-      .where('m.org_id', '=', orgId);
-    if (q.departmentId) {
-      if (!ctx.tree.has(q.departmentId)) fail('DEPARTMENT_NOT_FOUND');
-      s = s.where('m.department_id', 'in', [...ctx.tree.closure([q.departmentId])]);
-    }
-    if (q.search) {
-      const p = `%${q.search.toLowerCase().replace(/[%_\\]/g, '')}%`;
-      s = s.where((eb) => eb.or([eb('u.username', 'like', p), eb(eb.fn('lower', ['u.display_name']), 'like', p)]));
-    }
-    const rows = await s.orderBy('u.username').execute();
-    const visible = ctx.isOperator || ctx.role === 'super_admin' || ctx.role === 'device_admin' ? null : ctx.visibility;
-    const scopes = await this.scopesOf(orgId);
-    return rows
-      .filter((r) => visible === null || visible.has(r.department_id))
-      .map((r) => ({
-        user_id: r.user_id,
-        username: r.username,
-        display_name: r.display_name,
-        role: r.role as Role,
-        department_id: r.department_id,
-        scope: scopes.get(r.user_id) ?? [],
-        joined_at: iso(r.created_at),
-      }));
+  listMembers(actor: Principal, orgId: string, q: { departmentId?: string; search?: string } = {}): Promise<MemberView[]> {
+    return this.members.listMembers(actor, orgId, q);
   }
 
-  private async scopesOf(orgId: string): Promise<Map<string, string[]>> {
-    const rows = await this.db
-      .selectFrom('admin_scopes')
-      .select(['user_id', 'department_id'])
-      .where('org_id', '=', orgId)
-      .execute();
-    const out = new Map<string, string[]>();
-    for (const r of rows) out.set(r.user_id, [...(out.get(r.user_id) ?? []), r.department_id].sort());
-    return out;
-  }
-
-  /** Checks a role/department/scope assignment against the tree; returns the normalised scope. */
   validateAssignment(ctx: OrgContext, role: unknown, departmentId: string, scope: string[] | undefined): string[] {
-    if (!(ROLES as readonly unknown[]).includes(role)) fail('VALIDATION_FAILED', `role must be one of ${ROLES.join(', ')}`);
-    if (!ctx.tree.has(departmentId)) fail('DEPARTMENT_NOT_FOUND', `No department ${departmentId} in this organisation`);
-    if (role !== 'device_admin') {
-      if (scope && scope.length > 0) fail('VALIDATION_FAILED', 'Only a device_admin has a scope');
-      return [];
-    }
-    const s = [...new Set(scope ?? [departmentId])];
-    if (s.length === 0) fail('VALIDATION_FAILED', 'A device_admin needs a scope of at least one department');
-    for (const d of s) if (!ctx.tree.has(d)) fail('DEPARTMENT_NOT_FOUND', `No department ${d} in this organisation`);
-    return s.sort();
+    return this.members.validateAssignment(ctx, role, departmentId, scope);
   }
 
-  /**
-   * May the actor give someone this role, department and scope? Super admins may give anything; a
-   * device admin may only add members, into departments inside their scope.
-   */
   requireMayAssign(ctx: OrgContext, role: Role, departmentId: string): void {
-    this.requireMayAssignRole(ctx, role);
-    if (ctx.isOperator || ctx.role === 'super_admin') return;
-    if (!rangeWithin({ departments: [departmentId], users: [] }, manageable(ctx))) fail('OUTSIDE_SCOPE');
+    this.members.requireMayAssign(ctx, role, departmentId);
   }
 
-  /**
-   * The part of requireMayAssign that needs no validated input: called before the body is
-   * looked at, so an outsider or a member always gets 403, never a validation message.
-   */
   requireMayAssignRole(ctx: OrgContext, role: unknown): void {
-    this.requireAdmin(ctx);
-    if (ctx.isOperator || ctx.role === 'super_admin') return;
-    if (role !== 'member') fail('FORBIDDEN', 'Only a super admin may appoint admins');
+    this.members.requireMayAssignRole(ctx, role);
   }
 
-  /**
-   * Authority first, then the input, then the scope: the checks of an invitation (and of an
-   * operator's direct add) in the order that tells an outsider nothing. Returns the normalised
-   * department and scope.
-   */
   checkAssignment(
     ctx: OrgContext,
     input: { role: Role; departmentId?: string; scope?: string[] },
   ): { departmentId: string; scope: string[] } {
-    this.requireMayAssignRole(ctx, input.role);
-    const departmentId = input.departmentId ?? ctx.tree.rootId;
-    const scope = this.validateAssignment(ctx, input.role, departmentId, input.scope);
-    this.requireMayAssign(ctx, input.role, departmentId);
-    return { departmentId, scope };
+    return this.members.checkAssignment(ctx, input);
   }
 
-  /** Adds (or, with `replace`, re-assigns) a membership inside the caller's transaction. */
-  async putMembership(
+  putMembership(
     trx: Db | Transaction<Database>,
     m: { orgId: string; userId: string; role: Role; departmentId: string; scope: string[]; now: number },
     replace: boolean,
   ): Promise<void> {
-    const existing = await trx
-      .selectFrom('org_members')
-      .select('role')
-      .where('org_id', '=', m.orgId)
-      .where('user_id', '=', m.userId)
-      .executeTakeFirst();
-    if (existing && !replace) fail('ALREADY_EXISTS', 'That user is already a member of this organisation');
-    if (existing) {
-      if (existing.role === 'super_admin' && m.role !== 'super_admin')
-        await this.requireAnotherSuperAdmin(trx, m.orgId, m.userId);
-      await trx
-        .updateTable('org_members')
-        .set({ role: m.role, department_id: m.departmentId })
-        .where('org_id', '=', m.orgId)
-        .where('user_id', '=', m.userId)
-        .execute();
-    } else {
-      await trx
-        .insertInto('org_members')
-        .values({ org_id: m.orgId, user_id: m.userId, role: m.role, department_id: m.departmentId, created_at: m.now })
-        .execute();
-    }
-    await trx.deleteFrom('admin_scopes').where('org_id', '=', m.orgId).where('user_id', '=', m.userId).execute();
-    if (m.scope.length > 0) {
-      await trx
-        .insertInto('admin_scopes')
-        .values(m.scope.map((d) => ({ org_id: m.orgId, user_id: m.userId, department_id: d })))
-        .execute();
-    }
+    return this.members.putMembership(trx, m, replace);
   }
 
-  private async requireAnotherSuperAdmin(trx: Db | Transaction<Database>, orgId: string, userId: string): Promise<void> {
-    const others = await trx
-      .selectFrom('org_members')
-      .select('user_id')
-      .where('org_id', '=', orgId)
-      .where('role', '=', 'super_admin')
-      .where('user_id', '!=', userId)
-      .limit(1)
-      .execute();
-    if (others.length === 0) fail('LAST_SUPER_ADMIN');
-  }
-
-  /**
-   * Seats an existing user directly, for platform operators and the CLI only (as creating an
-   * organisation seats its first super admin). Everyone else invites: a user joins an
-   * organisation only by accepting (PeopleService.inviteUser; issue 11, finding 6).
-   */
-  async addMember(
+  addMember(
     actor: Principal,
     orgId: string,
     input: { userId?: string; username?: string; role: Role; departmentId?: string; scope?: string[] },
   ): Promise<MemberView> {
-    requireOperator(actor);
-    const ctx = await this.context(actor, orgId);
-    const { departmentId, scope } = this.checkAssignment(ctx, input);
-    const user = await this.findUser(input);
-    const now = this.deps.clock.now();
-    await this.db.transaction().execute(async (trx) => {
-      await this.putMembership(trx, { orgId, userId: user.id, role: input.role, departmentId, scope, now }, false);
-      await audit(trx, now, actor, 'member.add', `org:${orgId}`, {
-        user: user.id,
-        role: input.role,
-        department_id: departmentId,
-        scope,
-      });
-    });
-    return this.member(orgId, user.id);
+    return this.members.addMember(actor, orgId, input);
   }
 
-  async updateMember(
+  updateMember(
     actor: Principal,
     orgId: string,
     userId: string,
     input: { role?: Role; departmentId?: string; scope?: string[] },
   ): Promise<MemberView> {
-    const ctx = await this.context(actor, orgId);
-    this.requireSuperAdmin(ctx);
-    const cur = await this.member(orgId, userId);
-    const role = input.role ?? cur.role;
-    const departmentId = input.departmentId ?? cur.department_id;
-    const scope = this.validateAssignment(
-      ctx,
-      role,
-      departmentId,
-      input.scope ?? (role === 'device_admin' && cur.role === 'device_admin' ? cur.scope : undefined),
-    );
-    const now = this.deps.clock.now();
-    await this.db.transaction().execute(async (trx) => {
-      await this.putMembership(trx, { orgId, userId, role, departmentId, scope, now }, true);
-      await audit(trx, now, actor, 'member.update', `org:${orgId}`, { user: userId, role, department_id: departmentId, scope });
-    });
-    return this.member(orgId, userId);
+    return this.members.updateMember(actor, orgId, userId, input);
   }
 
-  async removeMember(actor: Principal, orgId: string, userId: string): Promise<void> {
-    const ctx = await this.context(actor, orgId);
-    // Anyone may leave; removing someone else takes a super admin.
-    if (!(actor.kind === 'user' && actor.userId === userId)) this.requireSuperAdmin(ctx);
-    const cur = await this.member(orgId, userId);
-    const now = this.deps.clock.now();
-    await this.db.transaction().execute(async (trx) => {
-      if (cur.role === 'super_admin') await this.requireAnotherSuperAdmin(trx, orgId, userId);
-      await trx.deleteFrom('admin_scopes').where('org_id', '=', orgId).where('user_id', '=', userId).execute();
-      await trx
-        .deleteFrom('application_admins')
-        .where('user_id', '=', userId)
-        .where('app_id', 'in', (eb) => eb.selectFrom('applications').select('id').where('org_id', '=', orgId))
-        .execute();
-      await this.dropFromDeviceRanges(trx, orgId, userId, cur.department_id);
-      await trx.deleteFrom('org_members').where('org_id', '=', orgId).where('user_id', '=', userId).execute();
-      await audit(trx, now, actor, 'member.remove', `org:${orgId}`, { user: userId });
-    });
+  removeMember(actor: Principal, orgId: string, userId: string): Promise<void> {
+    return this.members.removeMember(actor, orgId, userId);
   }
 
-  /**
-   * A removed member leaves every device range of the organisation at once: a range entry naming
-   * them becomes their former department (unless the range already has it), so the devices stay
-   * with the same admins and the person no longer appears in (or counts for) any range.
-   */
-  private async dropFromDeviceRanges(
-    trx: Transaction<Database>,
-    orgId: string,
-    userId: string,
-    departmentId: string,
-  ): Promise<void> {
-    const rows = await trx
-      .selectFrom('device_visibility as v')
-      .innerJoin('devices as d', 'd.id', 'v.device_id')
-      .select(['v.id', 'v.device_id'])
-      .where('v.user_id', '=', userId)
-      .where('d.owner_type', '=', 'org')
-      .where('d.owner_id', '=', orgId)
-      .execute();
-    if (rows.length === 0) return;
-    const deviceIds = [...new Set(rows.map((r) => r.device_id))];
-    const covered = await trx
-      .selectFrom('device_visibility')
-      .select('device_id')
-      .where('device_id', 'in', deviceIds)
-      .where('department_id', '=', departmentId)
-      .execute();
-    const has = new Set(covered.map((c) => c.device_id));
-    await trx
-      .deleteFrom('device_visibility')
-      .where(
-        'id',
-        'in',
-        rows.map((r) => r.id),
-      )
-      .execute();
-    const add = deviceIds.filter((d) => !has.has(d));
-    if (add.length) {
-      await trx
-        .insertInto('device_visibility')
-        .values(add.map((device_id) => ({ device_id, department_id: departmentId, user_id: null })))
-        .execute();
-    }
+  member(orgId: string, userId: string): Promise<MemberView> {
+    return this.members.member(orgId, userId);
   }
 
-  async member(orgId: string, userId: string): Promise<MemberView> {
-    const r = await this.db
-      .selectFrom('org_members as m')
-      .innerJoin('users as u', 'u.id', 'm.user_id')
-      .select(['m.user_id', 'u.username', 'u.display_name', 'm.role', 'm.department_id', 'm.created_at'])
-      .where('m.org_id', '=', orgId)
-      .where('m.user_id', '=', userId)
-      .executeTakeFirst();
-    if (!r) fail('NOT_FOUND', 'No such member of this organisation');
-    const scope = await this.db
-      .selectFrom('admin_scopes')
-      .select('department_id')
-      .where('org_id', '=', orgId)
-      .where('user_id', '=', userId)
-      .execute();
-    return {
-      user_id: r.user_id,
-      username: r.username,
-      display_name: r.display_name,
-      role: r.role as Role,
-      department_id: r.department_id,
-      scope: scope.map((s) => s.department_id).sort(),
-      joined_at: iso(r.created_at),
-    };
+  resolveRange(ctx: OrgContext, input: RangeInput): Promise<DeviceRange> {
+    return this.members.resolveRange(ctx, input);
   }
 
-  private async findUser(input: { userId?: string; username?: string }): Promise<{ id: string }> {
-    let q = this.db.selectFrom('users').select('id');
-    if (input.userId) q = q.where('id', '=', input.userId);
-    else if (input.username) q = q.where('username', '=', input.username.toLowerCase());
-    else fail('VALIDATION_FAILED', 'Give user_id or username');
-    const u = await q.executeTakeFirst();
-    if (!u) fail('NOT_FOUND', 'No such user');
-    return u;
+  deviceRange(deviceId: number, orgId: string): Promise<DeviceRange> {
+    return this.members.deviceRange(deviceId, orgId);
   }
 
-  private async userView(userId: string): Promise<UserView> {
-    const r = await this.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
-    if (!r) fail('NOT_FOUND', 'No such user');
-    return toUserView(r);
+  adminsFor(orgId: string, range: DeviceRange): Promise<Array<{ user_id: string; display_name: string; role: Role }>> {
+    return this.members.adminsFor(orgId, range);
   }
 
-  // ── applications ──────────────────────────────────────────────────────────
+  // ── applications (applications.service.ts) ────────────────────────────────
 
-  async listApplications(actor: Principal, orgId: string): Promise<ApplicationView[]> {
-    const ctx = await this.context(actor, orgId);
-    this.requireMember(ctx);
-    const apps = await this.db.selectFrom('applications').selectAll().where('org_id', '=', orgId).orderBy('app_key').execute();
-    const admins = apps.length
-      ? await this.db
-          .selectFrom('application_admins')
-          .selectAll()
-          .where(
-            'app_id',
-            'in',
-            apps.map((a) => a.id),
-          )
-          .execute()
-      : [];
-    return apps.map((a) => ({
-      id: a.id,
-      app_key: a.app_key,
-      name: a.name,
-      admins: admins
-        .filter((x) => x.app_id === a.id)
-        .map((x) => x.user_id)
-        .sort(),
-    }));
+  listApplications(actor: Principal, orgId: string): Promise<ApplicationView[]> {
+    return this.applications.listApplications(actor, orgId);
   }
 
-  async createApplication(
+  createApplication(
     actor: Principal,
     orgId: string,
     input: { appKey: string; name: string; admins?: string[] },
   ): Promise<ApplicationView> {
-    const ctx = await this.context(actor, orgId);
-    this.requireSuperAdmin(ctx);
-    const now = this.deps.clock.now();
-    const app = await this.db.transaction().execute(async (trx) => {
-      const a = await this.insertApplication(trx, orgId, input.appKey, input.name, now);
-      await this.replaceAppAdmins(trx, orgId, a, input.admins ?? []);
-      await audit(trx, now, actor, 'application.create', `org:${orgId}`, { app: a, app_key: input.appKey });
-      return a;
-    });
-    return (await this.listApplications(actor, orgId)).find((a) => a.id === app)!;
+    return this.applications.createApplication(actor, orgId, input);
   }
 
-  /** Inserts an application (used by binding when an admin adds a model's associated app). */
-  async insertApplication(
-    trx: Db | Transaction<Database>,
-    orgId: string,
-    appKey: string,
-    name: string,
-    now: number,
-  ): Promise<string> {
-    if (!APP_KEY_RE.test(appKey)) fail('VALIDATION_FAILED', 'app_key must be 1–64 of [A-Za-z0-9_.-]');
-    const id = newId('app');
-    try {
-      await trx
-        .insertInto('applications')
-        .values({ id, org_id: orgId, app_key: appKey, name: checkName(name, 'name'), created_at: now })
-        .execute();
-    } catch (e) {
-      if (this.deps.db.caps.isUniqueViolation(e)) fail('ALREADY_EXISTS', `The organisation already has application ${appKey}`);
-      throw e;
-    }
-    return id;
+  insertApplication(trx: Db | Transaction<Database>, orgId: string, appKey: string, name: string, now: number): Promise<string> {
+    return this.applications.insertApplication(trx, orgId, appKey, name, now);
   }
 
-  async setApplicationAdmins(actor: Principal, orgId: string, appId: string, admins: string[]): Promise<ApplicationView> {
-    const ctx = await this.context(actor, orgId);
-    this.requireSuperAdmin(ctx);
-    const app = await this.db
-      .selectFrom('applications')
-      .select('id')
-      .where('id', '=', appId)
-      .where('org_id', '=', orgId)
-      .executeTakeFirst();
-    if (!app) fail('NOT_FOUND', 'No such application in this organisation');
-    const now = this.deps.clock.now();
-    await this.db.transaction().execute(async (trx) => {
-      await this.replaceAppAdmins(trx, orgId, appId, admins);
-      await audit(trx, now, actor, 'application.admins', `org:${orgId}`, { app: appId, admins });
-    });
-    return (await this.listApplications(actor, orgId)).find((a) => a.id === appId)!;
-  }
-
-  private async replaceAppAdmins(trx: Db | Transaction<Database>, orgId: string, appId: string, admins: string[]): Promise<void> {
-    const ids = [...new Set(admins)];
-    if (ids.length > 0) {
-      const members = await trx
-        .selectFrom('org_members')
-        .select('user_id')
-        .where('org_id', '=', orgId)
-        .where('user_id', 'in', ids)
-        .execute();
-      const found = new Set(members.map((m) => m.user_id));
-      const missing = ids.filter((i) => !found.has(i));
-      if (missing.length) fail('VALIDATION_FAILED', `Not members of this organisation: ${missing.join(', ')}`);
-    }
-    await trx.deleteFrom('application_admins').where('app_id', '=', appId).execute();
-    if (ids.length)
-      await trx
-        .insertInto('application_admins')
-        .values(ids.map((user_id) => ({ app_id: appId, user_id })))
-        .execute();
-  }
-
-  // ── ranges and admins, for binding ────────────────────────────────────────
-
-  /**
-   * Turns the ids a binder picked into a range, checking they belong to the organisation. Only
-   * someone who may bind here gets that far (403 first), and a user id outside the binder's reach
-   * is refused the same way whether or not it is a member, so a range says nothing about who
-   * belongs to the organisation.
-   */
-  async resolveRange(ctx: OrgContext, input: RangeInput): Promise<DeviceRange> {
-    this.requireMember(ctx);
-    if (!ctx.isOperator && ctx.role === 'member' && !ctx.memberBinding) fail('MEMBER_BINDING_OFF');
-    const reach: Set<string> | 'all' = ctx.role === 'member' && !ctx.isOperator ? ctx.visibility : manageable(ctx);
-    const departments = [...new Set(input.departments ?? [])];
-    for (const d of departments) if (!ctx.tree.has(d)) fail('DEPARTMENT_NOT_FOUND', `No department ${d} in this organisation`);
-    const userIds = [...new Set(input.users ?? [])];
-    const users: DeviceRange['users'] = [];
-    if (userIds.length) {
-      const rows = await this.db
-        .selectFrom('org_members')
-        .select(['user_id', 'department_id'])
-        .where('org_id', '=', ctx.orgId)
-        .where('user_id', 'in', userIds)
-        .execute();
-      const byId = new Map(rows.map((r) => [r.user_id, r.department_id]));
-      const missing = userIds.filter((u) => !byId.has(u));
-      if (missing.length) {
-        if (reach !== 'all') fail(ctx.role === 'member' ? 'OUTSIDE_VISIBILITY' : 'OUTSIDE_SCOPE');
-        fail('VALIDATION_FAILED', `Not members of this organisation: ${missing.join(', ')}`);
-      }
-      for (const u of userIds) users.push({ userId: u, departmentId: byId.get(u)! });
-    }
-    return { departments, users };
-  }
-
-  /** The stored range of a device of `orgId`; users are placed by their current department. */
-  async deviceRange(deviceId: number, orgId: string): Promise<DeviceRange> {
-    const rows = await this.db
-      .selectFrom('device_visibility as v')
-      .leftJoin('org_members as m', (j) => j.onRef('m.user_id', '=', 'v.user_id').on('m.org_id', '=', orgId))
-      .select(['v.department_id', 'v.user_id', 'm.department_id as user_department'])
-      .where('v.device_id', '=', deviceId)
-      .orderBy('v.id')
-      .execute();
-    return {
-      departments: rows.filter((r) => r.department_id !== null).map((r) => r.department_id!),
-      users: rows.filter((r) => r.user_id !== null).map((r) => ({ userId: r.user_id!, departmentId: r.user_department })),
-    };
-  }
-
-  /** Users holding the binding permission over a device with this range: super admins and covering device admins. */
-  async adminsFor(orgId: string, range: DeviceRange): Promise<Array<{ user_id: string; display_name: string; role: Role }>> {
-    const tree = await this.tree(orgId);
-    const rows = await this.db
-      .selectFrom('org_members as m')
-      .innerJoin('users as u', 'u.id', 'm.user_id')
-      .select(['m.user_id', 'u.display_name', 'm.role'])
-      .where('m.org_id', '=', orgId)
-      .where('m.role', 'in', ['super_admin', 'device_admin'])
-      .orderBy('u.username')
-      .execute();
-    const scopes = await this.scopesOf(orgId);
-    return rows
-      .filter((r) => r.role === 'super_admin' || rangeWithin(range, tree.closure(scopes.get(r.user_id) ?? [])))
-      .map((r) => ({ user_id: r.user_id, display_name: r.display_name, role: r.role as Role }));
+  setApplicationAdmins(actor: Principal, orgId: string, appId: string, admins: string[]): Promise<ApplicationView> {
+    return this.applications.setApplicationAdmins(actor, orgId, appId, admins);
   }
 }
 
