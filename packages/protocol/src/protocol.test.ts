@@ -9,15 +9,8 @@ import {
   numericText,
   parseFrameText,
 } from './frames.js';
-import {
-  dynamicBindUrl,
-  labelContent,
-  parseScan,
-  quectelPayload,
-  staticBindUrl,
-  staticLoginUrl,
-  validateLabelTemplate,
-} from './qr.js';
+import { validateLabelTemplate } from './label-template.js';
+import { dynamicBindUrl, labelContent, parseScan, quectelPayload, staticBindUrl, staticLoginUrl } from './qr.js';
 import { hexEquals, isFresh, signBindQr, signLoginQr, signRegister, wecomSign } from './sign.js';
 import { checkChar, counterSn, hasValidCheckChar, isValidSn, snKey, validateSnPattern } from './sn.js';
 
@@ -138,8 +131,8 @@ describe('§A8 QR grammar', () => {
     expect(labelContent(base, 'wecom', null, d)).toBe('https://hw.example.com/connect/hardware?hw_code=h');
     expect(labelContent(base, 'quectel', null, d)).toBe('pk=p1&sn=S1&v=1');
     expect(labelContent(base, 'custom', 'ABC{pk}+SN={sn}ABC', d)).toBe('ABCp1+SN=S1ABC');
-    expect(validateLabelTemplate('{pk}')).toEqual(['template must contain {sn} or {hw_code}']);
-    expect(validateLabelTemplate('{sn}{x}')).toEqual(['unknown placeholders: {x}']);
+    expect(validateLabelTemplate('{pk}')).toEqual(['template must contain {pk} and {sn} (missing {sn})']);
+    expect(validateLabelTemplate('{pk};{sn}{x}')).toEqual(['unknown placeholders: {x}']);
   });
 });
 

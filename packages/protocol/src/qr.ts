@@ -82,18 +82,6 @@ export function quectelPayload(pk: string, sn: string): string {
 
 export type LabelFormat = 'wecom' | 'quectel' | 'custom';
 export const LABEL_FORMATS: readonly LabelFormat[] = ['wecom', 'quectel', 'custom'];
-const TEMPLATE_PLACEHOLDERS = ['{pk}', '{sn}', '{hw_code}'];
-
-/** Problems with a custom label template: it must carry the SN or the hw_code to be bindable. */
-export function validateLabelTemplate(t: string): string[] {
-  const problems: string[] = [];
-  if (t.length === 0 || t.length > 512) problems.push('template must be 1–512 characters');
-  if (!t.includes('{sn}') && !t.includes('{hw_code}')) problems.push('template must contain {sn} or {hw_code}');
-  const unknown = t.match(/\{[^}]*\}/g)?.filter((p) => !TEMPLATE_PLACEHOLDERS.includes(p)) ?? [];
-  if (unknown.length > 0) problems.push(`unknown placeholders: ${unknown.join(', ')}`);
-  return problems;
-}
-
 /** What a device's printed label encodes, by its model's label format. */
 export function labelContent(
   publicUrl: string,

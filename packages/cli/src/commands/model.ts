@@ -36,7 +36,7 @@ function modelOptions(cmd: Command, creating: boolean): Command {
     .option('--category <code>', 'device category code (seed 002, e.g. 2)')
     .option('--class <code>', 'device class code (seed 002, e.g. 101)')
     .option('--label-format <format>', 'what the label QR carries: wecom | quectel | custom')
-    .option('--label-template <text>', 'for custom labels: text with {pk}, {sn}, {hw_code}')
+    .option('--label-template <text>', 'for custom labels: text with {pk} and {sn} (optionally {hw_code}), e.g. "ACME;{pk};{sn}"')
     .option('--binding-mode <mode>', 'owner_only | shared | rotating');
   if (creating) {
     cmd

@@ -1,5 +1,18 @@
 import { createHmac } from 'node:crypto';
-import { hexEquals, isFresh, parseScan, type ScanKind, SignWindow, signBindQr, signLoginQr, snKey } from '@bindery/protocol';
+import {
+  type CompiledLabelTemplate,
+  compileLabelTemplate,
+  hexEquals,
+  isFresh,
+  isValidSn,
+  parseScan,
+  type ScanKind,
+  SignWindow,
+  signBindQr,
+  signLoginQr,
+  snKey,
+  validateLabelTemplate,
+} from '@bindery/protocol';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
@@ -64,11 +77,15 @@ export class ScanResolver {
     private readonly repo: KyselyDevicesRepo,
   ) {}
 
+  /** Compiled custom-label matchers by model, reused while the model's product key and template stay. */
+  private readonly matchers = new Map<string, { key: string; m: CompiledLabelTemplate | null }>();
+
   async resolve(content: string): Promise<ResolvedCode> {
-    const scan = parseScan(String(content ?? '').slice(0, 4096));
+    const text = String(content ?? '').slice(0, 4096);
+    const scan = parseScan(text);
     switch (scan.kind) {
       case 'unknown':
-        return { kind: 'unknown', validity: 'invalid', reason: scan.reason };
+        return (await this.customLabel(text.trim())) ?? { kind: 'unknown', validity: 'invalid', reason: scan.reason };
       case 'add_device':
         return { kind: 'add_device', validity: 'ok' };
       case 'static_bind':
@@ -98,6 +115,52 @@ export class ScanResolver {
       case 'dynamic_login':
         return this.dynamic(scan);
     }
+  }
+
+  /**
+   * A custom-format label (docs/labels.md): text no built-in grammar reads, matched against the
+   * templates of the models that print one, each with its own product key in place of `{pk}`
+   * (save-time rules keep two models from reading the same text). It carries no signature, so it
+   * resolves as a Quectel label and binds under exactly the Quectel rule (bind-proof.ts).
+   * The list of custom models is read on each such scan (one small query, so a save on any process
+   * counts at once); compiled matchers are kept until the model's template or product key changes.
+   */
+  private async customLabel(text: string): Promise<ResolvedCode | null> {
+    if (text.length === 0 || text.length > 1024) return null;
+    const rows = await this.deps.db.kysely
+      .selectFrom('models')
+      .select(['model_id', 'product_key', 'label_template'])
+      .where('label_format', '=', 'custom')
+      .where('label_template', 'is not', null)
+      .orderBy('created_at')
+      .orderBy('model_id')
+      .execute();
+    let matched = false;
+    let device: DeviceRow | undefined;
+    for (const r of rows) {
+      if (r.label_template === null) continue;
+      const key = `${r.product_key}\u0000${r.label_template}`;
+      let c = this.matchers.get(r.model_id);
+      if (!c || c.key !== key) {
+        // Templates saved before the read-back rules (no {pk}, or ambiguous) are printed but never read.
+        const readable = validateLabelTemplate(r.label_template).length === 0;
+        c = { key, m: readable ? compileLabelTemplate(r.label_template, { pk: r.product_key }) : null };
+        this.matchers.set(r.model_id, c);
+      }
+      if (device) continue;
+      const m = c.m?.match(text);
+      if (!m?.sn || m.pk !== r.product_key || !isValidSn(m.sn)) continue;
+      matched = true;
+      const d = await this.repo.findBySn(m.sn);
+      // The product key must be the device's model's; a printed hw_code must be the device's.
+      if (d && d.model_id === r.model_id && (m.hw_code === undefined || m.hw_code === d.hw_code)) device = d;
+    }
+    if (this.matchers.size > rows.length) {
+      const live = new Set(rows.map((r) => r.model_id));
+      for (const id of this.matchers.keys()) if (!live.has(id)) this.matchers.delete(id);
+    }
+    if (!matched) return null;
+    return this.withDevice('quectel', device);
   }
 
   private async withDevice(kind: ScanKind['kind'], d: DeviceRow | undefined): Promise<ResolvedCode> {

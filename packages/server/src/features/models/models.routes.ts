@@ -13,7 +13,12 @@ const modelBody = {
     class_code: { type: 'string', enum: Object.keys(DEVICE_CLASSES) },
     shared_seed: { type: 'boolean', description: 'All devices of this model use one seed SecretNo for get_secret_no (§A3)' },
     label_format: { type: 'string', enum: [...LABEL_FORMATS] },
-    label_template: { type: 'string', description: 'For label_format=custom: text with {pk}, {sn}, {hw_code}', nullable: true },
+    label_template: {
+      type: 'string',
+      description:
+        'For label_format=custom: text with {pk} and {sn} (and optionally {hw_code}); labels are also read back by it (docs/labels.md)',
+      nullable: true,
+    },
     binding_mode: { type: 'string', enum: [...BINDING_MODES] },
     require_check_char: { type: 'boolean' },
   },

@@ -1,10 +1,18 @@
-import { DEVICE_CATEGORIES, DEVICE_CLASSES, LABEL_FORMATS, type LabelFormat, validateLabelTemplate } from '@bindery/protocol';
+import {
+  compileLabelTemplate,
+  DEVICE_CATEGORIES,
+  DEVICE_CLASSES,
+  LABEL_FORMATS,
+  type LabelFormat,
+  labelTemplatesOverlap,
+  validateLabelTemplate,
+} from '@bindery/protocol';
 import type { ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import { newId, newSecretNo, newToken, sha256Hex } from '../../shared/ids.js';
-import { type Principal, requireVendor } from '../../shared/principal.js';
+import { canActForVendor, type Principal, requireVendor } from '../../shared/principal.js';
 
 export const BINDING_MODES = ['owner_only', 'shared', 'rotating'] as const;
 export type BindingMode = (typeof BINDING_MODES)[number];
@@ -63,6 +71,8 @@ export class ModelsService {
     if (!vendor) fail('VENDOR_NOT_FOUND');
     const problems = validateModelInput(input, true);
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
+    const productKey = input.product_key ?? newId('p', 10).replace('_', '');
+    if (input.label_format === 'custom') await this.refuseOverlap(actor, null, productKey, input.label_template ?? '');
 
     const modelSecret = newToken(32);
     const seed = input.shared_seed ? newSecretNo() : undefined;
@@ -71,7 +81,7 @@ export class ModelsService {
       model_id: newId('mdl'),
       vendor_id: vendorId,
       name: input.name.trim(),
-      product_key: input.product_key ?? newId('p', 10).replace('_', ''),
+      product_key: productKey,
       category_code: input.category_code ?? '0',
       class_code: input.class_code ?? '0',
       secret_hash: sha256Hex(modelSecret),
@@ -96,12 +106,18 @@ export class ModelsService {
 
   async update(actor: Principal, modelId: string, input: Partial<ModelInput>): Promise<ModelView> {
     const current = await this.getRow(actor, modelId);
-    const problems = validateModelInput({ ...modelView(current), ...input }, false);
+    // A stored template is checked again only when the label format or template changes.
+    const labelChanged = input.label_format !== undefined || input.label_template !== undefined;
+    const merged = { ...modelView(current), ...input };
+    const problems = validateModelInput(labelChanged ? merged : { ...merged, label_format: undefined }, false);
     if (input.shared_seed !== undefined) problems.push('shared_seed is fixed when the model is created');
     if (input.product_key !== undefined && input.product_key !== current.product_key) {
       problems.push('product_key cannot change once set (labels carry it)');
     }
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
+    if (labelChanged && merged.label_format === 'custom') {
+      await this.refuseOverlap(actor, modelId, current.product_key, merged.label_template ?? '');
+    }
     const patch: Partial<ModelsTable> = {};
     if (input.name !== undefined) patch.name = input.name.trim();
     if (input.category_code !== undefined) patch.category_code = input.category_code;
@@ -120,6 +136,30 @@ export class ModelsService {
       });
     }
     return modelView({ ...current, ...patch });
+  }
+
+  /**
+   * Custom labels are read back by their template (scan.ts): a template that could read the same
+   * text as another custom model's (each with its own product key in place of `{pk}`) is refused,
+   * naming that model (protocol labelTemplatesOverlap; docs/labels.md). Another vendor's model is
+   * named only to operators: a vendor learns that the clash is with another vendor, not whose.
+   */
+  private async refuseOverlap(actor: Principal, modelId: string | null, productKey: string, template: string): Promise<void> {
+    const mine = compileLabelTemplate(template, { pk: productKey });
+    const others = await this.db
+      .selectFrom('models')
+      .select(['model_id', 'vendor_id', 'name', 'product_key', 'label_template'])
+      .where('label_format', '=', 'custom')
+      .where('label_template', 'is not', null)
+      .execute();
+    for (const o of others) {
+      if (o.model_id === modelId || o.label_template === null) continue;
+      if (!labelTemplatesOverlap(mine, compileLabelTemplate(o.label_template, { pk: o.product_key }))) continue;
+      const named = canActForVendor(actor, o.vendor_id);
+      const whom = named ? `model ${o.name} (${o.model_id}, template ${o.label_template})` : "another vendor's model";
+      const problem = `label_template: labels of this template could also be read as labels of ${whom}; change a literal part so the two cannot read the same text`;
+      fail('VALIDATION_FAILED', problem, { problems: [problem], ...(named ? { conflicting_model_id: o.model_id } : {}) });
+    }
   }
 
   async get(actor: Principal, modelId: string): Promise<ModelView> {
