@@ -24,6 +24,7 @@ import { login, PASSWORD } from '../packages/server/src/features/people/people.f
 import { SYSTEM_CLI } from '../packages/server/src/shared/principal.js';
 import { postgresBackend, postgresUrl, sqliteBackend, type TestBackend } from '../packages/server/src/testing/backends.js';
 import { startHarness } from '../packages/server/src/testing/harness.js';
+import { now, pool } from './pool.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 2000);
 const CONCURRENCY = 8;
@@ -42,29 +43,10 @@ function machine(): string {
   ].join('\n');
 }
 
-const now = () => Number(process.hrtime.bigint()) / 1e6;
-
 function stats(ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(1);
   return `p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, p99 ${q(0.99)} ms`;
-}
-
-/** Runs `n` tasks, `c` at a time; returns per-task latencies and the wall time. */
-async function pool(n: number, c: number, task: (i: number) => Promise<void>): Promise<{ lat: number[]; wallS: number }> {
-  const lat: number[] = [];
-  let next = 0;
-  const t0 = now();
-  await Promise.all(
-    Array.from({ length: c }, async () => {
-      for (let i = next++; i < n; i = next++) {
-        const t = now();
-        await task(i);
-        lat.push(now() - t);
-      }
-    }),
-  );
-  return { lat, wallS: (now() - t0) / 1000 };
 }
 
 async function runOn(backend: TestBackend): Promise<string[]> {

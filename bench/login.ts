@@ -12,6 +12,7 @@ import os from 'node:os';
 import { SYSTEM_CLI } from '../packages/server/src/shared/principal.js';
 import { sqliteBackend } from '../packages/server/src/testing/backends.js';
 import { startHarness } from '../packages/server/src/testing/harness.js';
+import { pool } from './pool.js';
 
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 400);
 const USERS = 50;
@@ -19,28 +20,10 @@ const CONCURRENCY = 4;
 const UNKNOWN = 10;
 const PASSWORD = 'a long bench password';
 
-const now = () => Number(process.hrtime.bigint()) / 1e6;
-
 function stats(ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!.toFixed(1);
   return `p50 ${q(0.5)} ms, p99 ${q(0.99)} ms`;
-}
-
-async function pool(n: number, c: number, task: (i: number) => Promise<void>): Promise<{ lat: number[]; wallS: number }> {
-  const lat: number[] = [];
-  let next = 0;
-  const t0 = now();
-  await Promise.all(
-    Array.from({ length: c }, async () => {
-      for (let i = next++; i < n; i = next++) {
-        const t = now();
-        await task(i);
-        lat.push(now() - t);
-      }
-    }),
-  );
-  return { lat, wallS: (now() - t0) / 1000 };
 }
 
 async function main(): Promise<void> {

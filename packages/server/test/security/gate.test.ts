@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +11,7 @@ import { routeAccessTable } from '../../src/http/gate.js';
 import { SYSTEM_CLI } from '../../src/shared/principal.js';
 import { sqliteBackend, storageBackends } from '../../src/testing/backends.js';
 import { bearer, type Harness, startHarness } from '../../src/testing/harness.js';
+import { makeCert } from '../../src/testing/tls-cert.js';
 
 /**
  * Issue 11, finding 1 (and the gate half of finding 6): one gate decides on the route Fastify
@@ -259,22 +259,6 @@ describe.each(storageBackends())('request gate on $backend.name', ({ backend, sk
     expect(docs.headers['content-security-policy']).toMatch(/script-src 'self'/);
   });
 });
-
-/** A self-signed certificate made with the openssl CLI; null (and the suite skips) without one. */
-function makeCert(dir: string): { cert: string; key: string } | null {
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'],
-      { stdio: 'ignore' },
-    );
-    return { cert, key };
-  } catch {
-    return null;
-  }
-}
 
 describe('request gate under TLS', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bindery-gate-tls-'));

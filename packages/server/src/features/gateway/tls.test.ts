@@ -1,27 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { storageBackends } from '../../testing/backends.js';
+import { makeCert } from '../../testing/tls-cert.js';
 import { type GatewayHarness, startGatewayHarness } from './gateway.testkit.js';
-
-/** A self-signed certificate made with the openssl CLI; null (and the suite skips) without one. */
-function makeCert(dir: string): { cert: string; key: string } | null {
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'],
-      { stdio: 'ignore' },
-    );
-    return { cert, key };
-  } catch {
-    return null;
-  }
-}
 
 const certDir = mkdtempSync(path.join(tmpdir(), 'bindery-tls-'));
 const pair = makeCert(certDir);
