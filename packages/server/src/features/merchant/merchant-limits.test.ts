@@ -29,23 +29,8 @@ describe('merchant limits and nonces across processes (Redis)', () => {
     await pair?.close();
   });
 
+  /** One merchant key, used on both processes, for the list and for inspections. */
   async function clients() {
-    const key = makeMerchantKey(MCHID);
-    await h.services.merchant.addKey(OPERATOR, MCHID, { certificate_pem: key.certificatePem });
-    return bases.map((base) => {
-      const wxpay = new Wechatpay({
-        mchid: MCHID,
-        serial: key.serial,
-        privateKey: key.privateKeyPem,
-        certs: { [platform.pub_key_id]: platform.public_key_pem },
-        baseURL: `${base}/`,
-      });
-      return (params: Record<string, unknown>): Promise<AxiosResponse> => wxpay.v3!.iotmanage!.devices!.get({ params });
-    });
-  }
-
-  /** The same key on both processes, for the list and for inspections. */
-  async function endpointClients() {
     const key = makeMerchantKey(MCHID);
     await h.services.merchant.addKey(OPERATOR, MCHID, { certificate_pem: key.certificatePem });
     return bases.map((base) => {
@@ -57,7 +42,7 @@ describe('merchant limits and nonces across processes (Redis)', () => {
         baseURL: `${base}/`,
       }).v3!.iotmanage!;
       return {
-        list: (): Promise<AxiosResponse> => v3.devices!.get({ params: { limit: 1, offset: 0 } }),
+        list: (params: Record<string, unknown> = { limit: 1, offset: 0 }): Promise<AxiosResponse> => v3.devices!.get({ params }),
         inspection: (sn: string): Promise<AxiosResponse> => v3.deviceInspections!._device_sn_!.get({ device_sn: sn }),
       };
     });
@@ -70,7 +55,7 @@ describe('merchant limits and nonces across processes (Redis)', () => {
       const started = Date.now();
       const results = await Promise.all(
         Array.from({ length: 21 }, (_, i) =>
-          (i % 2 === 0 ? one! : two!)({ limit: 1, offset: 0 }).then(
+          (i % 2 === 0 ? one! : two!).list({ limit: 1, offset: 0 }).then(
             (r) => r.status,
             (e: AxiosError) => ({ status: e.response?.status, code: (e.response?.data as { code?: string })?.code }),
           ),
@@ -98,7 +83,7 @@ describe('merchant limits and nonces across processes (Redis)', () => {
         );
       for (let attempt = 0; attempt < 5; attempt++) {
         h.clock.set(Date.now());
-        const [one, two] = await endpointClients();
+        const [one, two] = await clients();
         const started = Date.now();
         const [list, insp] = await Promise.all([
           Promise.all(Array.from({ length: 21 }, (_, i) => outcome((i % 2 === 0 ? one! : two!).list()))),
@@ -118,7 +103,7 @@ describe('merchant limits and nonces across processes (Redis)', () => {
   it.skipIf(skip)('a nonce used on one process is refused on the other', async () => {
     h.clock.set(Date.now());
     const [one] = await clients();
-    const first = await one!({ limit: 2, offset: 0 });
+    const first = await one!.list({ limit: 2, offset: 0 });
     expect(first.status).toBe(200);
     const auth = first.config.headers.Authorization as string;
     const replay = await fetch(`${bases[1]}/v3/iotmanage/devices?limit=2&offset=0`, { headers: { authorization: auth } });
