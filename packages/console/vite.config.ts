@@ -4,7 +4,19 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   root: import.meta.dirname,
   base: '/',
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', assetsDir: 'assets', sourcemap: false },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    assetsDir: 'assets',
+    sourcemap: false,
+    rollupOptions: {
+      // antd marks its modules "use client" for React Server Components; a browser bundle has no use for it.
+      onwarn(w, warn) {
+        if (w.code !== 'MODULE_LEVEL_DIRECTIVE') warn(w);
+      },
+    },
+  },
   // `npm run dev -w packages/console` proxies the API to a server on :8080.
   server: {
     proxy: Object.fromEntries(

@@ -1,2 +1,1 @@
-// Vite bundles the stylesheet; TypeScript only needs to know the import is allowed.
-declare module '*.css';
+/// <reference types="vite/client" />

@@ -1,16 +1,26 @@
-import { StrictMode } from 'react';
+import { StrictMode, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
-import { App } from './app.js';
-import { I18nProvider } from './i18n.js';
+import { BrowserRouter, useNavigate, useRoutes } from 'react-router';
+import './i18n/index.js';
+import { registerRouter } from './router.js';
+import { routes } from './routes.js';
 import { SessionProvider } from './session.js';
+import { Loading } from './ui.js';
 import './styles.css';
+
+function Routes() {
+  registerRouter(useNavigate());
+  return useRoutes(routes);
+}
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <I18nProvider>
-      <SessionProvider>
-        <App />
-      </SessionProvider>
-    </I18nProvider>
+    <SessionProvider>
+      <Suspense fallback={<Loading />}>
+        <BrowserRouter>
+          <Routes />
+        </BrowserRouter>
+      </Suspense>
+    </SessionProvider>
   </StrictMode>,
 );

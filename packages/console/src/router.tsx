@@ -1,46 +1,37 @@
-import { type AnchorHTMLAttributes, type MouseEvent, useEffect, useState } from 'react';
+import { Link, type NavigateFunction, useLocation as useRouterLocation } from 'react-router';
 
-/** A small history router: the server answers every console path with index.html. */
+/**
+ * What the phone pages need from react-router, in their words: `navigate()` from event handlers (through
+ * the navigate function main.tsx registers), and the location as path + parsed query + full href.
+ */
+export { Link };
+
 export interface Location {
   path: string;
   query: URLSearchParams;
   href: string;
 }
 
-function current(): Location {
-  return { path: window.location.pathname, query: new URLSearchParams(window.location.search), href: window.location.href };
+let router: NavigateFunction | null = null;
+
+/** main.tsx registers react-router's navigate function once, inside the router. */
+export function registerRouter(r: NavigateFunction): void {
+  router = r;
 }
 
-const EVENT = 'bindery:navigate';
-
 export function navigate(to: string, opts: { replace?: boolean } = {}): void {
-  if (opts.replace) window.history.replaceState(null, '', to);
-  else window.history.pushState(null, '', to);
+  if (router) void router(to, { replace: opts.replace ?? false });
+  else window.location.assign(to);
   window.scrollTo(0, 0);
-  window.dispatchEvent(new Event(EVENT));
 }
 
 export function useLocation(): Location {
-  const [loc, setLoc] = useState(current);
-  useEffect(() => {
-    const on = () => setLoc(current());
-    window.addEventListener('popstate', on);
-    window.addEventListener(EVENT, on);
-    return () => {
-      window.removeEventListener('popstate', on);
-      window.removeEventListener(EVENT, on);
-    };
-  }, []);
-  return loc;
-}
-
-export function Link({ to, ...rest }: { to: string } & AnchorHTMLAttributes<HTMLAnchorElement>) {
-  const onClick = (e: MouseEvent<HTMLAnchorElement>) => {
-    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-    e.preventDefault();
-    navigate(to);
+  const l = useRouterLocation();
+  return {
+    path: l.pathname,
+    query: new URLSearchParams(l.search),
+    href: window.location.origin + l.pathname + l.search + l.hash,
   };
-  return <a href={to} onClick={onClick} {...rest} />;
 }
 
 /** Only same-site paths may be continued to after signing in. */

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import { useI18n } from './i18n.js';
+import { useI18n } from './i18n/index.js';
 
 /** Small shared pieces: notices, online badges, the loading line. */
 export function Notice({ kind, children, testId }: { kind: 'error' | 'ok' | 'info'; children: ReactNode; testId?: string }) {

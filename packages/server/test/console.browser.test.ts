@@ -1,15 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { dynamicBindUrl, signBindQr, staticBindUrl } from '@bindery/protocol';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import QRCode from 'qrcode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifCodeFor } from '../src/features/binding/scan.js';
 import { CODE_SN, type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
-import { CONSOLE_DIST } from '../src/features/console/console.routes.js';
+import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
 
 /**
  * The console in a real browser (Debian chromium through playwright-core) against the real app on
@@ -18,51 +13,16 @@ import { CONSOLE_DIST } from '../src/features/console/console.routes.js';
  * organisation has no member binding, and the phone-sized scan page with a photo of a code.
  * Screenshots go to CONSOLE_SCREENSHOTS_DIR (docs/img to refresh the ones in the docs).
  */
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const skipReason = existsSync(CHROMIUM) ? undefined : `no ${CHROMIUM} (apt-get install chromium)`;
-if (skipReason) console.warn(`[bindery tests] console browser tests skipped: ${skipReason}`);
+if (browserSkipReason) console.warn(`[bindery tests] console browser tests skipped: ${browserSkipReason}`);
 
-const SHOTS = process.env.CONSOLE_SCREENSHOTS_DIR
-  ? path.resolve(ROOT, process.env.CONSOLE_SCREENSHOTS_DIR)
-  : path.join(tmpdir(), 'bindery-console-shots');
-// Generous: two cores shared with the rest of the suite. Waiting is on elements, never on sleeps.
-const WAIT = 30_000;
-
-describe.skipIf(!!skipReason)('web console in chromium', () => {
+describe.skipIf(!!browserSkipReason)('web console in chromium', () => {
   let w: ConsoleWorld;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  // Phone pages are shot as the screen shows them (the tab bar is fixed to its bottom); others whole.
-  const shot = async (page: Page, name: string) => {
-    const phone = (page.viewportSize()?.width ?? 1200) < 720;
-    await page.screenshot({ path: path.join(SHOTS, `console-${name}.png`), fullPage: !phone });
-  };
-
+  let cb: ConsoleBrowser;
+  const shot = (page: Page, name: string) => cb.shot(page, name);
   /** A fresh browser profile-like context; phone adds the 390×844 touch viewport. */
-  const newPage = async (opts: { phone?: boolean; lang?: 'en' | 'zh' } = {}): Promise<Page> => {
-    const ctx = await browser.newContext({
-      ...(opts.phone
-        ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
-        : { viewport: { width: 1200, height: 800 } }),
-      locale: opts.lang === 'zh' ? 'zh-CN' : 'en-GB',
-    });
-    contexts.push(ctx);
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(WAIT);
-    page.setDefaultNavigationTimeout(WAIT);
-    return page;
-  };
+  const newPage = (opts: { phone?: boolean; lang?: 'en' | 'zh' } = {}) => cb.newPage(opts);
 
-  const login = async (page: Page, username: string, next = '/devices') => {
-    await page.goto(`${w.baseUrl}${next}`);
-    await page.waitForURL(/\/login\?next=/);
-    await page.locator('input[name=username]').fill(username);
-    await page.locator('input[name=password]').fill(w.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL((u) => !u.pathname.startsWith('/login'));
-  };
+  const login = (page: Page, username: string, next = '/devices') => signIn(page, w.baseUrl, username, w.password, next);
 
   const apiState = async (sn: string) =>
     (await w.h.deps.db.kysely
@@ -72,31 +32,12 @@ describe.skipIf(!!skipReason)('web console in chromium', () => {
       .executeTakeFirst()) as { owner_type: string | null; owner_id: string | null; state: string } | undefined;
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    // `npm test` builds the console first; a direct vitest run builds it here when it is missing.
-    if (!existsSync(path.join(CONSOLE_DIST, 'index.html'))) {
-      execFileSync('npm', ['run', 'build:console'], { cwd: ROOT, stdio: 'ignore' });
-    }
+    cb = await launchConsoleBrowser();
     w = await startConsoleWorld();
-    // launch() gives chromium a new, empty profile directory of its own and removes it on close.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        '--no-first-run',
-      ],
-    });
   }, 120_000);
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
+    await cb?.close();
     await w?.close();
   });
 
@@ -368,7 +309,7 @@ describe.skipIf(!!skipReason)('web console in chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=device-list] [data-sn]').length === 3);
     await shot(page, 'org-devices');
     await page.getByTestId('lang').click();
-    await page.getByRole('link', { name: '成员' }).click();
+    await page.getByTestId('nav-org-members').click();
     await page.getByTestId('members').getByText('设备管理员').first().waitFor();
     await page.reload();
     await page.getByTestId('members').getByText('超级管理员').waitFor();

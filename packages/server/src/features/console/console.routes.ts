@@ -1,33 +1,24 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { consoleIndexHtml } from '../landing/console-shell.js';
+import { sendConsoleShell } from '../landing/console-shell.js';
 
 /** packages/console/dist, built by `npm run build:console` (npm start and npm test build it first). */
 export const CONSOLE_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../console/dist');
 
 /**
- * The console's own paths. Everything else stays with the API, /docs, the gateway and the landing
- * routes (/login, /connect/hardware, the add-device links serve the same index.html themselves).
+ * Every GET that no other route answers and that a browser opens as a page is the console's: the single-page
+ * app routes it, and shows its own "not found" page for a path it does not know (issue 12: never raw JSON).
+ * The API, the wire surfaces and anything not asking for HTML keep the JSON 404 (app.ts).
  */
-export const CONSOLE_PATHS = [
-  '/',
-  '/devices',
-  '/devices/:sn',
-  '/scan',
-  '/bind',
-  '/notifications',
-  '/orgs/:orgId',
-  '/orgs/:orgId/members',
-  '/orgs/:orgId/departments',
-] as const;
+const NOT_CONSOLE = /^\/(api|v3|cgi-bin|docs|assets|metrics|openapi\.json)(\/|$)/;
 
-// Vite's build has no inline script or style; the camera frames stay in the page (blob:/mediastream:).
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; " +
-  "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export function isConsolePath(url: string, accept: string | undefined): boolean {
+  const path = url.split('?')[0] ?? '/';
+  return !NOT_CONSOLE.test(path) && (accept ?? '').includes('text/html');
+}
 
 const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>Bindery · console not built</title>
@@ -56,16 +47,34 @@ export function consoleRoutes(opts: { dist?: string } = {}) {
     }
 
     const shell = async (_req: unknown, reply: FastifyReply) => {
-      const html = consoleIndexHtml(path.join(dist, 'index.html'));
-      reply.header('cache-control', 'no-store').header('content-type', 'text/html; charset=utf-8');
-      if (html === null) return reply.status(503).send(NOT_BUILT);
-      return reply.header('content-security-policy', CSP).header('x-frame-options', 'DENY').send(html);
+      if (sendConsoleShell(reply, path.join(dist, 'index.html'))) return reply;
+      return reply
+        .status(503)
+        .header('cache-control', 'no-store')
+        .header('content-type', 'text/html; charset=utf-8')
+        .send(NOT_BUILT);
     };
-    for (const url of CONSOLE_PATHS) {
+    const hidden = { hide: true, tags: ['console'] };
+    app.get('/', { config: { access: 'public' }, schema: { ...hidden, summary: 'The web console (single-page app)' } }, shell);
+    // Any other page a browser opens: the console's route table decides (its not-found page included).
+    app.get(
+      '/*',
+      { config: { access: 'public' }, schema: { ...hidden, summary: 'The web console at any other page path' } },
+      async (req, reply) => (isConsolePath(req.url, req.headers.accept) ? shell(req, reply) : reply.callNotFound()),
+    );
+    // Browsers ask for /favicon.ico on every site, whatever the page says; the console ships one.
+    for (const icon of ['favicon.ico', 'favicon.svg']) {
       app.get(
-        url,
-        { config: { access: 'public' }, schema: { hide: true, tags: ['console'], summary: 'The web console (single-page app)' } },
-        shell,
+        `/${icon}`,
+        { config: { access: 'public' }, schema: { ...hidden, summary: 'The console icon' } },
+        async (_req, reply) => {
+          const file = path.join(dist, icon);
+          if (!existsSync(file)) return reply.callNotFound();
+          return reply
+            .header('content-type', icon.endsWith('.svg') ? 'image/svg+xml' : 'image/x-icon')
+            .header('cache-control', 'public, max-age=86400')
+            .send(readFileSync(file));
+        },
       );
     }
   };

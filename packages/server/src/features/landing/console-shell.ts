@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FastifyReply } from 'fastify';
 
 /**
  * The built console's index.html (packages/console/dist), when there is one. The landing paths
@@ -26,4 +28,32 @@ export function consoleIndexHtml(file = consoleShell.file): string | null {
   const html = readFileSync(file, 'utf8');
   cached = { file, mtimeMs: st.mtimeMs, html };
   return html;
+}
+
+/**
+ * The console's policy: Vite's build has no inline script; the camera frames stay in the page (blob:,
+ * mediastream:). Ant Design writes its styles at run time (CSS-in-JS), so style elements carry a fresh
+ * per-response nonce, handed to the app in a meta tag (shell/admin-layout.tsx gives it to antd); no
+ * 'unsafe-inline'.
+ */
+export function consoleCsp(nonce: string): string {
+  return (
+    `default-src 'self'; script-src 'self'; style-src 'self' 'nonce-${nonce}'; img-src 'self' data: blob:; ` +
+    "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; " +
+    "frame-ancestors 'none'"
+  );
+}
+
+/** Sends the built console with its policy and a fresh style nonce; false while it is not built. */
+export function sendConsoleShell(reply: FastifyReply, file = consoleShell.file): boolean {
+  const html = consoleIndexHtml(file);
+  if (html === null) return false;
+  const nonce = randomBytes(16).toString('base64');
+  reply
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .header('content-security-policy', consoleCsp(nonce))
+    .header('x-frame-options', 'DENY')
+    .send(html.replace('<head>', `<head>\n    <meta name="csp-nonce" content="${nonce}" />`));
+  return true;
 }

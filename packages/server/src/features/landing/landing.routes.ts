@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAppError } from '../../errors.js';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
-import { consoleIndexHtml } from './console-shell.js';
+import { sendConsoleShell } from './console-shell.js';
 import {
   addDevicePage,
   bindPage,
@@ -36,12 +36,7 @@ export function landingRoutes(s: Services) {
         .send(p.html);
 
     /** Serves the console when it is built; false when the server must render the page itself. */
-    const serveConsole = (reply: FastifyReply): boolean => {
-      const html = consoleIndexHtml();
-      if (html === null) return false;
-      reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
-      return true;
-    };
+    const serveConsole = (reply: FastifyReply): boolean => sendConsoleShell(reply);
 
     /** Not signed in: to the login page, which comes back here afterwards. */
     const toLogin = (req: FastifyRequest, reply: FastifyReply) =>

@@ -1,10 +1,10 @@
 import { useCallback, useEffect, useState } from 'react';
-import { api, type Department, get, type Member, type OrgDetail } from '../api.js';
-import { useI18n } from '../i18n.js';
-import { Link } from '../router.js';
-import { useSession } from '../session.js';
-import { Loading, Notice, RoleName } from '../ui.js';
-import { DeviceListView } from './devices.js';
+import { api, type Department, get, type Member, type OrgDetail } from '../../api.js';
+import { useI18n } from '../../i18n/index.js';
+import { Link } from '../../router.js';
+import { useSession } from '../../session.js';
+import { Loading, Notice, RoleName } from '../../ui.js';
+import { DeviceListView } from '../personal/devices.js';
 
 type Tab = 'devices' | 'members' | 'departments';
 

@@ -1,8 +1,8 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { ApiError, api, get, type DevicePage as Page, post } from '../api.js';
-import { type Key, useI18n } from '../i18n.js';
-import { Link, navigate, useLocation } from '../router.js';
-import { Loading, Notice, OnlineBadge, RoleName } from '../ui.js';
+import { ApiError, api, get, type DevicePage as Page, post } from '../../api.js';
+import { type Key, useI18n } from '../../i18n/index.js';
+import { Link, navigate, useLocation } from '../../router.js';
+import { Loading, Notice, OnlineBadge, RoleName } from '../../ui.js';
 
 type Msg = { kind: 'ok' | 'error'; text: string } | null;
 

@@ -1,10 +1,10 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
-import { type BindResult, post } from '../api.js';
-import { decodeFile, decodeQr, decoderName } from '../decode.js';
-import { type Key, reasonText, useI18n } from '../i18n.js';
-import { navigate } from '../router.js';
-import { useMe } from '../session.js';
-import { Notice } from '../ui.js';
+import { type BindResult, post } from '../../api.js';
+import { decodeFile, decodeQr, decoderName } from '../../decode.js';
+import { type Key, reasonText, useI18n } from '../../i18n/index.js';
+import { navigate } from '../../router.js';
+import { useMe } from '../../session.js';
+import { Notice } from '../../ui.js';
 
 /** Where a decoded code goes: the confirmation page resolves it with the server. */
 function openCode(content: string) {

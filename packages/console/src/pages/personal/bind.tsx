@@ -8,10 +8,10 @@ import {
   post,
   type ScanOwner,
   type ScanResolution,
-} from '../api.js';
-import { reasonText, useI18n } from '../i18n.js';
-import { Link, navigate, useLocation } from '../router.js';
-import { Loading, Notice, RoleName } from '../ui.js';
+} from '../../api.js';
+import { reasonText, useI18n } from '../../i18n/index.js';
+import { Link, navigate, useLocation } from '../../router.js';
+import { Loading, Notice, RoleName } from '../../ui.js';
 
 /** /connect/hardware?… — what a phone opens from a label or a device screen: the whole URL is the code. */
 export function ConnectPage() {

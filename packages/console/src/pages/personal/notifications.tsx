@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'react';
-import { get, type Notification } from '../api.js';
-import { type I18n, type Key, useI18n } from '../i18n.js';
-import { useNotifications } from '../notifications.js';
-import { Link } from '../router.js';
-import { Loading, Notice } from '../ui.js';
+import { get, type Notification } from '../../api.js';
+import { type I18n, type Key, useI18n } from '../../i18n/index.js';
+import { useNotifications } from '../../notifications.js';
+import { Link } from '../../router.js';
+import { Loading, Notice } from '../../ui.js';
 
 const KINDS = ['device.bound', 'device.unbound', 'device.transferred', 'device.shared'];
 

@@ -1,8 +1,8 @@
 import { type FormEvent, useState } from 'react';
-import { useI18n } from '../i18n.js';
-import { navigate, safeNext, useLocation } from '../router.js';
-import { useSession } from '../session.js';
-import { Notice } from '../ui.js';
+import { useI18n } from '../../i18n/index.js';
+import { navigate, safeNext, useLocation } from '../../router.js';
+import { useSession } from '../../session.js';
+import { Notice } from '../../ui.js';
 
 export function LoginPage() {
   const { t, err, lang, setLang } = useI18n();

@@ -1,8 +1,8 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { type Department, type DeviceCard, type DeviceList, get, qs } from '../api.js';
-import { useI18n } from '../i18n.js';
-import { Link } from '../router.js';
-import { Loading, Notice, OnlineBadge } from '../ui.js';
+import { type Department, type DeviceCard, type DeviceList, get, qs } from '../../api.js';
+import { useI18n } from '../../i18n/index.js';
+import { Link } from '../../router.js';
+import { Loading, Notice, OnlineBadge } from '../../ui.js';
 
 export function MyDevicesPage() {
   const { t } = useI18n();
