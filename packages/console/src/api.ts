@@ -42,6 +42,8 @@ export interface Session {
   csrf_token: string;
   personal_space: { type: 'user'; id: string };
   organisations: OrgSummary[];
+  /** The vendors this person works for, with their vendor role (issue 13); absent on older servers. */
+  vendors?: Array<{ id: string; name: string; role: 'vendor_admin' | 'engineer' | 'production' }>;
 }
 
 export interface Owner {

@@ -43,6 +43,35 @@ export const operatorNav: NavItem[] = [
   { to: 'settings', label: 'nav.operator.settings', testId: 'nav-op-settings' },
 ];
 
+/** Vendor roles (issue 13): admin everything; engineer models, firmware, integrations; production the line. */
+export type VendorRole = 'vendor_admin' | 'engineer' | 'production';
+const V_ALL: VendorRole[] = ['vendor_admin', 'engineer', 'production'];
+const V_ENG: VendorRole[] = ['vendor_admin', 'engineer'];
+const V_PROD: VendorRole[] = ['vendor_admin', 'production'];
+
+/** A vendor's pages, relative to /vendors/:vendorId (the pairing station is full-screen, outside the frame). */
+export const vendorNav: Array<NavItem & { vendorRoles: VendorRole[] }> = [
+  { to: 'models', label: 'nav.vendor.models', testId: 'nav-v-models', vendorRoles: V_ALL },
+  { to: 'devices', label: 'nav.vendor.devices', testId: 'nav-v-devices', vendorRoles: V_ALL },
+  { to: 'batches', label: 'nav.vendor.batches', testId: 'nav-v-batches', vendorRoles: V_PROD },
+  { to: 'relations', label: 'nav.vendor.relations', testId: 'nav-v-relations', vendorRoles: V_PROD },
+  { to: 'pairing', label: 'nav.vendor.pairing', testId: 'nav-v-pairing', vendorRoles: V_PROD },
+  { to: 'firmware', label: 'nav.vendor.firmware', testId: 'nav-v-firmware', vendorRoles: V_ENG },
+  { to: 'integrations', label: 'nav.vendor.integrations', testId: 'nav-v-integrations', vendorRoles: V_ENG },
+  { to: 'people', label: 'nav.vendor.people', testId: 'nav-v-people', vendorRoles: ['vendor_admin'] },
+];
+
+/** The vendor role that decides a vendor's menu: an operator acts for every vendor as its admin. */
+export function vendorRole(s: Session, vendorId: string): VendorRole | null {
+  if (s.user.is_operator) return 'vendor_admin';
+  const v = (s as Session & { vendors?: Array<{ id: string; role: VendorRole }> }).vendors?.find((x) => x.id === vendorId);
+  return v?.role ?? null;
+}
+
+export function visibleVendorNav(role: VendorRole | null): NavItem[] {
+  return role ? vendorNav.filter((i) => i.vendorRoles.includes(role)) : [];
+}
+
 /** The organisations this person administers (members do not get an admin section). */
 export function administeredOrgs(s: Session): Session['organisations'] {
   return s.organisations.filter((o) => o.role === 'super_admin' || o.role === 'device_admin');

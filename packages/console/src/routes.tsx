@@ -35,6 +35,7 @@ function DeviceRoute() {
 }
 
 const orgLayout = page(() => import('./shell/admin-layout.js').then((m) => ({ Component: m.OrgLayout })));
+const vendorLayout = page(() => import('./shell/admin-layout.js').then((m) => ({ Component: m.VendorLayout })));
 const operatorLayout = page(() => import('./shell/admin-layout.js').then((m) => ({ Component: m.OperatorLayout })));
 const legacyOrg = (tab: 'devices' | 'members' | 'departments') =>
   page(() =>
@@ -69,8 +70,18 @@ export const routes: RouteObject[] = [
             children: [
               { index: true, element: legacyOrg('devices') },
               { path: 'devices', element: legacyOrg('devices') },
-              { path: 'members', element: legacyOrg('members') },
-              { path: 'departments', element: legacyOrg('departments') },
+              { path: 'members', element: page(() => import('./pages/org/members.js')) },
+              { path: 'departments', element: page(() => import('./pages/org/departments.js')) },
+              { path: 'settings', element: page(() => import('./pages/org/settings.js')) },
+              { path: 'webhooks', element: page(() => import('./pages/org/webhooks.js')) },
+              { path: '*', element: <NotFoundPage /> },
+            ],
+          },
+          {
+            path: 'vendors/:vendorId',
+            element: vendorLayout,
+            children: [
+              { index: true, element: <Navigate to="models" replace /> },
               { path: '*', element: <NotFoundPage /> },
             ],
           },

@@ -7,7 +7,7 @@ import { type ReactNode, Suspense } from 'react';
 import { Link, Outlet, useLocation, useParams } from 'react-router';
 import { api, unwrap } from '../api/client.js';
 import { useI18n } from '../i18n/index.js';
-import { type NavItem, operatorNav, orgRole, visibleOrgNav } from '../nav.js';
+import { type NavItem, operatorNav, orgRole, vendorRole, visibleOrgNav, visibleVendorNav } from '../nav.js';
 import { NotFoundPage } from '../pages/not-found.js';
 import { useMe } from '../session.js';
 import { Loading } from '../ui.js';
@@ -121,4 +121,35 @@ export function OperatorLayout() {
   const { t } = useI18n();
   if (!me.user.is_operator) return <NotFoundPage />;
   return <AdminFrame title={t('nav.operator')} base="/operator" items={operatorNav} />;
+}
+
+/** /vendors/:vendorId/* — a vendor's pages, by the caller's vendor role (issue 13). */
+export function VendorLayout() {
+  const { vendorId = '' } = useParams();
+  const me = useMe();
+  const { t } = useI18n();
+  const role = vendorRole(me, vendorId);
+  const vendor = useQuery({
+    queryKey: ['vendors', vendorId],
+    queryFn: () => unwrap(api.GET('/api/v1/vendors/{vendorId}', { params: { path: { vendorId } } })),
+    enabled: role !== null,
+  });
+  if (!role) {
+    return (
+      <Result
+        status="403"
+        title={t('admin.forbiddenVendor')}
+        extra={<Link to="/devices">{t('notFound.home')}</Link>}
+        data-testid="forbidden"
+      />
+    );
+  }
+  const name = vendor.data as { name?: string; vendor?: { name?: string } } | undefined;
+  return (
+    <AdminFrame
+      title={name?.vendor?.name ?? name?.name ?? vendorId}
+      base={`/vendors/${vendorId}`}
+      items={visibleVendorNav(role)}
+    />
+  );
 }

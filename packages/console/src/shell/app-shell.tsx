@@ -77,6 +77,11 @@ function Header() {
             {o.name}
           </Link>
         ))}
+        {(me.vendors ?? []).map((v) => (
+          <Link key={v.id} to={`/vendors/${v.id}`} className={active(`/vendors/${v.id}`)} data-testid={`nav-vendor-${v.id}`}>
+            {v.name}
+          </Link>
+        ))}
         {me.user.is_operator && (
           <Link to="/operator" className={active('/operator')} data-testid="nav-operator">
             {t('nav.operator')}
