@@ -115,6 +115,8 @@ export class CliContext {
     if (!opened) return;
     const o = await opened.catch(() => undefined);
     if (o) {
+      // Events announced in the background (a batch's device.registered) are enqueued before the pool closes.
+      await o.services.events.settled();
       const { closeDeps } = await import('@bindery/server/compose.js');
       await closeDeps(o.deps);
     }

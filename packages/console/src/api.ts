@@ -85,6 +85,14 @@ export interface DevicePage {
   application: { app_key: string; name: string } | null;
   error_reports: Array<{ id: number; errcode: number; errmsg: string; reported_at: string }>;
   logs: Array<{ id: string; req_id: string; size: number; sha256: string; uploaded_at: string }>;
+  /** What was asked of the device and how it went (admins only; absent on older servers). */
+  commands?: Array<{
+    id: string;
+    cmd: string;
+    status: 'pending' | 'delivered' | 'expired';
+    created_at: string;
+    delivered_at: string | null;
+  }>;
   my_actions: DeviceAction[];
   user_type: number;
 }

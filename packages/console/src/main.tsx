@@ -1,12 +1,15 @@
 import { StrictMode, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter, useNavigate, useRoutes } from 'react-router';
-import './i18n/index.js';
+import { i18nReady } from './i18n/index.js';
 import { registerRouter } from './router.js';
 import { routes } from './routes.js';
 import { SessionProvider } from './session.js';
 import { Loading } from './ui.js';
 import './styles.css';
+
+// The words of the language in use, before anything is drawn (one small chunk).
+await i18nReady;
 
 function Routes() {
   registerRouter(useNavigate());

@@ -24,6 +24,7 @@ const SUPER: Role[] = ['super_admin'];
 /** An organisation's admin pages, relative to /orgs/:orgId. */
 export const orgNav: NavItem[] = [
   { to: 'devices', label: 'nav.org.devices', testId: 'nav-org-devices', roles: ADMINS },
+  { to: 'dashboard', label: 'nav.org.dashboard', testId: 'nav-org-dashboard', roles: SUPER },
   { to: 'members', label: 'nav.org.members', testId: 'nav-org-members', roles: ADMINS },
   { to: 'departments', label: 'nav.org.departments', testId: 'nav-org-departments', roles: SUPER },
   { to: 'settings', label: 'nav.org.settings', testId: 'nav-org-settings', roles: SUPER },
@@ -51,12 +52,14 @@ const V_PROD: VendorRole[] = ['vendor_admin', 'production'];
 
 /** A vendor's pages, relative to /vendors/:vendorId (the pairing station is full-screen, outside the frame). */
 export const vendorNav: Array<NavItem & { vendorRoles: VendorRole[] }> = [
+  { to: 'dashboard', label: 'nav.vendor.dashboard', testId: 'nav-v-dashboard', vendorRoles: V_ALL },
   { to: 'models', label: 'nav.vendor.models', testId: 'nav-v-models', vendorRoles: V_ALL },
   { to: 'devices', label: 'nav.vendor.devices', testId: 'nav-v-devices', vendorRoles: V_ALL },
   { to: 'batches', label: 'nav.vendor.batches', testId: 'nav-v-batches', vendorRoles: V_PROD },
   { to: 'relations', label: 'nav.vendor.relations', testId: 'nav-v-relations', vendorRoles: V_PROD },
   { to: 'pairing', label: 'nav.vendor.pairing', testId: 'nav-v-pairing', vendorRoles: V_PROD },
   { to: 'firmware', label: 'nav.vendor.firmware', testId: 'nav-v-firmware', vendorRoles: V_ENG },
+  { to: 'campaigns', label: 'nav.vendor.campaigns', testId: 'nav-v-campaigns', vendorRoles: V_ENG },
   { to: 'integrations', label: 'nav.vendor.integrations', testId: 'nav-v-integrations', vendorRoles: V_ENG },
   { to: 'people', label: 'nav.vendor.people', testId: 'nav-v-people', vendorRoles: ['vendor_admin'] },
 ];

@@ -12,7 +12,17 @@ import {
 import { validateLabelTemplate } from './label-template.js';
 import { dynamicBindUrl, labelContent, parseScan, quectelPayload, staticBindUrl, staticLoginUrl } from './qr.js';
 import { hexEquals, isFresh, signBindQr, signLoginQr, signRegister, wecomSign } from './sign.js';
-import { checkChar, counterSn, hasValidCheckChar, isValidSn, snKey, validateSnPattern } from './sn.js';
+import {
+  CHECK_ALPHABET,
+  checkChar,
+  checkCharScheme,
+  counterSn,
+  hasValidCheckChar,
+  isValidSn,
+  legacyCheckChar,
+  snKey,
+  validateSnPattern,
+} from './sn.js';
 
 const SECRET = '58ee0d77d6b9db9fc227862eb2d01289';
 
@@ -145,26 +155,60 @@ describe('§B2 SN rules and check characters', () => {
     expect(snKey('AbC')).toBe('abc');
   });
 
-  it('catches every single-character typo and adjacent transposition on a sample', () => {
+  it('catches every single-character typo and adjacent transposition on a sample (P-SN-4)', () => {
     const alnum = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
-    const body = 'BND7Q2K9';
-    const sn = body + checkChar(body);
-    expect(hasValidCheckChar(sn)).toBe(true);
-    expect(hasValidCheckChar(sn.toLowerCase())).toBe(true);
-    for (let i = 0; i < sn.length; i++) {
-      for (const c of alnum) {
-        if (c === sn[i]) continue;
-        expect(hasValidCheckChar(sn.slice(0, i) + c + sn.slice(i + 1)), `${i}:${c}`).toBe(false);
+    const apart31 = (a: string, b: string) => Math.abs(alnum.indexOf(a.toUpperCase()) - alnum.indexOf(b)) === 31;
+    for (const body of ['BND7Q2K9', 'BDG000018', 'X1', 'A'.repeat(40)]) {
+      const sn = body + checkChar(body);
+      expect(checkCharScheme(sn)).toBe('p-sn-4');
+      expect(hasValidCheckChar(sn.toLowerCase())).toBe(true);
+      for (let i = 0; i < sn.length; i++) {
+        for (const c of alnum) {
+          if (c === sn[i]!.toUpperCase() || apart31(sn[i]!, c)) continue;
+          const typo = sn.slice(0, i) + c + sn.slice(i + 1);
+          // A typed look-alike of the check character itself reads as the character (O → 0).
+          if (i === sn.length - 1 && ({ O: '0', I: '1', L: '1', Z: '2' } as Record<string, string>)[c] === sn[i]) continue;
+          expect(checkCharScheme(typo) === 'p-sn-4', `${body} ${i}:${c}`).toBe(false);
+        }
+      }
+      for (let i = 0; i < sn.length - 1; i++) {
+        if (sn[i] === sn[i + 1] || apart31(sn[i]!, sn[i + 1]!.toUpperCase())) continue;
+        const swapped = sn.slice(0, i) + sn[i + 1] + sn[i] + sn.slice(i + 2);
+        expect(checkCharScheme(swapped) === 'p-sn-4', `${body} swap ${i}`).toBe(false);
       }
     }
-    let caught = 0;
+  });
+
+  it('draws check characters without look-alikes; SNs printed with the first rule still validate', () => {
+    const seen = new Set<string>();
+    for (let n = 0; n < 5000; n++) seen.add(checkChar(`BDG${String(n).padStart(6, '0')}`));
+    expect([...seen].sort().join('')).toBe([...CHECK_ALPHABET].sort().join(''));
+    for (const ch of 'OILUZ') expect(seen.has(ch)).toBe(false);
+    // Printed before P-SN-4: the Luhn mod 36 character of BDG000018 is the letter O.
+    expect(legacyCheckChar('BDG000018')).toBe('O');
+    expect(checkCharScheme('BDG000018O')).toBe('p-sn-3');
+    expect(hasValidCheckChar('BDG000018O')).toBe(true);
+    expect(hasValidCheckChar('bdg000018o')).toBe(true);
+    // The same body now ends in a character from the new alphabet.
+    const now = checkChar('BDG000018');
+    expect(CHECK_ALPHABET.includes(now)).toBe(true);
+    expect(hasValidCheckChar(`BDG000018${now}`)).toBe(true);
+    // Typed look-alikes of a check character read as the character they resemble.
+    const zero = Array.from({ length: 2000 }, (_, n) => `Q${n}`).find((b) => checkChar(b) === '0')!;
+    expect(hasValidCheckChar(`${zero}O`)).toBe(true);
+    // Either rule accepts, so some typos pass as a first-rule character: few of them.
+    const body = 'BND7Q2K9';
+    const sn = body + checkChar(body);
+    let passed = 0;
     let total = 0;
-    for (let i = 0; i < body.length - 1; i++) {
-      if (sn[i] === sn[i + 1]) continue;
-      total++;
-      if (!hasValidCheckChar(sn.slice(0, i) + sn[i + 1] + sn[i] + sn.slice(i + 2))) caught++;
+    for (let i = 0; i < body.length; i++) {
+      for (const c of '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ') {
+        if (c === sn[i]) continue;
+        total++;
+        if (hasValidCheckChar(sn.slice(0, i) + c + sn.slice(i + 1))) passed++;
+      }
     }
-    expect(caught).toBe(total);
+    expect(passed / total).toBeLessThan(0.06);
   });
 
   it('formats counter SNs and validates patterns', () => {

@@ -15,11 +15,11 @@ export function snKey(sn: string): string {
 const ALNUM = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /**
- * Luhn mod 36 check character over the SN's characters, case-insensitively (P-SN-3).
- * It catches every single-character typo and most adjacent transpositions, and stays in
- * [0-9A-Z] so an SN with its check character still obeys the SN rules.
+ * The first check character (P-SN-3): Luhn mod 36 over the SN's characters, case-insensitively.
+ * Its alphabet is all of [0-9A-Z], so it prints look-alikes (`BDG000018O`: O or 0?). New SNs use
+ * `checkChar` (P-SN-4); SNs printed with this one keep validating (`hasValidCheckChar`).
  */
-export function checkChar(body: string): string {
+export function legacyCheckChar(body: string): string {
   const n = ALNUM.length;
   let factor = 2;
   let sum = 0;
@@ -34,10 +34,54 @@ export function checkChar(body: string): string {
   return ALNUM[(n - (sum % n)) % n]!;
 }
 
-/** True when the last character of `sn` is the check character of the rest. */
+/**
+ * The 31 characters a check character is drawn from (P-SN-4): Crockford base32 without Z, so no
+ * I, L, O, U or Z — nothing to mistake for 1, 0 or 2. 31 is prime, which is what lets one
+ * character catch the errors below.
+ */
+export const CHECK_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXY';
+const CHECK_MOD = CHECK_ALPHABET.length;
+/** Typed look-alikes of check characters, read as what they resemble (Crockford's decoding). */
+const CHECK_LOOKALIKE: Record<string, string> = { O: '0', I: '1', L: '1', Z: '2' };
+
+/** Σ value(c) · 3^(distance from the check position) mod 31; 3 generates every non-zero residue mod 31. */
+function weightedSum(body: string): number {
+  let sum = 0;
+  let w = 3;
+  for (let i = body.length - 1; i >= 0; i--) {
+    const v = ALNUM.indexOf(body[i]!.toUpperCase());
+    if (v < 0) throw new Error(`character ${body[i]} is not alphanumeric`);
+    sum = (sum + v * w) % CHECK_MOD;
+    w = (w * 3) % CHECK_MOD;
+  }
+  return sum;
+}
+
+/**
+ * The check character of new SNs (P-SN-4): weighted sum mod 31 with weights 3^k, drawn from
+ * CHECK_ALPHABET. Catches every single-character substitution and adjacent transposition except
+ * between characters 31 apart in [0-9A-Z] (0/V, 1/W, 2/X, 3/Y, 4/Z — none of them look-alikes).
+ */
+export function checkChar(body: string): string {
+  return CHECK_ALPHABET[(CHECK_MOD - weightedSum(body)) % CHECK_MOD]!;
+}
+
+/** Which rule the last character of `sn` satisfies as a check character, if any. */
+export function checkCharScheme(sn: string): 'p-sn-4' | 'p-sn-3' | null {
+  if (sn.length < 2 || !SN_RE.test(sn)) return null;
+  const body = sn.slice(0, -1);
+  const last = sn.slice(-1).toUpperCase();
+  if (checkChar(body) === (CHECK_LOOKALIKE[last] ?? last)) return 'p-sn-4';
+  if (legacyCheckChar(body) === last) return 'p-sn-3';
+  return null;
+}
+
+/**
+ * True when the last character of `sn` is the check character of the rest, by either rule: the
+ * current one (P-SN-4) or the first one (P-SN-3), so SNs already printed keep validating.
+ */
 export function hasValidCheckChar(sn: string): boolean {
-  if (sn.length < 2 || !SN_RE.test(sn)) return false;
-  return checkChar(sn.slice(0, -1)) === sn.slice(-1).toUpperCase();
+  return checkCharScheme(sn) !== null;
 }
 
 /** Crockford base32 alphabet: no I, L, O, U, so labels can't be misread. */

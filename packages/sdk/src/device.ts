@@ -217,6 +217,25 @@ export class Device extends TypedEmitter<DeviceEvents> {
     s?.close(1000, 'device stopped');
   }
 
+  /** The version the device reports in `subscribe_corp`. */
+  get firmwareVersion(): string {
+    return this.opts.firmwareVersion ?? '1.0.0';
+  }
+
+  /** What a flashed image changes: the version sent at the next `subscribe_corp`. */
+  setFirmwareVersion(version: string): void {
+    this.opts.firmwareVersion = version;
+  }
+
+  /** A reboot: the connection closes now and the device powers on again after `afterMs`. */
+  reboot(afterMs = 0): void {
+    this.stop();
+    this.reconnectTimer = this.timers.setTimeout(() => {
+      this.reconnectTimer = null;
+      this.start();
+    }, afterMs);
+  }
+
   /** Drops the connection as a lost network would; the device reconnects with backoff. */
   dropConnection(): void {
     this.sock?.terminate();

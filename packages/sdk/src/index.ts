@@ -15,3 +15,4 @@ export * from './events.js';
 export * from './qr.js';
 export * from './time.js';
 export * from './transport.js';
+export * from './upgrade.js';

@@ -7,24 +7,35 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Deps } from './deps.js';
 import { AppError } from './errors.js';
 import { accountsRoutes } from './features/accounts/accounts.routes.js';
+import { auditRoutes } from './features/audit/audit.routes.js';
 import { bindingRoutes } from './features/binding/binding.routes.js';
+import { deviceLiveRoutes } from './features/binding/device-live.js';
+import { orgDevicesRoutes } from './features/binding/org-devices.routes.js';
 import { callbacksRoutes } from './features/callbacks/callbacks.routes.js';
+import { campaignsRoutes } from './features/campaigns/campaigns.routes.js';
 import { cloudApiRoutes } from './features/cloud-api/cloud-api.routes.js';
-import { consoleRoutes } from './features/console/console.routes.js';
+import { consoleRoutes, isConsolePath } from './features/console/console.routes.js';
 import { deviceLogsRoutes } from './features/device-logs/device-logs.routes.js';
 import { devicesRoutes } from './features/devices/devices.routes.js';
 import { firmwareRoutes } from './features/firmware/firmware.routes.js';
+import { fleetStatsRoutes } from './features/fleet-stats/fleet-stats.routes.js';
 import { attachGateway } from './features/gateway/gateway.js';
 import { gatewayRoutes } from './features/gateway/gateway.routes.js';
+import { instanceRoutes } from './features/instance/instance.routes.js';
+import { instanceSettingsRoutes } from './features/instance-settings/instance-settings.routes.js';
+import { sendConsoleShell } from './features/landing/console-shell.js';
 import { landingRoutes } from './features/landing/landing.routes.js';
 import { merchantV3Routes } from './features/merchant/merchant.routes.js';
 import { merchantAdminRoutes } from './features/merchant/merchant-admin.routes.js';
 import { modelsRoutes } from './features/models/models.routes.js';
 import { notificationsRoutes } from './features/notifications/notifications.routes.js';
 import { organisationsRoutes } from './features/organisations/organisations.routes.js';
+import { pairingRoutes } from './features/pairing/pairing.routes.js';
+import { accountsAdminRoutes } from './features/people/accounts-admin.routes.js';
 import { peopleRoutes } from './features/people/people.routes.js';
 import { productionRoutes } from './features/production/production.routes.js';
 import { relationsRoutes } from './features/relations/relations.routes.js';
+import { thirdPartyRoutes } from './features/third-party/third-party.routes.js';
 import { vendorsRoutes } from './features/vendors/vendors.routes.js';
 import { registerGate, wecomShaped } from './http/gate.js';
 import { redactUrl } from './http/redact.js';
@@ -105,6 +116,14 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   });
 
   app.setNotFoundHandler((req, reply) => {
+    // A page path a browser opens is the console's (features/console: its route table shows "not found").
+    if (
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      isConsolePath(req.url, req.headers.accept) &&
+      sendConsoleShell(reply)
+    ) {
+      return reply;
+    }
     const e = new AppError('NOT_FOUND', `No route ${req.method} ${redactUrl(req.url.split('?')[0] ?? '')}`);
     if (wecomShaped(req)) return reply.status(200).send({ errcode: e.errcode, errmsg: e.message });
     return reply.status(404).send({ error: { code: e.code, message: e.message }, request_id: req.id });
@@ -158,18 +177,28 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(devicesRoutes(services));
   await app.register(productionRoutes(services));
   await app.register(relationsRoutes(services));
+  await app.register(pairingRoutes(services));
   await app.register(cloudApiRoutes(services));
   await app.register(bindingRoutes(services));
+  await app.register(orgDevicesRoutes(services));
+  await app.register(auditRoutes(services));
   await app.register(peopleRoutes(services));
+  await app.register(accountsAdminRoutes(services));
+  await app.register(instanceSettingsRoutes(services));
   await app.register(organisationsRoutes(services));
   await app.register(landingRoutes(services));
   await app.register(notificationsRoutes(services));
+  await app.register(deviceLiveRoutes(services, deps.bus));
+  await app.register(thirdPartyRoutes(services));
   await app.register(gatewayRoutes(services));
   await app.register(firmwareRoutes(services));
+  await app.register(campaignsRoutes(services));
+  await app.register(fleetStatsRoutes(services));
   await app.register(deviceLogsRoutes(services));
   await app.register(callbacksRoutes(services));
   // The WeCom direct-access gateway: WebSocket upgrades on this same port (docs/protocol.md).
-  await attachGateway(app, deps, services);
+  services.instance.local = await attachGateway(app, deps, services);
+  await app.register(instanceRoutes(services));
   await app.register(merchantAdminRoutes(services));
   // The WeChat Pay v3 surface: its own error shape, body parser and signed replies.
   await app.register(merchantV3Routes(services), { prefix: '/v3' });

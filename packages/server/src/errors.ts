@@ -25,7 +25,15 @@ export const ERRORS = {
   BATCH_NOT_FOUND: { status: 404, errcode: 46013, message: 'No such label batch' },
   FIRMWARE_NOT_FOUND: { status: 404, errcode: 46030, message: 'No such firmware' },
   LOG_NOT_FOUND: { status: 404, errcode: 46031, message: 'No such device log' },
+  CAMPAIGN_NOT_FOUND: { status: 404, errcode: 46035, message: 'No such firmware campaign' },
+  CAMPAIGN_STATE: { status: 409, errcode: 40435, message: 'The campaign cannot do this in its current state' },
   FIRMWARE_VERSION_EXISTS: { status: 409, errcode: 40430, message: 'This firmware version is already published for the model' },
+  FIRMWARE_LINK_INVALID: {
+    status: 403,
+    errcode: 48061,
+    message: 'This firmware download link is invalid or has expired; ask for the firmware info again',
+  },
+  RANGE_NOT_SATISFIABLE: { status: 416, errcode: 41601, message: 'The requested range is outside the file' },
   MERCHANT_NOT_FOUND: { status: 404, errcode: 46014, message: 'No such merchant' },
   // The WeChat Pay v3 surface (/v3/…) answers {code, message, detail} with these codes (docs/merchant-api.md).
   PARAM_ERROR: { status: 400, errcode: -1, message: 'The parameters are invalid' },
@@ -41,6 +49,7 @@ export const ERRORS = {
   DEVICE_BOUND: { status: 409, errcode: 40065, message: 'The device is bound; unbind it first' },
   BATCH_NOT_READY: { status: 409, errcode: 40066, message: 'The batch is not ready yet' },
   IMPORT_REJECTED: { status: 422, errcode: 40067, message: 'The file has errors; nothing was imported' },
+  MODEL_ARCHIVED: { status: 409, errcode: 40090, message: 'This model is archived; it takes no new devices or batches' },
   PAYLOAD_TOO_LARGE: { status: 413, errcode: 40068, message: 'The request body is too large' },
   IMPORT_TOO_LARGE: {
     status: 413,
@@ -51,6 +60,11 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, errcode: 45009, message: 'Too many requests; slow down' },
   LOCKED_OUT: { status: 429, errcode: 45011, message: 'Too many failed attempts; try again later' },
   // People, organisations and binding (issue 4; docs/binding.md).
+  REDIRECT_NOT_ALLOWED: {
+    status: 403,
+    errcode: 48040,
+    message: 'This application has not registered that return address (redirect_uri); ask its organisation admin',
+  },
   CSRF_FAILED: { status: 403, errcode: 48010, message: 'The request lacks a valid CSRF token; reload the page and try again' },
   MEMBER_BINDING_OFF: {
     status: 403,
@@ -85,6 +99,7 @@ export const ERRORS = {
     message: 'The department still has sub-departments, members, invitations or devices',
   },
   LAST_SUPER_ADMIN: { status: 409, errcode: 40410, message: 'An organisation must keep at least one super admin' },
+  DEPARTMENT_CYCLE: { status: 409, errcode: 40411, message: 'A department cannot move below itself or its own sub-departments' },
   // Proof of possession (issue 11; docs/binding.md).
   POSSESSION_REQUIRED: {
     status: 403,
@@ -145,6 +160,19 @@ export const ERRORS = {
     errcode: 46043,
     message: 'The server may not send requests to this URL (an internal or reserved address, or not http(s))',
   },
+  // Accounts (issue 12; docs/accounts.md).
+  ACCOUNT_DISABLED: { status: 403, errcode: 48030, message: 'This account is disabled; ask an operator' },
+  RESET_LINK_INVALID: {
+    status: 410,
+    errcode: 40480,
+    message: 'This password-reset link is invalid, used or expired; ask for a new one',
+  },
+  SIGNUP_CLOSED: { status: 403, errcode: 48031, message: 'Sign-up is closed on this instance; ask for an invitation' },
+  LAST_OPERATOR: { status: 409, errcode: 40481, message: 'The instance must keep at least one enabled operator' },
+  CANNOT_DISABLE_SELF: { status: 409, errcode: 40482, message: 'You cannot disable your own account' },
+  // Vendor people (issue 13; docs/accounts.md).
+  LAST_VENDOR_ADMIN: { status: 409, errcode: 40490, message: 'A vendor must keep at least one vendor admin' },
+  VENDOR_MEMBER_NOT_FOUND: { status: 404, errcode: 40491, message: 'No such member of this vendor' },
   NOT_READY: { status: 503, errcode: -1, message: 'The service is not ready' },
   DEPENDENCY_UNAVAILABLE: {
     status: 503,

@@ -2,6 +2,7 @@ import { buildApp } from './app.js';
 import { closeDeps, composeDeps } from './compose.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startCloudJobs } from './features/cloud-api/cloud-jobs.js';
+import { startFleetSampler } from './features/fleet-stats/fleet-stats.service.js';
 
 /** The composition root: config → adapters → app → listen, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -23,6 +24,10 @@ async function main(): Promise<void> {
   const cloudJobs = startCloudJobs(services, deps.logger);
   // Vendor callbacks and webhooks: every process delivers; rows are claimed, so none twice.
   services.callbacks.outbox.start();
+  // Firmware campaigns: every process runs the scheduler; a lease per campaign keeps it to one at a time.
+  services.campaigns.engine.start();
+  // Fleet dashboard samples (online counts, firmware versions): every process; a recent sample skips.
+  const fleetSampler = startFleetSampler(services.fleetStats, deps.logger);
   deps.logger.info(
     { url: config.publicUrl, tls: !!config.tls, storage: deps.db.caps.backend, bus: config.redisUrl ? 'redis' : 'memory' },
     'bindery is up',
@@ -40,6 +45,9 @@ async function main(): Promise<void> {
     force.unref();
     try {
       await cloudJobs.stop();
+      await fleetSampler.stop();
+      await services.campaigns.engine.stop();
+      await services.campaigns.engine.releaseLeases().catch(() => {});
       await services.callbacks.outbox.stop();
       await app.close();
       await closeDeps(deps);

@@ -225,7 +225,10 @@ describe.skipIf(!!browserSkipReason)('web console in chromium', () => {
     await shot(page, 'device');
     await page.getByRole('button', { name: 'Unbind', exact: true }).click();
     await page.getByTestId('unbind-confirm').click();
-    await page.getByTestId('action-msg').getByText('The device was unbound.').waitFor();
+    // The page shows the device's new state at once: no longer this person's, no stale actions left.
+    await page.getByTestId('device-unbound').getByText('Lobby lock is unbound.').waitFor();
+    expect(await page.getByRole('button', { name: 'Reboot' }).count()).toBe(0);
+    await shot(page, 'device-unbound');
     const s = await apiState('CON0003');
     expect(s?.owner_id ?? null).toBeNull();
     // The device page of an unbound device is no longer there for this person.
@@ -298,15 +301,17 @@ describe.skipIf(!!browserSkipReason)('web console in chromium', () => {
   it('switches to Chinese, remembers it, and shows the organisation devices, search and members', async () => {
     const page = await newPage();
     await login(page, 'boss.con', `/orgs/${w.org.orgId}`);
-    await page.getByTestId('device-list').waitFor();
-    await page.locator('input[name=q]').fill('Front');
-    await page.getByRole('button', { name: 'Search', exact: true }).click();
-    await page.locator('[data-testid=device-list] [data-sn]').first().waitFor();
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=device-list] [data-sn]').length === 1);
-    expect(await page.locator('[data-testid=device-list] [data-sn]').getAttribute('data-sn')).toBe('CON0001');
-    await page.locator('input[name=q]').fill('');
-    await page.getByRole('button', { name: 'Search', exact: true }).click();
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=device-list] [data-sn]').length === 3);
+    // The organisation's devices page (issue 12: pages/org/devices.tsx).
+    const search = page.getByTestId('devices-search').locator('input');
+    const rows = '[data-testid^=device-row-]';
+    await page.locator(rows).first().waitFor();
+    await search.fill('Front');
+    await search.press('Enter');
+    await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 1, rows);
+    expect(await page.locator(rows).getAttribute('data-testid')).toBe('device-row-CON0001');
+    await search.fill('');
+    await search.press('Enter');
+    await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 3, rows);
     await shot(page, 'org-devices');
     await page.getByTestId('lang').click();
     await page.getByTestId('nav-org-members').click();

@@ -65,7 +65,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--start <n>', 'first counter value (default: continue)', intArg(0))
     .option('--random', 'random Crockford base32 SNs instead of a counter', false)
     .option('--length <n>', 'random characters after the prefix', intArg(0))
-    .option('--check-char', 'append a check character (Luhn mod 36) that catches typing mistakes', false)
+    .option('--check-char', 'append a check character (P-SN-4: no look-alikes such as O/0) that catches typing mistakes', false)
     .action(async (modelId: string, o: CreateOptions) => {
       const pattern = patternOf(o);
       const s = await ctx.services();

@@ -510,4 +510,32 @@ describe.each(backends)('bindery callbacks on $name', ({ name, skip, setup }) =>
       [again.delivery.id, 1, 'the webhook was removed'],
     ]);
   });
+
+  it.skipIf(skip)('a batch made by `batch create` queues every device.registered before the CLI exits', async () => {
+    // Issue 13: the announcements run after the batch commits; closing the pool first lost some of them.
+    const added = await json<{ webhook: { id: string } }>([
+      'callbacks',
+      'webhooks',
+      'add',
+      '--vendor',
+      vendorId,
+      '--url',
+      hook.url,
+      '--events',
+      'device.registered',
+    ]);
+    await json(['batch', 'create', modelId, '--count', '40', '--prefix', 'EVB', '--width', '4']);
+    const log = await json<Page>([
+      'callbacks',
+      'deliveries',
+      '--vendor',
+      vendorId,
+      '--event',
+      'device.registered',
+      '--limit',
+      '200',
+    ]);
+    const mine = log.deliveries.filter((d) => d.target.id === added.webhook.id && d.sn?.startsWith('EVB'));
+    expect(new Set(mine.map((d) => d.sn)).size).toBe(40);
+  });
 });

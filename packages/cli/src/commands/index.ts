@@ -4,6 +4,7 @@ export * as batch from './batch.js';
 export * as callbacks from './callbacks.js';
 export * as config from './config.js';
 export * as device from './device.js';
+export * as firmware from './firmware.js';
 export * as merchant from './merchant.js';
 export * as migrate from './migrate.js';
 export * as model from './model.js';

@@ -16,6 +16,12 @@ interface SimOptions {
   localAddresses?: string;
   maxInFlight: number;
   firmware: string;
+  upgrade?: boolean;
+  failureRate?: number;
+  brickRate?: number;
+  wrongMd5Rate?: number;
+  installMs?: number;
+  downloadBps?: number;
   qr?: string;
   publicUrl?: string;
   duration?: number;
@@ -39,6 +45,16 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--local-addresses <range>', 'loopback source addresses, e.g. 127.0.0.2-127.0.0.9')
     .option('--max-in-flight <n>', 'devices mid-flow at once (per process)', intArg(1, 100_000), 500)
     .option('--firmware <version>', 'firmware_version sent in subscribe_corp', '1.0.0')
+    .option('--upgrade', 'devices really upgrade on push_update_firmware (download, MD5 check, install, reconnect)')
+    .option(
+      '--failure-rate <0..1>',
+      'with --upgrade: share of installs that fail (the device returns on its old version)',
+      rateArg,
+    )
+    .option('--brick-rate <0..1>', 'with --upgrade: share of upgrades that brick the device (it never returns)', rateArg)
+    .option('--wrong-md5-rate <0..1>', 'with --upgrade: share of downloads that fail the MD5 check (error_report)', rateArg)
+    .option('--install-ms <ms>', 'with --upgrade: how long "installing" takes', intArg(0, 3_600_000))
+    .option('--download-bps <bytes>', 'with --upgrade: throttle downloads to this many bytes per second', intArg(1))
     .option('--qr <sn>', 'draw this device\'s dynamic bind QR ("first" = the first device)')
     .option('--public-url <url>', 'base URL inside the QR (default: the gateway origin)')
     .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)', intArg(1))
@@ -81,6 +97,17 @@ export function register(program: Command, ctx: CliContext): void {
           ...(o.localAddresses ? { localAddresses: parseAddressRange(o.localAddresses) } : {}),
           maxInFlight: o.maxInFlight,
           firmwareVersion: o.firmware,
+          ...(o.upgrade
+            ? {
+                upgrade: {
+                  failureRate: o.failureRate ?? 0,
+                  brickRate: o.brickRate ?? 0,
+                  wrongMd5Rate: o.wrongMd5Rate ?? 0,
+                  installMs: o.installMs ?? 5_000,
+                  ...(o.downloadBps ? { bytesPerSec: o.downloadBps } : {}),
+                },
+              }
+            : {}),
           ...(qrSn ? { qrSn } : {}),
           ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
           ...(o.duration ? { durationSec: o.duration } : {}),
@@ -91,4 +118,11 @@ export function register(program: Command, ctx: CliContext): void {
       );
       ctx.out.result({ counts: final, devices: devices.map((d) => d.sn) }, () => formatCounts(final));
     });
+}
+
+/** A share between 0 and 1 (failure rates). */
+function rateArg(v: string): number {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return n;
 }

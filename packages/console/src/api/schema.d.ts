@@ -148,7 +148,40 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            batch: {
+                                count: number;
+                                counts: {
+                                    activated: number;
+                                    bound: number;
+                                    downloaded: number;
+                                    /** @description Devices written so far: the progress of a generating batch */
+                                    generated: number;
+                                    paired: number;
+                                };
+                                created_at: string;
+                                error: string | null;
+                                finished_at: string | null;
+                                first_sn?: string | null;
+                                id: string;
+                                last_sn?: string | null;
+                                model_id: string;
+                                pattern: {
+                                    check_char: boolean;
+                                    /** @enum {string} */
+                                    kind: "counter" | "random";
+                                    length?: number;
+                                    prefix: string;
+                                    start?: number | null;
+                                    width?: number;
+                                };
+                                /** @enum {string} */
+                                state: "generating" | "ready" | "failed";
+                                vendor_id: string;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -173,6 +206,44 @@ export interface paths {
                 query?: {
                     /** @description Comma-separated parts to include (default all): manifest, png, svg, pdf */
                     include?: string;
+                };
+                header?: never;
+                path: {
+                    batchId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/batches/{batchId}/preview.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the batch's labels (the first, or `sn`) as an SVG at its printed size (50 × 30 mm roll label): QR, SN, verification code, model */
+        get: {
+            parameters: {
+                query?: {
+                    sn?: string;
                 };
                 header?: never;
                 path: {
@@ -286,6 +357,610 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaignId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A campaign: settings, stage, rate, counts by state and why it paused */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    campaignId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaign: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaignId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a campaign for good; devices not yet told are cancelled */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    campaignId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaign: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaignId}/executions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A campaign's per-device executions in dispatch order, a page at a time (next_after) */
+        get: {
+            parameters: {
+                query?: {
+                    after?: number;
+                    limit?: number;
+                    state?: "queued" | "notified" | "downloading" | "succeeded" | "failed" | "timed_out" | "skipped" | "cancelled";
+                };
+                header?: never;
+                path: {
+                    campaignId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            executions: {
+                                attempts?: number;
+                                campaign_id: string;
+                                detail?: string | null;
+                                finished_at?: string | null;
+                                from_version?: string | null;
+                                notified_at?: string | null;
+                                sn: string;
+                                stage?: number | null;
+                                /** @enum {string} */
+                                state: "queued" | "notified" | "downloading" | "succeeded" | "failed" | "timed_out" | "skipped" | "cancelled";
+                                updated_at?: string;
+                            }[];
+                            next_after: number | null;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaignId}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause a running campaign by hand (devices already told carry on and are still recorded) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    campaignId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaign: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaignId}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused campaign; abort criteria count again from now */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    campaignId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaign: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaignId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue the failed and timed-out executions again */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    campaignId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaign: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaignId}/samples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A campaign's counts by execution state over time (its progress chart) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    campaignId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            samples: {
+                                at: string;
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -700,6 +1375,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices/{sn}/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A device's firmware campaign executions, most recent first (the device page) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    sn: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            executions: {
+                                attempts?: number;
+                                campaign_id: string;
+                                detail?: string | null;
+                                finished_at?: string | null;
+                                from_version?: string | null;
+                                notified_at?: string | null;
+                                sn: string;
+                                stage?: number | null;
+                                /** @enum {string} */
+                                state: "queued" | "notified" | "downloading" | "succeeded" | "failed" | "timed_out" | "skipped" | "cancelled";
+                                updated_at?: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices/{sn}/commands": {
         parameters: {
             query?: never;
@@ -811,6 +1538,42 @@ export interface paths {
                             }[];
                         };
                     };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{sn}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A device's changes as Server-Sent Events (`event: changed`), for those who may see its page */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    sn: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
             };
         };
@@ -1150,6 +1913,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices/{sn}/users/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Stop sharing a personal device with someone (its owner), or leave it (yourself) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    sn: string;
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices/{sn}/verif-code": {
         parameters: {
             query?: never;
@@ -1193,10 +1993,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download an uploaded firmware file (public: devices fetch it without credentials; the id is unguessable) */
+        /** Download an uploaded firmware file (public: devices fetch it without credentials; the id is unguessable). Range (one range, 206), ETag, If-None-Match and If-Range; a device link from get_firmware_info carries sn, exp and sig, verified here */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    exp?: string;
+                    sig?: string;
+                    sn?: string;
+                };
                 header?: never;
                 path: {
                     id: string;
@@ -2037,7 +2841,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One merchant with its sub-merchants and keys */
+        /** One merchant with its sub-merchants and keys (operators; the merchant organisation's super admins) */
         get: {
             parameters: {
                 query?: never;
@@ -2063,7 +2867,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a merchant's short name or key mode (public_key | platform_certificate) */
+        /** Change a merchant's key mode (public_key | platform_certificate) or, operators only, its short name */
         patch: {
             parameters: {
                 query?: never;
@@ -2146,6 +2950,45 @@ export interface paths {
         get?: never;
         put?: never;
         /** Rebuild the merchant's device order from ownership (repairs drift; positions are kept) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    mchid: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/merchants/{mchid}/inspections/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import inspection records from csv for devices in the merchant's list (all-or-nothing; errors by line)
+         * @description The columns of POST /api/v1/inspections/import. Operators and the merchant organisation's super admins.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -2445,7 +3288,31 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            model: {
+                                app_scene?: string | null;
+                                app_scene_code?: string | null;
+                                archived_at?: string | null;
+                                /** @enum {string} */
+                                binding_mode: "owner_only" | "shared" | "rotating";
+                                category?: string;
+                                category_code?: string;
+                                class?: string;
+                                class_code?: string;
+                                created_at: string;
+                                /** @enum {string} */
+                                label_format: "wecom" | "quectel" | "custom";
+                                label_template?: string | null;
+                                model_id: string;
+                                name: string;
+                                product_key: string;
+                                require_check_char?: boolean;
+                                shared_seed?: boolean;
+                                vendor_id: string;
+                            };
+                        };
+                    };
                 };
             };
         };
@@ -2467,6 +3334,11 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /**
+                         * @description Seed-002 app scene for devices registered without one
+                         * @enum {string|null}
+                         */
+                        app_scene_code?: "1" | "2" | "3" | "4" | null;
                         /** @enum {string} */
                         binding_mode?: "owner_only" | "shared" | "rotating";
                         /** @enum {string} */
@@ -2491,10 +3363,100 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            model: {
+                                app_scene?: string | null;
+                                app_scene_code?: string | null;
+                                archived_at?: string | null;
+                                /** @enum {string} */
+                                binding_mode: "owner_only" | "shared" | "rotating";
+                                category?: string;
+                                category_code?: string;
+                                class?: string;
+                                class_code?: string;
+                                created_at: string;
+                                /** @enum {string} */
+                                label_format: "wecom" | "quectel" | "custom";
+                                label_template?: string | null;
+                                model_id: string;
+                                name: string;
+                                product_key: string;
+                                require_check_char?: boolean;
+                                shared_seed?: boolean;
+                                vendor_id: string;
+                            };
+                        };
+                    };
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v1/models/{modelId}/archived": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Archive a model (no new devices or batches; its devices keep working) or restore it */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    modelId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        archived: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: {
+                                app_scene?: string | null;
+                                app_scene_code?: string | null;
+                                archived_at?: string | null;
+                                /** @enum {string} */
+                                binding_mode: "owner_only" | "shared" | "rotating";
+                                category?: string;
+                                category_code?: string;
+                                class?: string;
+                                class_code?: string;
+                                created_at: string;
+                                /** @enum {string} */
+                                label_format: "wecom" | "quectel" | "custom";
+                                label_template?: string | null;
+                                model_id: string;
+                                name: string;
+                                product_key: string;
+                                require_check_char?: boolean;
+                                shared_seed?: boolean;
+                                vendor_id: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/models/{modelId}/batches": {
@@ -2529,7 +3491,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Generate a label batch: 1–100 000 devices with SNs from a pattern, in one transaction */
+        /** Generate a label batch: 1–100 000 devices with SNs from a pattern, in one transaction (201); with background=true answer 202 at once with the batch `generating` (poll it: counts.generated is the progress) */
         post: {
             parameters: {
                 query?: never;
@@ -2542,8 +3504,10 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description Write the devices in the background, a slice per transaction; still all or nothing */
+                        background?: boolean;
                         count: number;
-                        /** @description counter: prefix + zero-padded counter of `width` digits, from `start` or after the highest already used; random: prefix + `length` Crockford base32 characters. `check_char` appends a Luhn mod 36 check character. */
+                        /** @description counter: prefix + zero-padded counter of `width` digits, from `start` or after the highest already used; random: prefix + `length` Crockford base32 characters. `check_char` appends a check character from an alphabet without look-alikes (docs/protocol.md P-SN-4). */
                         pattern: {
                             check_char?: boolean;
                             /** @enum {string} */
@@ -2558,11 +3522,86 @@ export interface paths {
             };
             responses: {
                 /** @description Default Response */
-                200: {
+                201: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            batch: {
+                                count: number;
+                                counts: {
+                                    activated: number;
+                                    bound: number;
+                                    downloaded: number;
+                                    /** @description Devices written so far: the progress of a generating batch */
+                                    generated: number;
+                                    paired: number;
+                                };
+                                created_at: string;
+                                error: string | null;
+                                finished_at: string | null;
+                                first_sn?: string | null;
+                                id: string;
+                                last_sn?: string | null;
+                                model_id: string;
+                                pattern: {
+                                    check_char: boolean;
+                                    /** @enum {string} */
+                                    kind: "counter" | "random";
+                                    length?: number;
+                                    prefix: string;
+                                    start?: number | null;
+                                    width?: number;
+                                };
+                                /** @enum {string} */
+                                state: "generating" | "ready" | "failed";
+                                vendor_id: string;
+                            };
+                            warnings: string[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            batch: {
+                                count: number;
+                                counts: {
+                                    activated: number;
+                                    bound: number;
+                                    downloaded: number;
+                                    /** @description Devices written so far: the progress of a generating batch */
+                                    generated: number;
+                                    paired: number;
+                                };
+                                created_at: string;
+                                error: string | null;
+                                finished_at: string | null;
+                                first_sn?: string | null;
+                                id: string;
+                                last_sn?: string | null;
+                                model_id: string;
+                                pattern: {
+                                    check_char: boolean;
+                                    /** @enum {string} */
+                                    kind: "counter" | "random";
+                                    length?: number;
+                                    prefix: string;
+                                    start?: number | null;
+                                    width?: number;
+                                };
+                                /** @enum {string} */
+                                state: "generating" | "ready" | "failed";
+                                vendor_id: string;
+                            };
+                            warnings: string[];
+                        };
+                    };
                 };
             };
         };
@@ -2769,6 +3808,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/{modelId}/devices/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Register a pasted list of SNs under a model, all or nothing (422 IMPORT_REJECTED lists each bad line: invalid_sn, duplicate_in_list, already_registered) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    modelId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        sns: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            registered: number;
+                            sns: string[];
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/{modelId}/firmware": {
         parameters: {
             query?: never;
@@ -2804,6 +3890,7 @@ export interface paths {
                                 md5sum?: string;
                                 model_id?: string;
                                 notes?: string | null;
+                                sha256?: string | null;
                                 size?: number;
                                 /** @enum {string} */
                                 source?: "url" | "upload";
@@ -2832,6 +3919,7 @@ export interface paths {
                         make_current?: boolean;
                         md5sum: string;
                         notes?: string;
+                        sha256?: string;
                         size: number;
                         version: string;
                     };
@@ -2854,6 +3942,7 @@ export interface paths {
                                 md5sum?: string;
                                 model_id?: string;
                                 notes?: string | null;
+                                sha256?: string | null;
                                 size?: number;
                                 /** @enum {string} */
                                 source?: "url" | "upload";
@@ -2908,6 +3997,7 @@ export interface paths {
                                 md5sum?: string;
                                 model_id?: string;
                                 notes?: string | null;
+                                sha256?: string | null;
                                 size?: number;
                                 /** @enum {string} */
                                 source?: "url" | "upload";
@@ -2918,6 +4008,50 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{modelId}/firmware/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The firmware versions a model's devices run (last reported), with device and online counts */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    modelId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            versions: {
+                                devices: number;
+                                online: number;
+                                version: string | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2966,6 +4100,7 @@ export interface paths {
                                 md5sum?: string;
                                 model_id?: string;
                                 notes?: string | null;
+                                sha256?: string | null;
                                 size?: number;
                                 /** @enum {string} */
                                 source?: "url" | "upload";
@@ -3419,7 +4554,7 @@ export interface paths {
                             webhooks: {
                                 created_at: number;
                                 disabled_at: number | null;
-                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded")[] | null;
+                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded" | "rollout.paused")[] | null;
                                 id: string;
                                 owner_id: string;
                                 /** @enum {string} */
@@ -3445,7 +4580,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        events?: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded")[] | null;
+                        events?: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded" | "rollout.paused")[] | null;
                         url: string;
                     };
                 };
@@ -3462,7 +4597,7 @@ export interface paths {
                             webhook: {
                                 created_at: number;
                                 disabled_at: number | null;
-                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded")[] | null;
+                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded" | "rollout.paused")[] | null;
                                 id: string;
                                 owner_id: string;
                                 /** @enum {string} */
@@ -3729,6 +4864,78 @@ export interface paths {
                                 id?: string;
                                 name?: string;
                             };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{orgId}/applications/{appId}/origins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where an application may send people back to (redirect_uri origins) after the add-device flow or a device's page */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    orgId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            origins: string[];
+                        };
+                    };
+                };
+            };
+        };
+        /** Replace an application's return origins (super admins); exact http(s) origins */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    orgId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        origins: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            origins: string[];
                         };
                     };
                 };
@@ -4248,6 +5455,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{orgId}/fleet-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An organisation's fleet dashboard (its super admins): the same figures for the devices it owns */
+        get: {
+            parameters: {
+                query?: {
+                    days?: number;
+                    model_id?: string;
+                };
+                header?: never;
+                path: {
+                    orgId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            daily: {
+                                binds: number;
+                                day: string;
+                                errors: number;
+                                unbinds: number;
+                            }[];
+                            days: number;
+                            error_codes: {
+                                code: number | null;
+                                per_day: number[];
+                                total: number;
+                            }[];
+                            model_id: string | null;
+                            online: {
+                                at: string;
+                                devices: number;
+                                online: number;
+                            }[];
+                            sampled_at: string | null;
+                            /** @enum {string} */
+                            scope: "vendor" | "org";
+                            versions: {
+                                devices: number;
+                                online: number;
+                                version: string | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{orgId}/invites": {
         parameters: {
             query?: never;
@@ -4594,6 +5869,42 @@ export interface paths {
         };
         trace?: never;
     };
+    "/api/v1/orgs/{orgId}/merchant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The merchant an organisation is, if it is one (operators; its super admins) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    orgId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{orgId}/settings": {
         parameters: {
             query?: never;
@@ -4937,6 +6248,13 @@ export interface paths {
                                 is_operator?: boolean;
                                 username?: string;
                             };
+                            /** @description The vendors this person belongs to, with their role (issue 13) */
+                            vendors?: {
+                                id: string;
+                                name: string;
+                                /** @enum {string} */
+                                role: "vendor_admin" | "engineer" | "production";
+                            }[];
                         };
                     };
                 };
@@ -4988,6 +6306,13 @@ export interface paths {
                                 is_operator?: boolean;
                                 username?: string;
                             };
+                            /** @description The vendors this person belongs to, with their role (issue 13) */
+                            vendors?: {
+                                id: string;
+                                name: string;
+                                /** @enum {string} */
+                                role: "vendor_admin" | "engineer" | "production";
+                            }[];
                         };
                     };
                 };
@@ -5062,6 +6387,52 @@ export interface paths {
                                 is_operator?: boolean;
                                 username?: string;
                             };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/third-party/return": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** May the console send this person back to redirect_uri for application app? (REDIRECT_NOT_ALLOWED if not) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        app: string;
+                        redirect_uri: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            app_name: string;
+                            redirect_uri: string;
                         };
                     };
                 };
@@ -5511,6 +6882,121 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/vendor-invites/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accept a vendor invitation as the signed-in user, or sign up with a username and password */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        display_name?: string;
+                        password?: string;
+                        token: string;
+                        username?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            created: boolean;
+                            /** @description For a new account, signed in straight away */
+                            csrf_token?: string;
+                            /** @enum {string} */
+                            role: "vendor_admin" | "engineer" | "production";
+                            user: {
+                                created_at: string;
+                                display_name: string;
+                                id: string;
+                                is_operator: boolean;
+                                username: string;
+                            };
+                            vendor_id: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendor-invites/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What a vendor invitation (token starting `v.`) offers (no sign-in needed) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        token: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            expires_at: string;
+                            /** @description The inviter; null when an operator key or the CLI invited */
+                            invited_by: {
+                                display_name?: string;
+                            } | null;
+                            /** @enum {string} */
+                            kind: "vendor";
+                            /** @enum {string} */
+                            role: "vendor_admin" | "engineer" | "production";
+                            vendor: {
+                                id: string;
+                                name: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/vendors": {
         parameters: {
             query?: never;
@@ -5632,7 +7118,41 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            batches: {
+                                count: number;
+                                counts: {
+                                    activated: number;
+                                    bound: number;
+                                    downloaded: number;
+                                    /** @description Devices written so far: the progress of a generating batch */
+                                    generated: number;
+                                    paired: number;
+                                };
+                                created_at: string;
+                                error: string | null;
+                                finished_at: string | null;
+                                first_sn?: string | null;
+                                id: string;
+                                last_sn?: string | null;
+                                model_id: string;
+                                pattern: {
+                                    check_char: boolean;
+                                    /** @enum {string} */
+                                    kind: "counter" | "random";
+                                    length?: number;
+                                    prefix: string;
+                                    start?: number | null;
+                                    width?: number;
+                                };
+                                /** @enum {string} */
+                                state: "generating" | "ready" | "failed";
+                                vendor_id: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
                 };
             };
         };
@@ -5732,6 +7252,222 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/vendors/{vendorId}/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A vendor's firmware campaigns, newest first, with counts by execution state */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "running" | "paused" | "cancelled" | "completed";
+                };
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaigns: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Start a staged firmware campaign over a model's devices (canary, then growing rates; abort criteria) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        firmware_id: string;
+                        model_id: string;
+                        name: string;
+                        /** @enum {string} */
+                        offline?: "skip" | "queue";
+                        queue_expiry_sec?: number;
+                        stages: {
+                            canary_count?: number;
+                            canary_percent?: number;
+                            factor: number;
+                            max_rate_per_minute?: number;
+                            rate_per_minute: number;
+                            stage_size: number;
+                        };
+                        target?: {
+                            from_versions?: (string | null)[];
+                            online_only?: boolean;
+                            org_id?: string;
+                            sns?: string[];
+                        };
+                        thresholds: {
+                            did_not_come_back_pct: number | null;
+                            failure_pct: number | null;
+                            min_executions: number;
+                            timeout_pct: number | null;
+                        };
+                        window_sec?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaign: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/vendors/{vendorId}/deliveries": {
         parameters: {
             query?: never;
@@ -5813,15 +7549,98 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a vendor's devices; q searches SN and device key (IMEI/MAC) by prefix */
+        /** List a vendor's devices, ordered by SN and paged by cursor; q searches SN and device key (IMEI/MAC) by prefix, or a hw_code */
         get: {
             parameters: {
                 query?: {
                     batch_id?: string;
                     cursor?: string;
+                    firmware_version?: string;
                     limit?: number;
                     model_id?: string;
+                    online?: boolean;
+                    owner_kind?: "none" | "user" | "org";
+                    /** @description SN or device key (IMEI/MAC) prefix, or a hw_code / label URL */
                     q?: string;
+                    state?: "registered" | "activated" | "bound" | "online";
+                };
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            devices: {
+                                activated_at?: string | null;
+                                app_scene_code?: string | null;
+                                batch_id?: string | null;
+                                bound: boolean;
+                                camera_sn?: string | null;
+                                cert_fingerprint?: string | null;
+                                device_key?: string | null;
+                                device_name?: string | null;
+                                firmware_version?: string | null;
+                                hw_code: string;
+                                label_content: string;
+                                last_seen_at?: string | null;
+                                model_id: string;
+                                online: boolean;
+                                operating_system?: string | null;
+                                owner_type?: string | null;
+                                paired_at?: string | null;
+                                qr_code: string;
+                                registered_at: string;
+                                remark_name?: string | null;
+                                sn: string;
+                                /** @enum {string} */
+                                state: "registered" | "activated" | "bound" | "online";
+                                vendor_id: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/devices/qr-sheet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The static-QR spreadsheet (csv or xlsx) of a selection: sns (comma-separated) or the list filters; SN, model, PK, hw_code, static QR URL, label content, verification code */
+        get: {
+            parameters: {
+                query?: {
+                    batch_id?: string;
+                    firmware_version?: string;
+                    format?: "csv" | "xlsx";
+                    model_id?: string;
+                    online?: boolean;
+                    owner_kind?: "none" | "user" | "org";
+                    /** @description SN or device key (IMEI/MAC) prefix, or a hw_code / label URL */
+                    q?: string;
+                    /** @description Up to 1000 SNs, comma-separated */
+                    sns?: string;
+                    state?: "registered" | "activated" | "bound" | "online";
                 };
                 header?: never;
                 path: {
@@ -5848,7 +7667,172 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/vendors/{vendorId}/keys": {
+    "/api/v1/vendors/{vendorId}/fleet-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A vendor's fleet dashboard: devices online over time, firmware versions, binds/unbinds and error reports per day (vendor capability 'read') */
+        get: {
+            parameters: {
+                query?: {
+                    days?: number;
+                    model_id?: string;
+                };
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            daily: {
+                                binds: number;
+                                day: string;
+                                errors: number;
+                                unbinds: number;
+                            }[];
+                            days: number;
+                            error_codes: {
+                                code: number | null;
+                                per_day: number[];
+                                total: number;
+                            }[];
+                            model_id: string | null;
+                            online: {
+                                at: string;
+                                devices: number;
+                                online: number;
+                            }[];
+                            sampled_at: string | null;
+                            /** @enum {string} */
+                            scope: "vendor" | "org";
+                            versions: {
+                                devices: number;
+                                online: number;
+                                version: string | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The vendor's invitations, newest first (vendor admins) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            invites: {
+                                accepted_by: string | null;
+                                created_at: string;
+                                created_by: string;
+                                created_by_name: string | null;
+                                expires_at: string;
+                                id: string;
+                                /** @enum {string} */
+                                role: "vendor_admin" | "engineer" | "production";
+                                /** @enum {string} */
+                                state: "pending" | "accepted" | "revoked" | "expired";
+                                vendor_id: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Invite someone into the vendor with a role (the link is shown once; valid 7 days) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        role: "vendor_admin" | "engineer" | "production";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            invite: {
+                                accepted_by: string | null;
+                                created_at: string;
+                                created_by: string;
+                                created_by_name: string | null;
+                                expires_at: string;
+                                id: string;
+                                /** @enum {string} */
+                                role: "vendor_admin" | "engineer" | "production";
+                                /** @enum {string} */
+                                state: "pending" | "accepted" | "revoked" | "expired";
+                                vendor_id: string;
+                            };
+                            token: string;
+                            url: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/invites/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -5856,6 +7840,73 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a pending vendor invitation */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A vendor's keys (never their values), newest first; revoke one with DELETE /api/v1/tokens/{id} */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            keys?: {
+                                created_at?: string;
+                                id?: string;
+                                last_used_at?: string | null;
+                                name?: string;
+                                revoked_at?: string | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
         put?: never;
         /** Create a vendor key: an API token acting as this vendor (shown once) */
         post: {
@@ -5890,14 +7941,14 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/vendors/{vendorId}/models": {
+    "/api/v1/vendors/{vendorId}/members": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** List a vendor's models */
+        /** The vendor's people and their roles (vendor admins) */
         get: {
             parameters: {
                 query?: never;
@@ -5914,7 +7965,154 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
+                    content: {
+                        "application/json": {
+                            members: {
+                                created_at: string;
+                                display_name: string;
+                                /** @enum {string} */
+                                role: "vendor_admin" | "engineer" | "production";
+                                user_id: string;
+                                username: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/members/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove someone from the vendor (the vendor keeps at least one vendor admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    userId: string;
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
                     content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a vendor member's role (the vendor keeps at least one vendor admin) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    userId: string;
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        role: "vendor_admin" | "engineer" | "production";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            member: {
+                                created_at: string;
+                                display_name: string;
+                                /** @enum {string} */
+                                role: "vendor_admin" | "engineer" | "production";
+                                user_id: string;
+                                username: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a vendor's models (archived ones carry archived_at) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            models: {
+                                app_scene?: string | null;
+                                app_scene_code?: string | null;
+                                archived_at?: string | null;
+                                /** @enum {string} */
+                                binding_mode: "owner_only" | "shared" | "rotating";
+                                category?: string;
+                                category_code?: string;
+                                class?: string;
+                                class_code?: string;
+                                created_at: string;
+                                /** @enum {string} */
+                                label_format: "wecom" | "quectel" | "custom";
+                                label_template?: string | null;
+                                model_id: string;
+                                name: string;
+                                product_key: string;
+                                require_check_char?: boolean;
+                                shared_seed?: boolean;
+                                vendor_id: string;
+                            }[];
+                        };
+                    };
                 };
             };
         };
@@ -5932,6 +8130,11 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /**
+                         * @description Seed-002 app scene for devices registered without one
+                         * @enum {string|null}
+                         */
+                        app_scene_code?: "1" | "2" | "3" | "4" | null;
                         /** @enum {string} */
                         binding_mode?: "owner_only" | "shared" | "rotating";
                         /** @enum {string} */
@@ -5952,6 +8155,177 @@ export interface paths {
             };
             responses: {
                 /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: {
+                                app_scene?: string | null;
+                                app_scene_code?: string | null;
+                                archived_at?: string | null;
+                                /** @enum {string} */
+                                binding_mode: "owner_only" | "shared" | "rotating";
+                                category?: string;
+                                category_code?: string;
+                                class?: string;
+                                class_code?: string;
+                                created_at: string;
+                                /** @enum {string} */
+                                label_format: "wecom" | "quectel" | "custom";
+                                label_template?: string | null;
+                                model_id: string;
+                                name: string;
+                                product_key: string;
+                                require_check_char?: boolean;
+                                shared_seed?: boolean;
+                                vendor_id: string;
+                            };
+                            model_secret: string;
+                            seed_secret_no?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/pairing/pairs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pairing station: pair one DeviceKey (IMEI/MAC) with a device label. Idempotent by idempotency_key; a refusal is an answer (outcome refused, with its reason), not an error */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        batch_id?: string;
+                        device_key: string;
+                        idempotency_key: string;
+                        label: string;
+                        model_id?: string;
+                        scanned_at?: number;
+                        shift_id: string;
+                        station: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            at: string;
+                            conflict: string | null;
+                            device_key: string;
+                            message: string;
+                            /** @enum {string} */
+                            outcome: "paired" | "refused";
+                            product_key: string | null;
+                            /** @enum {string|null} */
+                            reason: "device_key_invalid" | "label_unreadable" | "unknown_sn" | "other_model" | "other_batch" | "device_key_taken" | "sn_taken" | "duplicate" | null;
+                            replayed: boolean;
+                            sn: string | null;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/pairing/shifts/{shiftId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pairing shift's counts over every station that used it */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    shiftId: string;
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            first_at: string | null;
+                            last_at: string | null;
+                            paired: number;
+                            refused: number;
+                            shift_id: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/pairing/shifts/{shiftId}/relations.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pairing shift's pairs as a relation file (csv in the import's own format) */
+        get: {
+            parameters: {
+                query?: {
+                    lang?: "zh" | "en";
+                };
+                header?: never;
+                path: {
+                    shiftId: string;
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -5960,6 +8334,8 @@ export interface paths {
                 };
             };
         };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -6122,7 +8498,7 @@ export interface paths {
                             webhooks: {
                                 created_at: number;
                                 disabled_at: number | null;
-                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded")[] | null;
+                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded" | "rollout.paused")[] | null;
                                 id: string;
                                 owner_id: string;
                                 /** @enum {string} */
@@ -6148,7 +8524,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        events?: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded")[] | null;
+                        events?: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded" | "rollout.paused")[] | null;
                         url: string;
                     };
                 };
@@ -6165,7 +8541,7 @@ export interface paths {
                             webhook: {
                                 created_at: number;
                                 disabled_at: number | null;
-                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded")[] | null;
+                                events: ("device.registered" | "device.activated" | "device.bound" | "device.unbound" | "device.online" | "device.offline" | "device.firmware_result" | "device.error_report" | "device.log_uploaded" | "rollout.paused")[] | null;
                                 id: string;
                                 owner_id: string;
                                 /** @enum {string} */

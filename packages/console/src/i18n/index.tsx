@@ -2,25 +2,21 @@ import i18next, { type BackendModule } from 'i18next';
 import { useMemo } from 'react';
 import { initReactI18next, useTranslation } from 'react-i18next';
 import { ApiError } from '../api/client.js';
-import enCommon from './locales/en/common.json' with { type: 'json' };
-import zhCommon from './locales/zh/common.json' with { type: 'json' };
-import zhErrors from './locales/zh/errors.json' with { type: 'json' };
+import type enCommon from './locales/en/common.json';
 
 /**
- * Text through i18next + react-i18next. `common` (phone pages and the shell) and the zh error texts are in
- * the main chunk; every other namespace (org, operator, account, vendor) is a lazy chunk of its own,
- * fetched when a page first asks for it, so the scan → bind path does not carry the admin screens' words.
+ * Text through i18next + react-i18next. Every namespace is a small chunk of its own, loaded for the one
+ * language in use: `common` (phone pages and the shell) and the zh error texts before the first render
+ * (main.tsx awaits `i18nReady`), the others (org, operator, account, vendor, …) when a page first asks
+ * for them. So the scan → bind path carries neither the admin screens' words nor the other language.
+ * en and zh have the same keys (packages/console/test/i18n.test.ts), so nothing falls back.
  * Keys are flat ("nav.devices"); placeholders are {name}.
  */
 export type Lang = 'en' | 'zh';
 export type Key = keyof typeof enCommon;
 
 const STORE = 'bindery.lang';
-const lazyNamespaces = import.meta.glob<{ default: Record<string, string> }>([
-  './locales/*/*.json',
-  '!./locales/*/common.json',
-  '!./locales/zh/errors.json',
-]);
+const lazyNamespaces = import.meta.glob<{ default: Record<string, string> }>('./locales/*/*.json');
 
 const lazyBackend: BackendModule = {
   type: 'backend',
@@ -46,17 +42,16 @@ function initialLang(): Lang {
 }
 
 export const i18n = i18next.createInstance();
-void i18n
+export const i18nReady = i18n
   .use(lazyBackend)
   .use(initReactI18next)
   .init({
     lng: initialLang(),
-    fallbackLng: 'en',
+    fallbackLng: false,
     supportedLngs: ['en', 'zh'],
-    ns: ['common'],
+    // errors: the zh wording of server codes (English shows the server's own message; there is no en file).
+    ns: ['common', 'errors'],
     defaultNS: 'common',
-    partialBundledLanguages: true,
-    resources: { en: { common: enCommon }, zh: { common: zhCommon, errors: zhErrors } },
     keySeparator: false,
     nsSeparator: false,
     interpolation: { escapeValue: false, prefix: '{', suffix: '}' },

@@ -1,5 +1,6 @@
 import { Suspense } from 'react';
 import { Outlet, useLocation } from 'react-router';
+import { SetupBanner } from '../components/setup-banner.js';
 import { useI18n } from '../i18n/index.js';
 import { administeredOrgs, personalNav } from '../nav.js';
 import { NotificationsProvider, useNotifications } from '../notifications.js';
@@ -15,6 +16,7 @@ export function AppShell() {
     <NotificationsProvider>
       <Header />
       <main className="page">
+        <SetupBanner />
         <Suspense fallback={<Loading />}>
           <Outlet />
         </Suspense>

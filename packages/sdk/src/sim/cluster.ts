@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { DeviceIntervals } from '../device.js';
 import { TypedEmitter } from '../events.js';
-import type { FleetCounts, FleetDeviceSpec } from './fleet.js';
+import type { FleetCounts, FleetDeviceSpec, SimUpgradeOptions } from './fleet.js';
 import { type FromWorker, MAX_SOCKETS_PER_PROCESS, type SettledRecord, type ToWorker, type WorkerMode } from './protocol.js';
 
 export interface FleetClusterOptions {
@@ -16,6 +16,7 @@ export interface FleetClusterOptions {
   maxInFlight?: number;
   mode?: WorkerMode;
   firmwareVersion?: string;
+  upgrade?: SimUpgradeOptions;
   reqIds?: 'unique' | 'fixed';
   numbers?: 'string' | 'number';
   /** Devices' time sync (see DeviceOptions.timeSync); default `connect`, as Lombo firmware. */
@@ -130,6 +131,7 @@ export class FleetCluster extends TypedEmitter<ClusterEvents> {
         localAddresses: [...addrs.slice(shift), ...addrs.slice(0, shift)],
         maxInFlight: opts.maxInFlight ?? 500,
         firmwareVersion: opts.firmwareVersion ?? '1.0.0',
+        ...(opts.upgrade ? { upgrade: opts.upgrade } : {}),
         reqIds: opts.reqIds,
         numbers: opts.numbers,
         timeSync: opts.timeSync,

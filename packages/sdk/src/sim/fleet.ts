@@ -2,6 +2,10 @@ import { Device, type DeviceOptions } from '../device.js';
 import { type DeviceCredentials, TypedEmitter } from '../events.js';
 import { type Clock, systemClock, systemTimers, type Timers } from '../time.js';
 import { wsSocketFactory } from '../transport.js';
+import { attachUpgrader, type UpgradeOptions } from '../upgrade.js';
+
+/** Upgrade behaviour that crosses to worker processes (numbers only). */
+export type SimUpgradeOptions = Omit<UpgradeOptions, 'random' | 'fetch'>;
 
 /** One simulated device: what its flash holds at power-on. */
 export type FleetDeviceSpec = DeviceCredentials;
@@ -40,6 +44,8 @@ export interface FleetOptions {
    */
   maxInFlight?: number;
   firmwareVersion?: string;
+  /** Devices really upgrade on push_update_firmware, with these failure rates (docs/ota.md). */
+  upgrade?: SimUpgradeOptions;
   /** Anything else for every device (intervals, req_id style, number encoding). */
   device?: Partial<Omit<DeviceOptions, 'url' | 'credentials'>>;
   clock?: Clock;
@@ -89,6 +95,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
         socketFactory: factories[i % factories.length],
       });
       this.watch(d, i);
+      if (opts.upgrade) attachUpgrader(d, opts.upgrade);
       this.devices.push(d);
       this.bySn.set(spec.sn, d);
     });

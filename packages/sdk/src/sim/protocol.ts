@@ -1,5 +1,5 @@
 import type { DeviceIntervals } from '../device.js';
-import type { FleetCounts, FleetDeviceSpec } from './fleet.js';
+import type { FleetCounts, FleetDeviceSpec, SimUpgradeOptions } from './fleet.js';
 
 /** Messages between a FleetCluster and its worker processes (JSON over the fork IPC channel). */
 
@@ -15,6 +15,7 @@ export interface WorkerInit {
   localAddresses: string[];
   maxInFlight: number;
   firmwareVersion: string;
+  upgrade?: SimUpgradeOptions;
   reqIds?: 'unique' | 'fixed';
   numbers?: 'string' | 'number';
   timeSync?: 'connect' | 'on-demand';

@@ -1,6 +1,6 @@
 import { buildBindQrUrl, renderTerminalQr } from '../qr.js';
 import { FleetCluster } from './cluster.js';
-import { Fleet, type FleetCounts, type FleetDeviceSpec } from './fleet.js';
+import { Fleet, type FleetCounts, type FleetDeviceSpec, type SimUpgradeOptions } from './fleet.js';
 
 export interface SimulatorOptions {
   /** The gateway, e.g. ws://127.0.0.1:8080/ */
@@ -11,6 +11,8 @@ export interface SimulatorOptions {
   localAddresses?: string[];
   maxInFlight?: number;
   firmwareVersion?: string;
+  /** Devices really upgrade on push_update_firmware (failure, brick, wrong-MD5 rates; docs/ota.md). */
+  upgrade?: SimUpgradeOptions;
   /** SN of one device whose dynamic bind QR is drawn in the terminal (refreshed every 10 min, §A4). */
   qrSn?: string;
   /** Base URL inside the QR; defaults to the gateway's origin over http(s). */
@@ -72,6 +74,7 @@ export async function runSimulator(o: SimulatorOptions, io: SimulatorIo): Promis
       localAddresses: o.localAddresses,
       maxInFlight: o.maxInFlight ?? 500,
       firmwareVersion: o.firmwareVersion,
+      upgrade: o.upgrade,
     });
     fleet.start();
   } else {
@@ -82,6 +85,7 @@ export async function runSimulator(o: SimulatorOptions, io: SimulatorIo): Promis
       localAddresses: o.localAddresses,
       maxInFlight: o.maxInFlight ?? 500,
       firmwareVersion: o.firmwareVersion,
+      upgrade: o.upgrade,
     });
     cluster.startDevices();
   }

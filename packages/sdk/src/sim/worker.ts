@@ -42,6 +42,7 @@ function sdkRunner(init: WorkerInit): Runner {
     localAddresses: init.localAddresses,
     maxInFlight: init.maxInFlight,
     firmwareVersion: init.firmwareVersion,
+    upgrade: init.upgrade,
     clock: hiResClock,
     device: { reqIds: init.reqIds, numbers: init.numbers, timeSync: init.timeSync, intervals: init.intervals },
   });

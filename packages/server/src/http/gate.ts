@@ -42,6 +42,7 @@ import { CSRF_HEADER } from '../features/people/cookies.js';
 import type { PeopleService } from '../features/people/people.service.js';
 import { resolveSessionCookie } from '../features/people/session-auth.js';
 import type { Principal } from '../shared/principal.js';
+import { runInRequest } from '../shared/request-context.js';
 import { bearerToken } from './auth.js';
 
 export type RouteAccess = 'authenticated' | 'public' | 'external';
@@ -100,6 +101,12 @@ export function registerGate(app: FastifyInstance, o: GateOptions): void {
     for (const method of ([] as string[]).concat(route.method)) {
       table.push({ method, url: route.url, access, declared: declared !== undefined });
     }
+  });
+
+  // The request context (the caller's address, for audit records) is entered once, for everything
+  // after this hook; Fastify's body parsing keeps it (content-type-parser.js binds an AsyncResource).
+  app.addHook('onRequest', (req, _reply, done) => {
+    runInRequest({ ip: req.ip ?? null }, done);
   });
 
   app.addHook('onRequest', async (req) => {

@@ -12,12 +12,15 @@ export function isSensitiveKey(name: string): boolean {
   return SENSITIVE_KEY.test(name);
 }
 
-/** The URL with the value of every sensitive query parameter replaced by [redacted]. */
+/** The URL with the value of every sensitive query parameter, and any fragment, replaced by [redacted]. */
 export function redactUrl(url: string): string {
+  // A fragment never reaches the server: a logged URL with one is a link Bindery made (an
+  // invitation, a password reset), and its fragment is the token.
+  const frag = url.indexOf('#');
+  if (frag >= 0) return `${redactUrl(url.slice(0, frag))}#${CENSOR}`;
   const q = url.indexOf('?');
   if (q < 0) return url;
-  const hash = url.indexOf('#', q);
-  const query = url.slice(q + 1, hash < 0 ? undefined : hash);
+  const query = url.slice(q + 1);
   const parts = query.split('&').map((part) => {
     const eq = part.indexOf('=');
     if (eq < 0) return part;
@@ -29,7 +32,7 @@ export function redactUrl(url: string): string {
     }
     return isSensitiveKey(name) ? `${part.slice(0, eq + 1)}${CENSOR}` : part;
   });
-  return `${url.slice(0, q + 1)}${parts.join('&')}${hash < 0 ? '' : url.slice(hash)}`;
+  return `${url.slice(0, q + 1)}${parts.join('&')}`;
 }
 
 /**

@@ -57,6 +57,8 @@ export type DomainEvent =
   /** Presence changes, from a WSS connection or a cloud report_device_status. */
   | ({ type: 'device.online'; via: 'wss' | 'cloud' } & DeviceFact)
   | ({ type: 'device.offline'; via: 'wss' | 'cloud' } & DeviceFact)
+  /** A WSS device logged in (subscribe_corp) reporting this firmware version (campaigns watch for the new one). */
+  | ({ type: 'device.subscribed'; firmwareVersion: string | null } & DeviceFact)
   /** An upgrade was requested for a device (B4.3 update_firmware command to cloud devices). */
   | ({ type: 'device.firmware_requested'; operId: string; version: string } & DeviceFact)
   /** A device reported how an upgrade went (WSS or report_firmware_upgrade_result). */
@@ -73,6 +75,19 @@ export type DomainEvent =
   | ({ type: 'device.log_uploaded'; logId: string } & DeviceFact)
   /** A model's model_ticket was renewed (§B1; delivered as the model_ticket callback). */
   | { type: 'model.ticket_renewed'; modelId: string; vendorId: string; ticket: string; expiresAt: number; at: number }
+  /** A firmware campaign paused itself on an abort criterion (webhook rollout.paused; features/campaigns). */
+  | {
+      type: 'campaign.paused';
+      campaignId: string;
+      vendorId: string;
+      modelId: string;
+      name: string;
+      version: string;
+      criterion: string | null;
+      reason: string;
+      figures: { executed: number; succeeded: number; failed: number; timed_out: number; did_not_come_back: number };
+      at: number;
+    }
   | ({ type: 'device.shared' } & DeviceShareChange)
   | ({ type: 'device.unshared' } & DeviceShareChange);
 
@@ -119,8 +134,32 @@ export class DomainEvents {
     return () => set.delete(any);
   }
 
+  /** Work started from events that nobody awaits (announcements after a commit); see settled(). */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  /**
+   * Counts `p` as in flight until it settles, so settled() waits for it. A short-lived process (the
+   * CLI) awaits settled() before closing the database: events announced in the background are then
+   * enqueued, not lost (issue 13: `bindery batch create` lost device.registered webhooks).
+   */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    const done = () => this.inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Resolves once every emit and tracked piece of work has settled, including ones started meanwhile. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
   /** Runs every listener; resolves when all have settled, so callers may await delivery. */
-  async emit(e: DomainEvent): Promise<void> {
+  emit(e: DomainEvent): Promise<void> {
+    return this.track(this.run(e));
+  }
+
+  private async run(e: DomainEvent): Promise<void> {
     const set = this.handlers.get(e.type);
     if (!set) return;
     await Promise.all(

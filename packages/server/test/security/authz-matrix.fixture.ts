@@ -25,8 +25,15 @@ export const WHO = [
   'outsider',
   'vendorA',
   'vendorB',
+  // Vendor people (issue 13): vendor A's admin, engineer and production worker; vendor B's admin.
+  'vAdminA',
+  'vEngineerA',
+  'vProductionA',
+  'vAdminB',
 ] as const;
 export type Who = (typeof WHO)[number];
+export const VENDOR_PEOPLE = ['vAdminA', 'vEngineerA', 'vProductionA', 'vAdminB'] as const;
+export type VendorPerson = (typeof VENDOR_PEOPLE)[number];
 export const PEOPLE = ['superAdmin', 'deviceAdmin', 'member1', 'member2', 'otherOrgAdmin', 'outsider'] as const;
 export type Person = (typeof PEOPLE)[number];
 /** Every principal that is a signed-in person (the operator is one too). */
@@ -65,7 +72,7 @@ export interface World {
   next(): string;
   /** A unique number (merchant ids are digits). */
   seq(): number;
-  /** Merchant (an organisation of its own) with one sub-merchant. */
+  /** Organisation 1 as a merchant, with one sub-merchant. */
   mchid: string;
   subMchid: string;
   /** A new unbound device of model A. */
@@ -196,13 +203,28 @@ async function populate(h: Harness, dataDir: string): Promise<World> {
   ]);
   const mchid = '1900000001';
   const subMchid = '1900000002';
-  await s.merchant.createMerchant(SYSTEM_CLI, { name: 'Shop', mchid, merchant_shortname: 'Shop' });
+  // Organisation 1 is the merchant: its super admin manages it (merchant self-service), nobody else there.
+  await s.merchant.createMerchant(SYSTEM_CLI, { org_id: o1.id, mchid, merchant_shortname: 'Shop' });
   await s.merchant.addSubMerchant(SYSTEM_CLI, mchid, { name: 'Sub', sub_mchid: subMchid, sub_merchant_shortname: 'Sub' });
 
   const tokens = { operator: h.operatorToken } as World['tokens'];
   for (const p of PEOPLE) tokens[p] = (await s.people.createToken(asUser(p), 'matrix')).token;
   tokens.vendorA = (await s.accounts.createVendorKey(SYSTEM_CLI, vA.id, 'matrix')).token;
   tokens.vendorB = (await s.accounts.createVendorKey(SYSTEM_CLI, vB.id, 'matrix')).token;
+  // Vendor people join through an invitation and script with a personal token (their roles ride on it).
+  const vendorPeople: Array<[VendorPerson, string, 'vendor_admin' | 'engineer' | 'production']> = [
+    ['vAdminA', vA.id, 'vendor_admin'],
+    ['vEngineerA', vA.id, 'engineer'],
+    ['vProductionA', vA.id, 'production'],
+    ['vAdminB', vB.id, 'vendor_admin'],
+  ];
+  for (const [who, vendorId, role] of vendorPeople) {
+    const u = await s.accounts.createUser(SYSTEM_CLI, { username: `${who.toLowerCase()}.matrix`, password: PASSWORD });
+    const { token } = await s.vendorPeople.createInvite(SYSTEM_CLI, vendorId, { role });
+    const me: Principal = { kind: 'user', userId: u.id, isOperator: false };
+    await s.vendorPeople.acceptInvite(token, me);
+    tokens[who] = (await s.people.createToken(me, 'matrix')).token;
+  }
 
   return {
     h,

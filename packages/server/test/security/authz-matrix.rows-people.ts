@@ -1,9 +1,8 @@
-import { type MerchantKeyMaterial, makeMerchantKey } from '../../src/features/merchant/merchant.fixtures.js';
 import { SYSTEM_CLI } from '../../src/shared/principal.js';
 import { EVERYONE_SIGNED_IN, PASSWORD, USERS, type Who } from './authz-matrix.fixture.js';
 import type { Ctx, Req, Row } from './authz-matrix.rows.js';
 
-/** The matrix, continued: people, organisations, notifications, callbacks, merchants, pages. */
+/** The matrix, continued: people, organisations, notifications, callbacks, inspections, pages. */
 const OP: readonly Who[] = ['operator'];
 const VA: readonly Who[] = ['operator', 'vendorA'];
 const ORG1_ALL: readonly Who[] = ['operator', 'superAdmin', 'deviceAdmin', 'member1', 'member2'];
@@ -27,7 +26,6 @@ const PAGE_VISITORS: Partial<Row> = { allow: ['anonymous', ...USERS], either: ['
  * outright.
  * finding: people (no vendor) got the per-record 422 report instead of 403.
  */
-let merchantKey: MerchantKeyMaterial | undefined;
 const inspectionRefusal = (who: Who): readonly number[] => (who === 'vendorB' ? [403, 404, 422] : [403, 404]);
 
 export const PEOPLE_ROWS: Row[] = [
@@ -219,6 +217,28 @@ export const PEOPLE_ROWS: Row[] = [
     },
   },
   { op: 'GET /api/v1/orgs/{orgId}/applications', allow: ORG1_ALL, req: ({ w }) => get(`/api/v1/orgs/${w.org1}/applications`) },
+  // Third-party entry (issue 15): the application's return origins; members read them, super admins set them.
+  {
+    op: 'GET /api/v1/orgs/{orgId}/applications/{appId}/origins',
+    allow: ORG1_ALL,
+    req: ({ w }) => get(`/api/v1/orgs/${w.org1}/applications/${w.appId}/origins`),
+  },
+  {
+    op: 'PUT /api/v1/orgs/{orgId}/applications/{appId}/origins',
+    allow: SUPER,
+    req: ({ w }) => json(`/api/v1/orgs/${w.org1}/applications/${w.appId}/origins`, { origins: ['https://matrix.example'] }),
+  },
+  {
+    // Only organisation 1's people may be sent back to its application's origin (registered by the row above);
+    // operators belong to no organisation here, so they are not sent anywhere either.
+    op: 'POST /api/v1/third-party/return',
+    allow: ['superAdmin', 'deviceAdmin', 'member1', 'member2'],
+    req: async ({ w }) => {
+      await w.h.services.thirdParty.setOrigins(SYSTEM_CLI, w.org1, w.appId, ['https://matrix.example']);
+      return json('/api/v1/third-party/return', { app: 'matrix.app', redirect_uri: 'https://matrix.example/back' });
+    },
+  },
+  page('GET /sdk/bindery-client.js', '/sdk/bindery-client.js'),
   {
     op: 'POST /api/v1/orgs/{orgId}/applications',
     allow: SUPER,
@@ -235,6 +255,27 @@ export const PEOPLE_ROWS: Row[] = [
   { op: 'GET /api/v1/notifications/unread-count', allow: USERS, req: () => get('/api/v1/notifications/unread-count') },
   { op: 'POST /api/v1/notifications/read', allow: USERS, req: () => json('/api/v1/notifications/read', { all: true }) },
   { op: 'GET /api/v1/notifications/stream', allow: USERS, stream: true, req: () => get('/api/v1/notifications/stream') },
+  // A device's live changes: whoever may see its page (member 1 is inside sn.orgIn's range: read-only).
+  {
+    op: 'GET /api/v1/devices/{sn}/events',
+    allow: [...ORG1_ADMINS, 'member1'],
+    stream: true,
+    req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/events`),
+  },
+  {
+    // Member 1's personal device shared with member 2: the owner, the sharer themselves and operators end the share.
+    op: 'DELETE /api/v1/devices/{sn}/users/{userId}',
+    allow: ['operator', 'member1', 'member2'],
+    req: async ({ w }) => {
+      const sn = await w.boundDevice('personal');
+      const d = await w.h.deps.db.kysely.selectFrom('devices').select('id').where('sn', '=', sn).executeTakeFirstOrThrow();
+      await w.h.deps.db.kysely
+        .insertInto('device_users')
+        .values({ device_id: d.id, user_id: w.userIds.member2, added_at: 1 })
+        .execute();
+      return get(`/api/v1/devices/${sn}/users/${w.userIds.member2}`);
+    },
+  },
 
   // ── callbacks and webhooks ───────────────────────────────────────────────
   ...(['GET', 'PUT', 'DELETE'] as const).map(
@@ -308,78 +349,7 @@ export const PEOPLE_ROWS: Row[] = [
     req: ({ w }) => json(`/api/v1/deliveries/${w.deliveryA}/redeliver`, {}),
   },
 
-  // ── merchants (operators) and inspections (vendors) ──────────────────────
-  {
-    op: 'POST /api/v1/merchants',
-    allow: OP,
-    req: ({ w }) =>
-      json('/api/v1/merchants', { name: 'Shop', mchid: String(1_800_000_000 + w.seq()), merchant_shortname: 'Shop' }),
-  },
-  { op: 'GET /api/v1/merchants', allow: OP, req: () => get('/api/v1/merchants') },
-  // A public key that merchant clients verify replies with: any signed-in principal may fetch it.
-  { op: 'GET /api/v1/merchants/platform-key', allow: EVERYONE_SIGNED_IN, req: () => get('/api/v1/merchants/platform-key') },
-  { op: 'GET /api/v1/merchants/{mchid}', allow: OP, req: ({ w }) => get(`/api/v1/merchants/${w.mchid}`) },
-  {
-    op: 'PATCH /api/v1/merchants/{mchid}',
-    allow: OP,
-    req: ({ w }) => json(`/api/v1/merchants/${w.mchid}`, { merchant_shortname: 'Shop' }),
-  },
-  {
-    op: 'PUT /api/v1/merchants/{mchid}/apiv3-key',
-    allow: OP,
-    req: ({ w }) => json(`/api/v1/merchants/${w.mchid}/apiv3-key`, { apiv3_key: 'a'.repeat(32) }),
-  },
-  {
-    op: 'POST /api/v1/merchants/{mchid}/sub-merchants',
-    allow: OP,
-    req: ({ w }) =>
-      json(`/api/v1/merchants/${w.mchid}/sub-merchants`, {
-        name: 'Sub',
-        sub_mchid: String(1_700_000_000 + w.seq()),
-        sub_merchant_shortname: 'Sub',
-      }),
-  },
-  {
-    op: 'PATCH /api/v1/merchants/{mchid}/sub-merchants/{subMchid}',
-    allow: OP,
-    req: ({ w }) => json(`/api/v1/merchants/${w.mchid}/sub-merchants/${w.subMchid}`, { sub_merchant_shortname: 'Sub' }),
-  },
-  {
-    op: 'DELETE /api/v1/merchants/{mchid}/sub-merchants/{subMchid}',
-    allow: OP,
-    req: async ({ w }) => {
-      const sub = String(1_600_000_000 + w.seq());
-      await w.h.services.merchant.addSubMerchant(SYSTEM_CLI, w.mchid, {
-        name: 'Gone',
-        sub_mchid: sub,
-        sub_merchant_shortname: 'Gone',
-      });
-      return get(`/api/v1/merchants/${w.mchid}/sub-merchants/${sub}`);
-    },
-  },
-  // An empty key: allowed callers hear what is missing, the others never get that far.
-  {
-    op: 'POST /api/v1/merchants/{mchid}/keys',
-    allow: OP,
-    req: ({ w }) => json(`/api/v1/merchants/${w.mchid}/keys`, { name: 'k' }),
-  },
-  { op: 'GET /api/v1/merchants/{mchid}/keys', allow: OP, req: ({ w }) => get(`/api/v1/merchants/${w.mchid}/keys`) },
-  {
-    op: 'DELETE /api/v1/merchants/{mchid}/keys/{serialNo}',
-    allow: OP,
-    req: async ({ w }) => {
-      // One RSA key for the run (making one takes a while); each call registers it under a new serial.
-      merchantKey ??= makeMerchantKey(w.mchid);
-      const serial = `AB${w.seq().toString(16).padStart(8, '0')}`.toUpperCase();
-      await w.h.services.merchant.addKey(SYSTEM_CLI, w.mchid, { public_key_pem: merchantKey.publicKeyPem, serial_no: serial });
-      return get(`/api/v1/merchants/${w.mchid}/keys/${serial}`);
-    },
-  },
-  {
-    op: 'POST /api/v1/merchants/{mchid}/fleet/reindex',
-    allow: OP,
-    req: ({ w }) => json(`/api/v1/merchants/${w.mchid}/fleet/reindex`, {}),
-  },
+  // ── inspections (vendors); merchants are in authz-matrix.rows-operator.ts ──
   {
     op: 'POST /api/v1/inspections',
     allow: VA,
@@ -421,13 +391,7 @@ export const PEOPLE_ROWS: Row[] = [
   page('GET /wwopen/connect/hardware/addDevice', '/wwopen/connect/hardware/addDevice', { ...PAGE_VISITORS, alsoOk: [302] }),
   page('GET /login', '/login', { alsoOk: [302] }),
   consolePage('/', '/'),
-  consolePage('/devices', '/devices'),
-  consolePage('/devices/{sn}', '/devices/ANY1'),
-  consolePage('/orgs/{orgId}', '/orgs/x'),
-  consolePage('/orgs/{orgId}/members', '/orgs/x/members'),
-  consolePage('/orgs/{orgId}/departments', '/orgs/x/departments'),
-  consolePage('/scan', '/scan'),
-  consolePage('/bind', '/bind'),
-  consolePage('/notifications', '/notifications'),
+  page('GET /favicon.ico', '/favicon.ico', { alsoOk: [404] }),
+  page('GET /favicon.svg', '/favicon.svg', { alsoOk: [404] }),
   { ...page('GET /assets/*', '/assets/none.js'), optional: true, allow404: true },
 ];

@@ -261,7 +261,12 @@ export const ROWS: Row[] = [
     hidden: (w, who) =>
       who === 'member1' || who === 'member2' ? [w.sn.orgIn, w.sn.orgOut] : who === 'deviceAdmin' ? [w.sn.orgOut] : [],
   },
-  { op: 'GET /api/v1/devices/{sn}/page', allow: ORG1_ADMINS, req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/page`) },
+  // Member 1 is inside sn.orgIn's range: "visible to" lets them see its page, read-only (issue 12).
+  {
+    op: 'GET /api/v1/devices/{sn}/page',
+    allow: [...ORG1_ADMINS, 'member1'],
+    req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/page`),
+  },
   // Outside the device admin's scope: only the super admin (and operators).
   {
     op: 'PUT /api/v1/devices/{sn}/remark-name',
@@ -319,8 +324,10 @@ export const ROWS: Row[] = [
     req: ({ w }) => json('/api/v1/scan/resolve', { content: labelOf(w, w.hwCode.free) }),
   },
   {
+    // The people a device is visible to are the ones who may use it (WeCom's get_userinfo_by_ids):
+    // member 1, inside its range, signs in on it as an ordinary user (user_type 0).
     op: 'POST /api/v1/scan/login',
-    allow: ORG1_ADMINS,
+    allow: [...ORG1_ADMINS, 'member1'],
     req: ({ w }) => json('/api/v1/scan/login', { content: staticLoginUrl(w.h.deps.config.publicUrl, w.loginContent, 'st') }),
   },
   {

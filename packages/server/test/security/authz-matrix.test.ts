@@ -4,7 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeAccessTable } from '../../src/http/gate.js';
 import { buildWorld, WHO, type Who, type World } from './authz-matrix.fixture.js';
 import { type Req, ROWS, type Row } from './authz-matrix.rows.js';
+import { ACCOUNTS_ROWS } from './authz-matrix.rows-accounts.js';
+import { CAMPAIGN_ROWS } from './authz-matrix.rows-campaigns.js';
+import { FLEET_STATS_ROWS } from './authz-matrix.rows-fleet-stats.js';
+import { LABELS_ROWS } from './authz-matrix.rows-labels.js';
+import { OPERATOR_ROWS } from './authz-matrix.rows-operator.js';
+import { ORG_DEVICES_ROWS } from './authz-matrix.rows-org-devices.js';
+import { PAIRING_ROWS } from './authz-matrix.rows-pairing.js';
 import { PEOPLE_ROWS } from './authz-matrix.rows-people.js';
+import { VENDOR_FLEET_ROWS } from './authz-matrix.rows-vendor-fleet.js';
+import { VENDOR_ROLE_ROWS, withVendorRoles } from './authz-matrix.rows-vendor-roles.js';
 
 /**
  * Issue 11: every route, as every principal. The table (authz-matrix.rows*.ts) states who is
@@ -12,7 +21,19 @@ import { PEOPLE_ROWS } from './authz-matrix.rows-people.js';
  * for any row whose operation no longer exists, and for any principal that gets past (or is stopped
  * at) authorisation against the table.
  */
-const TABLE: Row[] = [...ROWS, ...PEOPLE_ROWS];
+const TABLE: Row[] = withVendorRoles([
+  ...ROWS,
+  ...PEOPLE_ROWS,
+  ...ACCOUNTS_ROWS,
+  ...ORG_DEVICES_ROWS,
+  ...OPERATOR_ROWS,
+  ...PAIRING_ROWS,
+  ...LABELS_ROWS,
+  ...VENDOR_FLEET_ROWS,
+  ...CAMPAIGN_ROWS,
+  ...FLEET_STATS_ROWS,
+  ...VENDOR_ROLE_ROWS,
+]);
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 let w: World;

@@ -218,10 +218,18 @@ describe.each(storageBackends())('request gate on $backend.name', ({ backend, sk
         'HEAD /api/v1/firmware/:id/file',
         'HEAD /api/v1/relations/template.csv',
         'HEAD /api/v1/relations/template.xlsx',
+        // Issue 12/13: what people need before they have an account (each rate-limited per address).
+        'GET /api/v1/instance/public',
+        'HEAD /api/v1/instance/public',
         'POST /api/v1/invites/accept',
         'POST /api/v1/invites/preview',
+        'POST /api/v1/password-resets/complete',
+        'POST /api/v1/password-resets/preview',
         'POST /api/v1/session',
+        'POST /api/v1/signup',
         'POST /api/v1/tokens',
+        'POST /api/v1/vendor-invites/accept',
+        'POST /api/v1/vendor-invites/preview',
       ].sort(),
     );
   });

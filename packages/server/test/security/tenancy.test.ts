@@ -56,11 +56,17 @@ describe.each(storageBackends())('tenancy (finding 6) on $backend.name', ({ back
       const ghost = await add({ username: 'ghost.nobody' });
       const byId = await add({ user_id: 'usr_does_not_exist' });
       for (const r of [existing, ghost, byId]) expect(r.statusCode, r.body).toBe(202);
-      // The same answer, field for field except the invitation's own id and times.
+      // The same answer, field for field except the invitation's own id and times, and the name
+      // the admin typed (echoed back as given, whether or not anyone has it).
       const shape = (r: typeof existing) => {
-        const { id, created_at, expires_at, ...rest } = r.json().invite;
+        const { id, created_at, expires_at, invitee, ...rest } = r.json().invite;
         return { keys: Object.keys(r.json()), rest, id: typeof id, created_at: typeof created_at, expires_at: typeof expires_at };
       };
+      expect([existing, ghost, byId].map((r) => r.json().invite.invitee)).toEqual([
+        'carol.ten2',
+        'ghost.nobody',
+        'usr_does_not_exist',
+      ]);
       expect(shape(existing)).toEqual(shape(ghost));
       expect(shape(existing)).toEqual(shape(byId));
       expect(existing.json()).not.toHaveProperty('token');

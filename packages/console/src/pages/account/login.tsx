@@ -1,6 +1,7 @@
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, Suspense, useEffect, useState } from 'react';
+import { api, unwrap } from '../../api/client.js';
 import { useI18n } from '../../i18n/index.js';
-import { navigate, safeNext, useLocation } from '../../router.js';
+import { Link, navigate, safeNext, useLocation } from '../../router.js';
 import { useSession } from '../../session.js';
 import { Notice } from '../../ui.js';
 
@@ -63,6 +64,39 @@ export function LoginPage() {
           {t('login.submit')}
         </button>
       </form>
+      {/* Its words load with the account namespace; the form above never waits for them. */}
+      <Suspense fallback={null}>
+        <AccountLinks />
+      </Suspense>
     </main>
+  );
+}
+
+/** "Create an account" while an operator has opened sign-up, and where a forgotten password is reset. */
+function AccountLinks() {
+  // Common words: the sign-in page is on the phone's way to a bind, where no other namespace loads.
+  const { t } = useI18n();
+  const [open, setOpen] = useState(false);
+  useEffect(() => {
+    let live = true;
+    unwrap(api.GET('/api/v1/instance/public')).then(
+      (r) => live && setOpen(r.signup_open === true),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  return (
+    <div className="small">
+      {open && (
+        <p>
+          <Link to="/signup" data-testid="signup-link">
+            {t('login.signupLink')}
+          </Link>
+        </p>
+      )}
+      <p className="muted">{t('login.forgot')}</p>
+    </div>
   );
 }

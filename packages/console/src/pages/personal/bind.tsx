@@ -11,6 +11,7 @@ import {
 } from '../../api.js';
 import { reasonText, useI18n } from '../../i18n/index.js';
 import { Link, navigate, useLocation } from '../../router.js';
+import { ReturnToApp } from '../../third-party.js';
 import { Loading, Notice, RoleName } from '../../ui.js';
 
 /** /connect/hardware?… — what a phone opens from a label or a device screen: the whole URL is the code. */
@@ -37,6 +38,8 @@ function CodePage({ content }: { content: string }) {
       .then((r) => {
         if (!live) return;
         if (r.action === 'choose_method') navigate('/scan', { replace: true });
+        // A bound device the scanner may see (its organisation's admin, its owner): its page, not a dead end.
+        else if (r.validity === 'bound' && r.device_page) navigate(`${r.device_page}?scanned=bound`, { replace: true });
         else setRes(r);
       })
       .catch((e) => live && setError(e ?? new Error('failed')));
@@ -208,6 +211,7 @@ function BindConfirm({ res, content }: { res: ScanResolution; content: string })
                 : t('bind.done', { owner: ownerName })}
           </h1>
           <p className="mono">{done.device.remark_name ?? done.device.default_name}</p>
+          <ReturnToApp result={done.result} sn={done.sn} auto />
           <div className="stack">
             <Link to={`/devices/${encodeURIComponent(done.sn)}`} className="button primary wide">
               {t('bind.openDevice')}

@@ -1,7 +1,9 @@
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { ApiError, api, get, type DevicePage as Page, post } from '../../api.js';
 import { type Key, useI18n } from '../../i18n/index.js';
-import { Link, navigate, useLocation } from '../../router.js';
+import { Link, useLocation } from '../../router.js';
+import { useSession } from '../../session.js';
+import { ReturnToApp, rememberReturn } from '../../third-party.js';
 import { Loading, Notice, OnlineBadge, RoleName } from '../../ui.js';
 
 type Msg = { kind: 'ok' | 'error'; text: string } | null;
@@ -12,10 +14,13 @@ type Msg = { kind: 'ok' | 'error'; text: string } | null;
  */
 export function DevicePage({ sn }: { sn: string }) {
   const { t, err, date, ago } = useI18n();
+  const me = useSession().session?.user.id;
   const loc = useLocation();
   const [page, setPage] = useState<Page | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [msg, setMsg] = useState<Msg>(null);
+  /** Set once this page unbound the device: what follows is its new state, or that it left one's reach. */
+  const [unbound, setUnbound] = useState<string | null>(null);
   const base = `/api/v1/devices/${encodeURIComponent(sn)}`;
 
   const load = useCallback(async () => {
@@ -29,10 +34,37 @@ export function DevicePage({ sn }: { sn: string }) {
   useEffect(() => {
     load();
   }, [load]);
+  // The page keeps itself current: the server says when the device changed (online, firmware, commands,
+  // binding), and the page reads it again through the same API (binding/device-live.ts).
+  useEffect(() => {
+    if (typeof EventSource === 'undefined') return;
+    const es = new EventSource(`${base}/events`);
+    es.addEventListener('changed', () => void load());
+    return () => es.close();
+  }, [base, load]);
 
+  // Opened by a third-party application (app + redirect_uri), or arrived here from a bind it started.
+  rememberReturn(loc.query);
   const justBound = loc.query.get('bound');
+  const scannedBound = loc.query.get('scanned') === 'bound';
   if (error !== null) {
     const gone = error instanceof ApiError && error.status === 404;
+    if (gone && unbound !== null)
+      return (
+        <div className="narrow">
+          <Notice kind="ok" testId="device-unbound">
+            {t('device.unboundGone', { name: unbound })}
+          </Notice>
+          <div className="row">
+            <Link to="/devices" className="button primary">
+              {t('notFound.home')}
+            </Link>
+            <Link to="/scan" className="button">
+              {t('nav.scan')}
+            </Link>
+          </div>
+        </div>
+      );
     return (
       <div className="narrow">
         <Notice kind="error" testId="device-error">
@@ -75,6 +107,13 @@ export function DevicePage({ sn }: { sn: string }) {
           })}
         </Notice>
       )}
+      {scannedBound && <Notice kind="info">{t('device.scannedBound')}</Notice>}
+      {justBound ? <ReturnToApp result={justBound} sn={d.sn} auto /> : <ReturnToApp result="viewed" sn={d.sn} />}
+      {page.my_actions.length === 1 && may('view') && (
+        <Notice kind="info" testId="read-only">
+          {t('device.readOnly')}
+        </Notice>
+      )}
       {msg && (
         <Notice kind={msg.kind} testId="action-msg">
           {msg.text}
@@ -113,7 +152,7 @@ export function DevicePage({ sn }: { sn: string }) {
               </>
             )}
             <dt>{t('devices.owner')}</dt>
-            <dd>{d.owner.type === 'user' ? t('bind.personal') : d.owner.name}</dd>
+            <dd data-testid="device-owner">{d.owner.type === 'user' && d.owner.id === me ? t('bind.personal') : d.owner.name}</dd>
             <dt>{t('device.boundAt')}</dt>
             <dd data-testid="bound-by">
               {t('device.boundByWhen', { who: d.bound_by?.display_name ?? '—', when: date(d.bound_at) })}
@@ -131,10 +170,20 @@ export function DevicePage({ sn }: { sn: string }) {
                     </span>
                   ))}
             </dd>
-            {page.users.length > 0 && (
+            {page.users.length > 1 && (
               <>
                 <dt>{t('device.users')}</dt>
-                <dd>{page.users.map((u) => u.display_name).join(', ')}</dd>
+                <dd data-testid="device-users">
+                  {page.users.map((u) => (
+                    <span key={u.user_id} className="share">
+                      {u.display_name}
+                      {u.role === 'owner' ? ` (${t('device.owner')})` : ''}
+                      {u.role === 'user' && may('unbind') && page.users[0]?.role === 'owner' && d.owner.type === 'user' && (
+                        <RemoveShare base={base} userId={u.user_id} name={u.display_name} onDone={load} setMsg={setMsg} />
+                      )}
+                    </span>
+                  ))}
+                </dd>
               </>
             )}
             {d.owner.type === 'org' && (
@@ -175,9 +224,39 @@ export function DevicePage({ sn }: { sn: string }) {
               </button>
             )}
           </div>
-          {may('unbind') && <Unbind base={base} name={name} setMsg={setMsg} />}
+          {may('unbind') && (
+            <Unbind
+              base={base}
+              name={name}
+              setMsg={setMsg}
+              onDone={() => {
+                setUnbound(name);
+                void load();
+              }}
+            />
+          )}
         </section>
       </div>
+      {page.commands && page.commands.length > 0 && (
+        <section className="card">
+          <h2>{t('device.commands')}</h2>
+          <table className="table" data-testid="commands">
+            <tbody>
+              {page.commands.map((c) => (
+                <tr key={c.id}>
+                  <td className="mono">{c.cmd}</td>
+                  <td>
+                    <span className={`badge ${c.status === 'delivered' ? 'badge-on' : 'badge-off'}`}>
+                      {t(`device.cmd.${c.status}` as Key)}
+                    </span>
+                  </td>
+                  <td className="muted nowrap">{date(c.delivered_at ?? c.created_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
       <section className="card">
         <h2>{t('device.errors')}</h2>
         {page.error_reports.length === 0 ? (
@@ -258,27 +337,19 @@ function Rename({
   );
 }
 
-function Unbind({ base, name, setMsg }: { base: string; name: string; setMsg: (m: Msg) => void }) {
+function Unbind({ base, name, setMsg, onDone }: { base: string; name: string; setMsg: (m: Msg) => void; onDone: () => void }) {
   const { t, err } = useI18n();
   const [asking, setAsking] = useState(false);
-  const [done, setDone] = useState(false);
   const go = async () => {
     try {
       await api('DELETE', `${base}/bind`);
-      setDone(true);
       setMsg({ kind: 'ok', text: t('device.unbound') });
+      // Show what the device is now (or that it left this person's reach), never the old actions.
+      onDone();
     } catch (x) {
       setMsg({ kind: 'error', text: err(x) });
     }
   };
-  if (done)
-    return (
-      <div className="danger-zone">
-        <button type="button" onClick={() => navigate('/devices')}>
-          {t('notFound.home')}
-        </button>
-      </div>
-    );
   return (
     <div className="danger-zone">
       {asking ? (
@@ -299,5 +370,36 @@ function Unbind({ base, name, setMsg }: { base: string; name: string; setMsg: (m
         </button>
       )}
     </div>
+  );
+}
+
+function RemoveShare({
+  base,
+  userId,
+  name,
+  onDone,
+  setMsg,
+}: {
+  base: string;
+  userId: string;
+  name: string;
+  onDone: () => void;
+  setMsg: (m: Msg) => void;
+}) {
+  const { t, err } = useI18n();
+  const go = async () => {
+    if (!window.confirm(t('device.removeShareConfirm', { name }))) return;
+    try {
+      await api('DELETE', `${base}/users/${encodeURIComponent(userId)}`);
+      setMsg({ kind: 'ok', text: t('device.shareRemoved', { name }) });
+      onDone();
+    } catch (x) {
+      setMsg({ kind: 'error', text: err(x) });
+    }
+  };
+  return (
+    <button type="button" className="link-btn" onClick={go} data-testid={`remove-share-${userId}`}>
+      {t('device.removeShare')}
+    </button>
   );
 }

@@ -2,6 +2,7 @@ import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { type Department, type DeviceCard, type DeviceList, get, qs } from '../../api.js';
 import { useI18n } from '../../i18n/index.js';
 import { Link } from '../../router.js';
+import { useSession } from '../../session.js';
 import { Loading, Notice, OnlineBadge } from '../../ui.js';
 
 export function MyDevicesPage() {
@@ -181,6 +182,7 @@ export function DeviceListView({
 
 function DeviceRow({ d, showOwner }: { d: DeviceCard; showOwner?: boolean | undefined }) {
   const { t, ago } = useI18n();
+  const me = useSession().session?.user.id;
   return (
     <li>
       <Link to={`/devices/${encodeURIComponent(d.sn)}`} className="device-row" data-sn={d.sn}>
@@ -197,8 +199,14 @@ function DeviceRow({ d, showOwner }: { d: DeviceCard; showOwner?: boolean | unde
             {showOwner && (
               <>
                 {d.online ? '' : ' · '}
-                {d.owner.type === 'user' ? t('role.personal') : d.owner.name}
+                {/* The real owner: someone else's shared device names them, not "personal". */}
+                {d.owner.type === 'user' && d.owner.id === me ? t('role.personal') : d.owner.name}
               </>
+            )}
+            {d.my_actions.length === 1 && d.my_actions[0] === 'view' && (
+              <span className="badge badge-off" data-testid="view-only">
+                {t('devices.viewOnly')}
+              </span>
             )}
           </span>
         </span>

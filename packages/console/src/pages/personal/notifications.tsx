@@ -9,8 +9,15 @@ const KINDS = ['device.bound', 'device.unbound', 'device.transferred', 'device.s
 
 /** Worded by the console from kind + data, so Chinese reads as Chinese; unknown kinds keep the server's text. */
 function words(n: Notification, i: I18n): { title: string; body: string } {
-  if (!KINDS.includes(n.kind)) return { title: n.title, body: n.body };
   const d = n.data as Record<string, string | undefined>;
+  if (n.kind === 'org.invite' && d.org_name) {
+    const role = d.role === 'super_admin' || d.role === 'device_admin' ? d.role : 'member';
+    return {
+      title: i.t('notif.title.org.invite'),
+      body: i.t('notif.org.invite', { by: d.by_name ?? '—', org: d.org_name, role: i.t(`role.${role}`) }),
+    };
+  }
+  if (!KINDS.includes(n.kind)) return { title: n.title, body: n.body };
   const device = d.model_name && d.sn ? `${d.model_name} ${d.sn}` : (d.sn ?? '');
   const owner = d.owner_type === 'user' ? i.t('bind.personal') : (d.owner_name ?? '');
   return {

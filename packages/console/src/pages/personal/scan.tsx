@@ -2,8 +2,9 @@ import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { type BindResult, post } from '../../api.js';
 import { decodeFile, decodeQr, decoderName } from '../../decode.js';
 import { type Key, reasonText, useI18n } from '../../i18n/index.js';
-import { navigate } from '../../router.js';
+import { navigate, useLocation } from '../../router.js';
 import { useMe } from '../../session.js';
+import { ReturnToApp, rememberReturn } from '../../third-party.js';
 import { Notice } from '../../ui.js';
 
 /** Where a decoded code goes: the confirmation page resolves it with the server. */
@@ -17,12 +18,16 @@ function openCode(content: string) {
  */
 export function ScanPage() {
   const { t } = useI18n();
+  const loc = useLocation();
+  // Opened by a third-party application (app + redirect_uri): it gets the person back when they are done.
+  rememberReturn(loc.query);
   return (
     <div className="narrow">
       <h1>{t('scan.title')}</h1>
       <Scanner />
       <PasteCode />
       <AddBySn />
+      <ReturnToApp result="cancelled" />
     </div>
   );
 }

@@ -11,6 +11,10 @@ export interface UsersTable {
   password_hash: string;
   is_operator: number;
   created_at: number;
+  /** Set while an operator has disabled the account (014_accounts): no sign-in, no sessions, no tokens. */
+  disabled_at?: number | null;
+  /** The last password sign-in (session or token exchange); null before 014 or never. */
+  last_login_at?: number | null;
 }
 
 export interface ApiTokensTable {
@@ -49,6 +53,10 @@ export interface ModelsTable {
   /** SN entry on the bind page must carry a valid check character. */
   require_check_char: number;
   created_at: number;
+  /** 017: set when archived (listed apart; no new registrations or batches). */
+  archived_at?: number | null;
+  /** 017: seed-002 app scene given to devices registered without one. */
+  app_scene_code?: string | null;
 }
 
 export interface ModelTicketsTable {
@@ -122,6 +130,8 @@ export interface BatchesTable {
   downloads: number;
   created_at: number;
   finished_at: number | null;
+  /** When the last slice of a `generating` batch committed (migration 018). */
+  heartbeat_at: number | null;
 }
 
 export interface AuditTable {
@@ -131,6 +141,10 @@ export interface AuditTable {
   action: string;
   subject: string;
   data: string | null;
+  /** The organisation whose device, member or setting this was (migration 012). */
+  org_id: string | null;
+  /** The address of the request that did it, when it came over HTTP. */
+  ip: string | null;
 }
 
 export interface OrganisationsTable {
@@ -284,6 +298,8 @@ export interface InvitesTable {
   accepted_by: string | null;
   accepted_at: number | null;
   revoked_at: number | null;
+  /** Whom an invitation to an existing person names: the username (or user id) the admin gave; null for a link (013). */
+  invitee: string | null;
 }
 
 /** An application of an organisation; `app_key` matches the key a device model associates. */
@@ -292,6 +308,13 @@ export interface ApplicationsTable {
   org_id: string;
   app_key: string;
   name: string;
+  created_at: number;
+}
+
+/** Where an application may send people back to (issue 15, third-party entry). */
+export interface ApplicationOriginsTable {
+  app_id: string;
+  origin: string;
   created_at: number;
 }
 
@@ -382,6 +405,8 @@ export interface FirmwareTable {
   vendor_id: string;
   version: string;
   md5: string;
+  /** 019_pairing; null for versions published before it, or by URL without one. */
+  sha256: string | null;
   size: number;
   /** Hosted elsewhere… */
   url: string | null;
@@ -454,6 +479,30 @@ export interface JobClaimsTable {
   claimed_at: number;
 }
 
+/** The pairing station's log (019_pairing): one row per pair sent, by its idempotency key. */
+export interface PairingsTable {
+  id: string;
+  vendor_id: string;
+  idem_key: string;
+  shift_id: string;
+  station: string;
+  model_id: string | null;
+  batch_id: string | null;
+  device_key: string;
+  label: string;
+  device_id: number | null;
+  sn: string | null;
+  product_key: string | null;
+  /** paired | refused */
+  outcome: string;
+  reason: string | null;
+  message: string | null;
+  conflict: string | null;
+  actor: string;
+  scanned_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   api_tokens: ApiTokensTable;
@@ -477,6 +526,7 @@ export interface Database {
   invites: InvitesTable;
   applications: ApplicationsTable;
   application_admins: ApplicationAdminsTable;
+  application_origins: ApplicationOriginsTable;
   model_bind_settings: ModelBindSettingsTable;
   device_visibility: DeviceVisibilityTable;
   device_apps: DeviceAppsTable;
@@ -499,6 +549,64 @@ export interface Database {
   device_access_tokens: DeviceAccessTokensTable;
   cloud_device_status: CloudDeviceStatusTable;
   job_claims: JobClaimsTable;
+  password_resets: PasswordResetsTable;
+  instance_settings: InstanceSettingsTable;
+  vendor_members: VendorMembersTable;
+  vendor_invites: VendorInvitesTable;
+  pairings: PairingsTable;
+  campaigns: CampaignsTable;
+  campaign_executions: CampaignExecutionsTable;
+  campaign_samples: CampaignSamplesTable;
+  fleet_daily: FleetDailyTable;
+  fleet_daily_errors: FleetDailyErrorsTable;
+  fleet_online: FleetOnlineTable;
+  fleet_versions: FleetVersionsTable;
+}
+
+/** A person's role at a vendor (016_vendor_people): vendor_admin, engineer or production. */
+export interface VendorMembersTable {
+  user_id: string;
+  vendor_id: string;
+  role: string;
+  created_at: number;
+}
+
+/** An invitation into a vendor (016_vendor_people): the token's SHA-256, single use, 7 days. */
+export interface VendorInvitesTable {
+  id: string;
+  token_hash: string;
+  vendor_id: string;
+  role: string;
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  accepted_by: string | null;
+  accepted_at: number | null;
+  revoked_at: number | null;
+}
+
+/** A one-time password-reset link (014_accounts): the token's SHA-256, 24 h, single use. */
+export interface PasswordResetsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  /** `user:<id>` of whoever issued it. */
+  created_by: string;
+  /** The organisation whose super admin issued it; null when an operator did. */
+  org_id: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  /** Set when a newer link for the same user replaced it. */
+  revoked_at: number | null;
+}
+
+/** Instance settings operators change at run time (014_accounts): one JSON value per key. */
+export interface InstanceSettingsTable {
+  key: string;
+  value: string;
+  updated_by: string;
+  updated_at: number;
 }
 
 /** A WeCom-style callback URL (007_callbacks): `model:<id>` (model URL) or `vendor:<id>` (provider general URL). */
@@ -562,4 +670,99 @@ export interface DeliveryAttemptsTable {
   errcode: number | null;
   error: string | null;
   duration_ms: number;
+}
+
+/** A staged OTA campaign (021_campaigns; features/campaigns). JSON columns are text. */
+export interface CampaignsTable {
+  id: string;
+  vendor_id: string;
+  model_id: string;
+  firmware_id: string;
+  version: string;
+  name: string;
+  status: string;
+  target: string;
+  stages: string;
+  thresholds: string;
+  offline: string;
+  queue_expiry_sec: number;
+  window_sec: number;
+  total: number;
+  stage: number;
+  rate_per_min: number;
+  dispatch_at: number | null;
+  counted_from: number;
+  pause_reason: string | null;
+  pause_figures: string | null;
+  paused_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  sampled_at: number | null;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+/** One device's execution of a campaign (021_campaigns). */
+export interface CampaignExecutionsTable {
+  campaign_id: string;
+  sn_key: string;
+  sn: string;
+  device_id: number;
+  seq: number;
+  stage: number | null;
+  state: string;
+  detail: string | null;
+  from_version: string | null;
+  attempts: number;
+  notified_at: number | null;
+  deadline_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}
+
+/** Counts by state at a moment, for a campaign's progress chart (021_campaigns). */
+export interface CampaignSamplesTable {
+  campaign_id: string;
+  at: number;
+  counts: string;
+}
+
+/** Fleet dashboard rollups (022_fleet_stats; features/fleet-stats). scope: `v:<vendorId>` | `o:<orgId>`. */
+export interface FleetDailyTable {
+  scope: string;
+  /** UTC epoch day. */
+  day: number;
+  model_id: string;
+  binds: number;
+  unbinds: number;
+  errors: number;
+}
+
+export interface FleetDailyErrorsTable {
+  scope: string;
+  day: number;
+  model_id: string;
+  code: number;
+  n: number;
+}
+
+export interface FleetOnlineTable {
+  scope: string;
+  /** Hour start, ms. */
+  at: number;
+  model_id: string;
+  devices: number;
+  online: number;
+}
+
+export interface FleetVersionsTable {
+  scope: string;
+  model_id: string;
+  /** '' for devices that never reported one. */
+  version: string;
+  devices: number;
+  online: number;
+  sampled_at: number;
 }

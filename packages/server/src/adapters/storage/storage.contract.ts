@@ -207,7 +207,7 @@ export function storageContract(
     });
 
     it.skipIf(skip)(
-      'list filters by vendor, model and batch, searches SN and device key by prefix, and pages by id',
+      'list filters by vendor, model and batch, searches SN and device key by prefix, and pages by SN key',
       async () => {
         const made = [];
         made.push(await repo.insert(device('LST-A1', { vendor_id: 'ven_2', model_id: 'mod_3' })));
@@ -232,12 +232,12 @@ export function storageContract(
         expect(sns(await repo.list({ vendorId: 'ven_2', search: 'lst_b', limit: 100 }))).toEqual(['LSTB2']);
         expect(sns(await repo.list({ vendorId: 'ven_2', search: 'l%3', limit: 100 }))).toEqual([]);
 
-        // Keyset pages: ordered by id, each page continues after the last id of the previous one.
+        // Keyset pages: ordered by SN key, each page continues after the last key of the previous one.
         const p1 = await repo.list({ vendorId: 'ven_2', limit: 3 });
         expect(sns(p1)).toEqual(['LST-A1', 'LSTB2', 'LSTC3']);
-        const p2 = await repo.list({ vendorId: 'ven_2', limit: 3, afterId: p1.at(-1)!.id });
+        const p2 = await repo.list({ vendorId: 'ven_2', limit: 3, after: p1.at(-1)!.sn_key });
         expect(sns(p2)).toEqual(['LSTXB']);
-        expect(await repo.list({ vendorId: 'ven_2', limit: 3, afterId: p2.at(-1)!.id })).toEqual([]);
+        expect(await repo.list({ vendorId: 'ven_2', limit: 3, after: p2.at(-1)!.sn_key })).toEqual([]);
         expect(made.map((m) => m.id)).toEqual([...p1, ...p2].map((r) => r.id));
       },
     );

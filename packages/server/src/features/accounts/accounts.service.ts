@@ -6,6 +6,7 @@ import { newId, newToken, sha256Hex } from '../../shared/ids.js';
 import { hashPassword } from '../../shared/passwords.js';
 import { type Principal, requireOperator, requireVendor } from '../../shared/principal.js';
 import { type CredentialSource, Credentials } from '../people/credentials.js';
+import { vendorRolesOf } from '../vendors/vendor-people.service.js';
 
 export interface UserView {
   id: string;
@@ -96,7 +97,10 @@ export class AccountsService {
    * LOCKED_OUT after too many failures (features/people/credentials.ts).
    */
   async login(username: string, password: string, from: CredentialSource = {}): Promise<UserView> {
-    return toUserView(await this.credentials.verify(username, password, from));
+    const row = await this.credentials.verify(username, password, from);
+    // For the operators' people page ("last sign-in").
+    await this.db.updateTable('users').set({ last_login_at: this.deps.clock.now() }).where('id', '=', row.id).execute();
+    return toUserView(row);
   }
 
   async createUserToken(userId: string, name: string): Promise<string> {
@@ -112,7 +116,7 @@ export class AccountsService {
 
   /** A vendor key: an API token that acts as the vendor (for its own backends and scripts). */
   async createVendorKey(actor: Principal, vendorId: string, name: string): Promise<{ id: string; token: string }> {
-    requireVendor(actor, vendorId);
+    requireVendor(actor, vendorId, 'keys');
     const vendor = await this.db.selectFrom('vendors').select('id').where('id', '=', vendorId).executeTakeFirst();
     if (!vendor) fail('VENDOR_NOT_FOUND');
     const id = newId('key');
@@ -152,23 +156,29 @@ export class AccountsService {
         'api_tokens.revoked_at',
         'api_tokens.last_used_at',
         'users.is_operator',
+        'users.disabled_at',
       ])
       .where('api_tokens.token_hash', '=', sha256Hex(token))
       .executeTakeFirst();
-    if (!row || row.revoked_at !== null) return null;
+    // A disabled person's tokens were revoked; the check also covers one made while disabling.
+    if (!row || row.revoked_at !== null || row.disabled_at != null) return null;
     const now = this.deps.clock.now();
     if (row.last_used_at === null || now - row.last_used_at >= TOKEN_TOUCH_MS) {
       await this.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
     }
     if (row.vendor_id) return { kind: 'vendor_key', vendorId: row.vendor_id, tokenId: row.id };
-    if (row.user_id) return { kind: 'user', userId: row.user_id, isOperator: row.is_operator === 1 };
+    if (row.user_id) {
+      const isOp = row.is_operator === 1;
+      const vendors = isOp ? {} : await vendorRolesOf(this.db, row.user_id);
+      return { kind: 'user', userId: row.user_id, isOperator: isOp, vendors };
+    }
     return null;
   }
 
   async revokeToken(actor: Principal, tokenId: string): Promise<void> {
     const row = await this.db.selectFrom('api_tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
     if (!row) fail('NOT_FOUND', 'No such token');
-    if (row.vendor_id) requireVendor(actor, row.vendor_id);
+    if (row.vendor_id) requireVendor(actor, row.vendor_id, 'keys');
     else if (!(actor.kind === 'user' && actor.userId === row.user_id)) requireOperator(actor);
     await this.db
       .updateTable('api_tokens')

@@ -51,6 +51,25 @@ export function bindingRoutes(s: Services) {
       },
     );
 
+    app.delete<{ Params: { sn: string; userId: string } }>(
+      '/api/v1/devices/:sn/users/:userId',
+      {
+        schema: {
+          tags: ['binding'],
+          summary: 'Stop sharing a personal device with someone (its owner), or leave it (yourself)',
+          params: {
+            type: 'object',
+            required: ['sn', 'userId'],
+            properties: { sn: { type: 'string', maxLength: 64 }, userId: { type: 'string', maxLength: 64 } },
+          },
+        },
+      },
+      async (req, reply) => {
+        await s.binding.removeUser(principalOf(req), req.params.sn, req.params.userId);
+        return reply.status(204).send();
+      },
+    );
+
     // ── people binding (issue 4): every method, one service ──────────────────
 
     app.post<{ Body: BindBody }>(
@@ -123,25 +142,7 @@ export function bindingRoutes(s: Services) {
       async (req) => s.management.listMine(principalOf(req), toListQuery(req.query)),
     );
 
-    app.get<{ Params: { orgId: string }; Querystring: ListQuery & { department_id?: string; bound_by_me?: boolean } }>(
-      '/api/v1/orgs/:orgId/devices',
-      {
-        schema: {
-          tags: ['binding'],
-          summary: "An organisation's devices you may manage; q searches SN / IMEI by prefix and remark name by part",
-          querystring: {
-            ...listQuery,
-            properties: { ...listQuery.properties, department_id: { type: 'string' }, bound_by_me: { type: 'boolean' } },
-          },
-        },
-      },
-      async (req) =>
-        s.management.listOrg(principalOf(req), req.params.orgId, {
-          ...toListQuery(req.query),
-          departmentId: req.query.department_id,
-          boundByMe: req.query.bound_by_me,
-        }),
-    );
+    // An organisation's device list, its csv and bulk actions: org-devices.routes.ts.
 
     app.get<{ Params: { sn: string } }>(
       '/api/v1/devices/:sn/page',

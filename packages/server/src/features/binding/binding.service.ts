@@ -4,7 +4,7 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
-import { audit, principalLabel } from '../../shared/audit.js';
+import { audit, deviceOrg, principalLabel } from '../../shared/audit.js';
 import type { BindMethod, DomainEvents, OwnerType } from '../../shared/domain-events.js';
 import { newSecretNo, newToken, sha256Hex } from '../../shared/ids.js';
 import { isOperator, type Principal, requireOperator } from '../../shared/principal.js';
@@ -406,9 +406,11 @@ export class BindingService {
         ...(range ? { visible_to: { departments: range.departments, users: range.users.map((u) => u.userId) } } : {}),
         ...(app ? { app: app.key } : {}),
       };
+      const org = owner.type === 'org' ? owner.id : null;
       // Operators bind without proof of possession; their binds are told apart in the audit log.
-      if (opts.method === 'operator') await audit(trx, now, actor, 'device.bind.operator', `device:${d.sn}`, { ...data, result });
-      else if (result === 'bound') await audit(trx, now, actor, 'device.bind', `device:${d.sn}`, data);
+      if (opts.method === 'operator')
+        await audit(trx, now, actor, 'device.bind.operator', `device:${d.sn}`, { ...data, result }, org);
+      else if (result === 'bound') await audit(trx, now, actor, 'device.bind', `device:${d.sn}`, data, org);
       else if (result === 'shared') await audit(trx, now, actor, 'device.share', `device:${d.sn}`, data);
       else
         await audit(trx, now, actor, 'device.transfer', `device:${d.sn}`, {
@@ -559,6 +561,47 @@ export class BindingService {
   // ── unbinding and transfer ────────────────────────────────────────────────
 
   /**
+   * Ends one further user's share of a personal device: its owner (or an operator) removes anyone,
+   * a user removes only themselves (the same as leaving).
+   */
+  async removeUser(actor: Principal, sn: string, userId: string): Promise<void> {
+    const d = await this.deviceOrFail(sn);
+    if (d.owner_type !== 'user' || d.owner_id === null) fail('DEVICE_NOT_BOUND', 'Only a device in a personal space is shared');
+    const acc = await this.access(actor, d);
+    if (!acc.actions.has('view')) fail('DEVICE_NOT_FOUND', `No device with SN ${sn} that you may manage`);
+    const self = actor.kind === 'user' && actor.userId === userId;
+    if (!self && acc.coUser) fail('FORBIDDEN', 'Only the owner removes other people from a shared device');
+    if (!self && !acc.actions.has('unbind')) fail('FORBIDDEN', forbiddenMessage('unbind'));
+    if (userId === d.owner_id) fail('VALIDATION_FAILED', 'The owner leaves by unbinding the device');
+    await this.unshare(actor, d, userId);
+  }
+
+  private async unshare(actor: Principal, d: DeviceRow, userId: string): Promise<void> {
+    const now = this.deps.clock.now();
+    const removed = await this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .deleteFrom('device_users')
+        .where('device_id', '=', d.id)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) return false;
+      await audit(trx, now, actor, 'device.unshare', `device:${d.sn}`, { owner_id: d.owner_id, user_id: userId });
+      return true;
+    });
+    if (!removed) fail('NOT_FOUND', 'That person does not share this device');
+    await this.events.emit({
+      type: 'device.unshared',
+      sn: d.sn,
+      modelId: d.model_id,
+      vendorId: d.vendor_id,
+      ownerId: d.owner_id!,
+      userId,
+      by: principalLabel(actor),
+      at: now,
+    });
+  }
+
+  /**
    * Unbinds: the secret is revoked and the device goes back to activation (push_unbind_corp).
    * Admins unbind any device they manage, the member who bound one may unbind it; a further user
    * of a shared personal device only leaves it.
@@ -572,20 +615,7 @@ export class BindingService {
     const now = this.deps.clock.now();
     const by = principalLabel(actor);
     if (acc.coUser && actor.kind === 'user') {
-      await this.db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('device_users').where('device_id', '=', d.id).where('user_id', '=', actor.userId).execute();
-        await audit(trx, now, actor, 'device.unshare', `device:${d.sn}`, { owner_id: d.owner_id });
-      });
-      await this.events.emit({
-        type: 'device.unshared',
-        sn: d.sn,
-        modelId: d.model_id,
-        vendorId: d.vendor_id,
-        ownerId: d.owner_id,
-        userId: actor.userId,
-        by,
-        at: now,
-      });
+      await this.unshare(actor, d, actor.userId);
       return { result: 'left' };
     }
     const owner: Owner = { type: d.owner_type as OwnerType, id: d.owner_id };
@@ -598,7 +628,15 @@ export class BindingService {
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) fail('DEVICE_NOT_BOUND', 'The device was unbound or moved meanwhile');
       await this.clearOwnership(trx, d.id);
-      await audit(trx, now, actor, 'device.unbind', `device:${d.sn}`, { owner_type: owner.type, owner_id: owner.id });
+      await audit(
+        trx,
+        now,
+        actor,
+        'device.unbind',
+        `device:${d.sn}`,
+        { owner_type: owner.type, owner_id: owner.id },
+        deviceOrg(d),
+      );
     });
     this.deps.metrics.counter('bindery_unbinds_total', 'Devices unbound').inc();
     await this.events.emit({
@@ -648,12 +686,18 @@ export class BindingService {
       await this.clearOwnership(trx, d.id);
       if (range) await this.writeRange(trx, d.id, range);
       if (app) await this.enableApp(trx, d.id, to.id, app, by, now);
-      await audit(trx, now, actor, 'device.transfer', `device:${d.sn}`, {
+      const data = {
         from: { owner_type: from.type, owner_id: from.id },
         owner_type: to.type,
         owner_id: to.id,
         ...(range ? { visible_to: { departments: range.departments, users: range.users.map((u) => u.userId) } } : {}),
-      });
+      };
+      // Each organisation reads its side: the one it left (device.transfer), the one it joined (device.transfer_in).
+      const fromOrg = deviceOrg(d);
+      const toOrg = to.type === 'org' ? to.id : null;
+      await audit(trx, now, actor, 'device.transfer', `device:${d.sn}`, data, fromOrg ?? toOrg);
+      if (fromOrg && toOrg && fromOrg !== toOrg)
+        await audit(trx, now, actor, 'device.transfer_in', `device:${d.sn}`, data, toOrg);
     });
     await committed.catch(async (e: unknown) => {
       await undoVendorBind?.();
@@ -678,6 +722,53 @@ export class BindingService {
       remarkName: remark,
     });
     return { sn: d.sn, owner: to, result: 'transferred', method: 'transfer' };
+  }
+
+  /**
+   * Sets who an organisation's device is visible to, e.g. "move to a department" (issue 12). Needs
+   * the admin right on the device as it stands (super admin, or a device admin whose scope holds
+   * it) and the bind right for the new range (a device admin only inside their scope). One
+   * transaction with its audit record (`device.move`).
+   */
+  async setRange(actor: Principal, sn: string, visibleTo: RangeInput): Promise<DeviceRange> {
+    const d = await this.deviceOrFail(sn);
+    const acc = await this.access(actor, d);
+    if (!acc.actions.has('view')) fail('DEVICE_NOT_FOUND', `No device with SN ${sn} that you may manage`);
+    if (!acc.actions.has('reboot')) fail('FORBIDDEN', 'Only an admin who manages this device may move it');
+    if (d.owner_type !== 'org' || d.owner_id === null || !acc.orgCtx) {
+      fail('VALIDATION_FAILED', 'Only an organisation device has a visibility range');
+    }
+    const orgId = d.owner_id;
+    const range = await this.orgs.resolveRange(acc.orgCtx, visibleTo);
+    const decision = decideOrgBind(acc.orgCtx, range);
+    if (!decision.ok) fail(decision.code, decision.message);
+    const before = acc.range ?? { departments: [], users: [] };
+    await this.db.transaction().execute(async (trx) => {
+      // Touching the row locks it: an unbind or transfer meanwhile waits for this, or wins first.
+      const r = await trx
+        .updateTable('devices')
+        .set({ owner_id: orgId })
+        .where('id', '=', d.id)
+        .where('owner_type', '=', 'org')
+        .where('owner_id', '=', orgId)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) fail('DEVICE_NOT_BOUND', 'The device was unbound or moved meanwhile');
+      await this.writeRange(trx, d.id, range);
+      const view = (x: DeviceRange) => ({ departments: x.departments, users: x.users.map((u) => u.userId) });
+      await audit(
+        trx,
+        this.deps.clock.now(),
+        actor,
+        'device.move',
+        `device:${d.sn}`,
+        {
+          from: view(before),
+          visible_to: view(range),
+        },
+        orgId,
+      );
+    });
+    return range;
   }
 
   // ── access ────────────────────────────────────────────────────────────────
@@ -734,20 +825,20 @@ export class BindingService {
   // ── model settings, verification codes, management codes ──────────────────
 
   async getBindSettings(actor: Principal, modelId: string): Promise<BindSettingsView> {
-    await this.models.getRow(actor, modelId);
+    await this.models.getRow(actor, modelId, 'read');
     return readBindSettings(this.deps.db, modelId);
   }
 
   /** The vendor sets a model's binding options: typed-SN proof, associated application (bind-proof.ts). */
   async putBindSettings(actor: Principal, modelId: string, input: BindSettingsInput): Promise<BindSettingsView> {
-    await this.getBindSettings(actor, modelId);
+    await this.models.getRow(actor, modelId, 'models');
     await writeBindSettings(this.deps.db, actor, this.deps.clock.now(), modelId, input);
     return this.getBindSettings(actor, modelId);
   }
 
   /** The device's verification code, for the vendor to print or flash (audited). */
   async verifCode(actor: Principal, sn: string): Promise<string> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'batches');
     await audit(this.db, this.deps.clock.now(), actor, 'device.reveal_verif_code', `device:${d.sn}`);
     return verifCodeFor(this.deps.secrets.open(d.secret_no_enc), d.sn);
   }
@@ -757,7 +848,7 @@ export class BindingService {
    * gen_login_qrcode and the cloud API. It stays valid until the device is unbound or moves.
    */
   async issueLoginCode(actor: Principal, sn: string): Promise<{ login_code: string }> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'devices.write');
     if (d.owner_id === null) fail('DEVICE_NOT_BOUND');
     const code = newToken(18);
     await this.db

@@ -3,11 +3,14 @@ import type { Kysely, SelectQueryBuilder } from 'kysely';
 import type { Database } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
-import { audit, principalLabel } from '../../shared/audit.js';
+import { audit, deviceOrg, principalLabel } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import { newId } from '../../shared/ids.js';
 import type { Principal } from '../../shared/principal.js';
+import { deviceState } from '../devices/device-state.js';
 import type { DeviceRow } from '../devices/devices.repo.js';
+import { CommandsRepo } from '../gateway/commands.repo.js';
+import { commandView } from '../gateway/pushes.service.js';
 import type { OrganisationsService } from '../organisations/organisations.service.js';
 import {
   DEVICE_ACTIONS,
@@ -70,6 +73,10 @@ export interface DeviceListQuery {
   online?: boolean;
   departmentId?: string;
   boundByMe?: boolean;
+  /** Organisation lists: the exact firmware version the device reports. */
+  firmwareVersion?: string;
+  /** Organisation lists: bound by this user (id). */
+  boundBy?: string;
   cursor?: string;
   limit?: number;
 }
@@ -135,13 +142,15 @@ export class DeviceManagementService {
   // ── lists ─────────────────────────────────────────────────────────────────
 
   /**
-   * My devices: those in my personal space, those shared with me, and the organisation devices I
-   * bound while I am still a member there (a removed member sees none of them at once).
+   * My devices: those in my personal space, those shared with me, the organisation devices I bound
+   * while I am still a member there (a removed member sees none of them at once), and the
+   * organisation devices whose range I am inside ("visible to", issue 12: shown read-only).
    */
   async listMine(actor: Principal, q: DeviceListQuery = {}): Promise<{ devices: DeviceCard[]; next_cursor: string | null }> {
     if (actor.kind !== 'user') fail('FORBIDDEN', 'Only a signed-in person has devices of their own');
     const me = actor.userId;
     const { limit, afterId } = page(q);
+    const inRange = await this.rangeDepartmentsOf(me);
     let s = this.db
       .selectFrom('devices')
       .selectAll('devices')
@@ -153,6 +162,20 @@ export class DeviceManagementService {
             eb('owner_type', '=', 'org'),
             eb('bound_by', '=', `user:${me}`),
             eb('owner_id', 'in', eb.selectFrom('org_members').select('org_id').where('user_id', '=', me)),
+          ]),
+          eb.and([
+            eb('owner_type', '=', 'org'),
+            eb('owner_id', 'in', eb.selectFrom('org_members').select('org_id').where('user_id', '=', me)),
+            eb(
+              'id',
+              'in',
+              eb
+                .selectFrom('device_visibility')
+                .select('device_id')
+                .where((v) =>
+                  inRange.length ? v.or([v('user_id', '=', me), v('department_id', 'in', inRange)]) : v('user_id', '=', me),
+                ),
+            ),
           ]),
         ]),
       );
@@ -182,6 +205,30 @@ export class DeviceManagementService {
     }
     for (const [id, a] of actions) actions.set(id, a.sort(byActionOrder));
     return { devices: await this.cards(pageRows, actions), next_cursor: nextCursor(rows, limit) };
+  }
+
+  /** The departments whose ranges hold me: each of my departments and its ancestors, in every organisation. */
+  private async rangeDepartmentsOf(userId: string): Promise<string[]> {
+    const mine = await this.db
+      .selectFrom('org_members')
+      .select(['org_id', 'department_id'])
+      .where('user_id', '=', userId)
+      .execute();
+    if (mine.length === 0) return [];
+    const depts = await this.db
+      .selectFrom('departments')
+      .select(['id', 'parent_id'])
+      .where(
+        'org_id',
+        'in',
+        mine.map((m) => m.org_id),
+      )
+      .execute();
+    const parent = new Map(depts.map((d) => [d.id, d.parent_id]));
+    const out = new Set<string>();
+    for (const m of mine)
+      for (let cur: string | null = m.department_id; cur && !out.has(cur); cur = parent.get(cur) ?? null) out.add(cur);
+    return [...out];
   }
 
   /** Fills `out` with what the context's actor may do with each of the organisation's devices. */
@@ -244,6 +291,8 @@ export class DeviceManagementService {
       });
     }
     if (q.boundByMe) s = s.where('bound_by', '=', mine ?? '');
+    if (q.boundBy) s = s.where('bound_by', '=', `user:${q.boundBy}`);
+    if (q.firmwareVersion) s = s.where('firmware_version', '=', q.firmwareVersion);
     if (q.departmentId) {
       if (!ctx.tree.has(q.departmentId)) fail('DEPARTMENT_NOT_FOUND');
       const sub = [...ctx.tree.closure([q.departmentId])];
@@ -443,10 +492,17 @@ export class DeviceManagementService {
           .orderBy('id', 'desc')
           .limit(RECENT)
           .execute();
+    // What was asked of the device and how it went, for those who may ask (admins: reboot, logs, firmware).
+    const commands = !access.actions.has('reboot')
+      ? []
+      : (await new CommandsRepo(this.db).list(d.id, RECENT)).map((c) => {
+          const v = commandView(c, this.deps.clock.now());
+          return { id: v.id, cmd: v.cmd, status: v.status, created_at: v.created_at, delivered_at: v.delivered_at };
+        });
     return {
       device: {
         ...card!,
-        state: d.state,
+        state: deviceState(d),
         device_key: d.device_key,
         registered_at: iso(d.registered_at),
         activated_at: iso(d.activated_at),
@@ -468,6 +524,7 @@ export class DeviceManagementService {
         uploaded_at: iso(l.uploaded_at),
         download: `/api/v1/devices/${d.sn}/page/logs/${l.id}`,
       })),
+      commands,
       my_actions: card!.my_actions,
       user_type: access.userType,
     };
@@ -492,7 +549,7 @@ export class DeviceManagementService {
         .set({ remark_name: r || null })
         .where('id', '=', d.id)
         .execute();
-      await audit(trx, now, actor, 'device.rename', `device:${d.sn}`, { remark_name: r || null });
+      await audit(trx, now, actor, 'device.rename', `device:${d.sn}`, { remark_name: r || null }, deviceOrg(d));
     });
     const fresh = await this.binding.deviceOrFail(sn);
     return (await this.cards([fresh], new Map([[fresh.id, [...access.actions].sort(byActionOrder)]])))[0]!;
@@ -527,9 +584,10 @@ export class DeviceManagementService {
    * behind a vendor cloud gets the fetch_device_status callback and answers with report_device_status.
    */
   async requestStatus(actor: Principal, sn: string): Promise<{ outcome: 'requested' }> {
-    const { device: d } = await this.binding.requireAction(actor, sn, 'view');
+    // Those who manage it ask the device for news; people who only see it (its range) may not.
+    const { device: d } = await this.binding.requireAction(actor, sn, 'rename');
     const now = this.deps.clock.now();
-    await audit(this.db, now, actor, 'device.command.fetch_device_status', `device:${d.sn}`);
+    await audit(this.db, now, actor, 'device.command.fetch_device_status', `device:${d.sn}`, undefined, deviceOrg(d));
     await this.events.emit({ type: 'device.status_requested', sn: d.sn, modelId: d.model_id, vendorId: d.vendor_id, at: now });
     return { outcome: 'requested' };
   }
@@ -555,11 +613,15 @@ export class DeviceManagementService {
     extra: Record<string, unknown> = {},
   ): Promise<{ outcome: string; command_id?: string }> {
     const r = await this.pusher.push(d.sn, cmd, body, { durable: true, by: principalLabel(actor) });
-    await audit(this.db, this.deps.clock.now(), actor, `device.command.${kind}`, `device:${d.sn}`, {
-      ...extra,
-      command_id: r.command_id,
-      outcome: r.outcome,
-    });
+    await audit(
+      this.db,
+      this.deps.clock.now(),
+      actor,
+      `device.command.${kind}`,
+      `device:${d.sn}`,
+      { ...extra, command_id: r.command_id, outcome: r.outcome },
+      deviceOrg(d),
+    );
     return { outcome: r.outcome, ...(r.command_id ? { command_id: r.command_id } : {}) };
   }
 
@@ -626,6 +688,12 @@ export class DeviceManagementService {
         d.owner_id !== null
           ? 'This device is already bound. Its current owner must unbind it first.'
           : 'You may not bind this device anywhere.';
+      // Someone who may see the bound device (an admin of its organisation, its owner, someone in its
+      // range) is sent to its page rather than left at a dead end (issue 12).
+      if (d.owner_id !== null && (await this.binding.access(actor, d)).actions.has('view')) {
+        out.message = 'This device is already bound; you can open its page.';
+        out.device_page = `/devices/${d.sn}`;
+      }
     }
     return out;
   }
@@ -719,11 +787,15 @@ export class DeviceManagementService {
       user_type: acc.userType,
     });
     const now = this.deps.clock.now();
-    await audit(this.db, now, actor, 'device.user_scan', `device:${d.sn}`, {
-      oper_id: operId,
-      user_type: acc.userType,
-      outcome: res.outcome,
-    });
+    await audit(
+      this.db,
+      now,
+      actor,
+      'device.user_scan',
+      `device:${d.sn}`,
+      { oper_id: operId, user_type: acc.userType, outcome: res.outcome },
+      deviceOrg(d),
+    );
     await this.events.emit({
       type: 'device.user_scan',
       sn: d.sn,

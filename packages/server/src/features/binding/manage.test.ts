@@ -103,14 +103,31 @@ describe.each(storageBackends())('device lists and the device page on $backend.n
       bound_by: null,
       my_actions: ['view', 'rename', 'firmware_upgrade', 'unbind', 'reboot', 'fetch_log'],
     });
+    // Alice (Sales East) sees what she bound, and read-only what her range holds: devices visible to
+    // Sales East, to Sales above it and to the whole organisation; not Engineering's (issue 12).
     const mine = await alice.req('GET', '/api/v1/me/devices');
-    expect(mine.json().devices).toEqual([
-      expect.objectContaining({
-        sn: 'GATE004',
-        bound_by: { user_id: alice.userId, display_name: 'alice' },
-        my_actions: ['view', 'rename', 'firmware_upgrade', 'unbind'],
-      }),
-    ]);
+    expect(sns(mine)).toEqual(['GATE001', 'GATE002', 'PRN001', 'PRN002', 'GATE004']);
+    const actions = Object.fromEntries(
+      mine.json().devices.map((d: { sn: string; my_actions: string[] }) => [d.sn, d.my_actions]),
+    );
+    expect(actions).toEqual({
+      GATE001: ['view'],
+      GATE002: ['view'],
+      PRN001: ['view'],
+      PRN002: ['view'],
+      GATE004: ['view', 'rename', 'firmware_upgrade', 'unbind'],
+    });
+    expect(mine.json().devices.find((d: { sn: string }) => d.sn === 'GATE004')).toMatchObject({
+      bound_by: { user_id: alice.userId, display_name: 'alice' },
+      owner: { type: 'org', id: org.orgId, name: 'Acme mg' },
+    });
+    // Her page of a device in range is read-only: she may look, not rename.
+    const seen = await alice.req('GET', '/api/v1/devices/GATE001/page');
+    expect(seen.statusCode).toBe(200);
+    expect(seen.json().my_actions).toEqual(['view']);
+    expect((await alice.req('PUT', '/api/v1/devices/GATE001/remark-name', { remark_name: 'mine now' })).statusCode).toBe(403);
+    // Outside her range: not even its page.
+    expect((await alice.req('GET', '/api/v1/devices/GATE003/page')).statusCode).toBe(404);
   });
 
   it.skipIf(skip)('the device page: firmware, admins, range, error reports; logs only for those who may fetch them', async () => {

@@ -16,6 +16,8 @@ type Action = 'view' | 'rename' | 'firmware_upgrade' | 'reboot' | 'fetch_log' | 
 const ALL: Action[] = ['view', 'rename', 'firmware_upgrade', 'unbind', 'reboot', 'fetch_log'];
 /** Seed 004: a member manages only devices they bound: info and admins, remark name, firmware; and may unbind them. */
 const BINDER: Action[] = ['view', 'rename', 'firmware_upgrade', 'unbind'];
+/** Issue 12: "visible to" means it — people inside a device's range see it and its page, read-only. */
+const VIEW: Action[] = ['view'];
 const NONE: Action[] = [];
 
 /** [actor, who bound the device, the department it is visible to, what the actor may do] */
@@ -29,9 +31,9 @@ const MANAGE: Array<[Actor, Actor, Dept, Action[], string]> = [
   ['engAdmin', 'bob', 'sales', NONE, 'device admin of another scope: nothing'],
   ['alice', 'alice', 'salesEast', BINDER, 'member, own device inside their range: no reboot, no logs'],
   ['alice', 'alice', 'root', BINDER, 'member, own device visible beyond their range'],
-  ['alice', 'bob', 'salesEast', NONE, 'member, device bound by someone else, even inside their range'],
-  ['bob', 'alice', 'salesEast', NONE, 'member, device another member bound in their range'],
-  ['carol', 'boss', 'eng', NONE, 'member, admin-bound device in their own department'],
+  ['alice', 'bob', 'salesEast', VIEW, 'member inside the range of a device someone else bound: sees it, read-only'],
+  ['bob', 'alice', 'salesEast', NONE, 'member above the range (Sales over Sales East): nothing'],
+  ['carol', 'boss', 'eng', VIEW, 'member, admin-bound device in their own department: sees it, read-only'],
   ['outsider', 'boss', 'root', NONE, 'not a member'],
   ['operator', 'alice', 'eng', ALL, 'platform operator'],
 ];

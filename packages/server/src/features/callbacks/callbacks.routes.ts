@@ -39,6 +39,74 @@ const deliveryQuery = {
   },
 } as const;
 
+const nullableInt = { type: ['integer', 'null'] } as const;
+const nullableString = { type: ['string', 'null'] } as const;
+
+/** Response shapes (so the console's generated types know them); times are epoch milliseconds. */
+const webhookSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    owner_type: { type: 'string', enum: ['vendor', 'org'] },
+    owner_id: { type: 'string' },
+    url: { type: 'string' },
+    events: { type: ['array', 'null'], items: { type: 'string', enum: [...WEBHOOK_EVENTS] } },
+    created_at: { type: 'integer' },
+    disabled_at: nullableInt,
+  },
+  required: ['id', 'owner_type', 'owner_id', 'url', 'events', 'created_at', 'disabled_at'],
+} as const;
+
+const deliverySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    vendor_id: nullableString,
+    org_id: nullableString,
+    target: { type: 'object', properties: { kind: { type: 'string' }, id: { type: 'string' } }, required: ['kind', 'id'] },
+    event_type: { type: 'string' },
+    sn: nullableString,
+    status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+    attempts: { type: 'integer' },
+    next_attempt_at: nullableInt,
+    created_at: { type: 'integer' },
+    finished_at: nullableInt,
+    last_http_status: nullableInt,
+    last_error: nullableString,
+    reply: {},
+    redelivery_of: nullableString,
+    attempt_log: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          at: { type: 'integer' },
+          http_status: nullableInt,
+          errcode: nullableInt,
+          error: nullableString,
+          duration_ms: { type: 'integer' },
+        },
+        required: ['at', 'http_status', 'errcode', 'error', 'duration_ms'],
+      },
+    },
+  },
+  required: [
+    'id',
+    'target',
+    'event_type',
+    'sn',
+    'status',
+    'attempts',
+    'next_attempt_at',
+    'created_at',
+    'finished_at',
+    'last_http_status',
+    'last_error',
+    'redelivery_of',
+    'attempt_log',
+  ],
+} as const;
+
 /** Callback URLs, webhooks and the delivery log (docs/callbacks.md). */
 export function callbacksRoutes(s: Services) {
   return async function callbacks(app: FastifyInstance) {
@@ -107,13 +175,28 @@ export function callbacksRoutes(s: Services) {
             tags: ['callbacks'],
             summary: `Register a signed JSON webhook for ${o.who}; the secret is shown once`,
             body: webhookBody,
+            response: {
+              201: {
+                type: 'object',
+                properties: { webhook: webhookSchema, secret: { type: 'string' } },
+                required: ['webhook', 'secret'],
+              },
+            },
           },
         },
         async (req, reply) => reply.status(201).send(await c.createWebhook(principalOf(req), owner(req.params), req.body)),
       );
       app.get<{ Params: Record<string, string> }>(
         `${o.prefix}/webhooks`,
-        { schema: { tags: ['callbacks'], summary: `List the webhooks of ${o.who}` } },
+        {
+          schema: {
+            tags: ['callbacks'],
+            summary: `List the webhooks of ${o.who}`,
+            response: {
+              200: { type: 'object', properties: { webhooks: { type: 'array', items: webhookSchema } }, required: ['webhooks'] },
+            },
+          },
+        },
         async (req) => ({ webhooks: await c.listWebhooks(principalOf(req), owner(req.params)) }),
       );
       app.get<{ Params: Record<string, string>; Querystring: DeliveryFilters }>(
@@ -123,6 +206,13 @@ export function callbacksRoutes(s: Services) {
             tags: ['callbacks'],
             summary: 'The delivery log, newest first, with every attempt (filters: status, event_type, sn; cursor paging)',
             querystring: deliveryQuery,
+            response: {
+              200: {
+                type: 'object',
+                properties: { deliveries: { type: 'array', items: deliverySchema }, next_cursor: nullableString },
+                required: ['deliveries', 'next_cursor'],
+              },
+            },
           },
         },
         async (req) => c.listDeliveries(principalOf(req), owner(req.params), req.query),
@@ -150,7 +240,13 @@ export function callbacksRoutes(s: Services) {
     );
     app.get<{ Params: { id: string } }>(
       '/api/v1/deliveries/:id',
-      { schema: { tags: ['callbacks'], summary: 'One delivery with every attempt' } },
+      {
+        schema: {
+          tags: ['callbacks'],
+          summary: 'One delivery with every attempt',
+          response: { 200: { type: 'object', properties: { delivery: deliverySchema }, required: ['delivery'] } },
+        },
+      },
       async (req) => ({ delivery: await c.getDelivery(principalOf(req), req.params.id) }),
     );
     app.post<{ Params: { id: string } }>(
@@ -159,6 +255,7 @@ export function callbacksRoutes(s: Services) {
         schema: {
           tags: ['callbacks'],
           summary: 'Send a finished or failed delivery again (queued behind the device’s other events)',
+          response: { 202: { type: 'object', properties: { delivery: deliverySchema }, required: ['delivery'] } },
         },
       },
       async (req, reply) => reply.status(202).send({ delivery: await c.redeliver(principalOf(req), req.params.id) }),

@@ -45,6 +45,8 @@ export const WEBHOOK_EVENTS = [
   'device.firmware_result',
   'device.error_report',
   'device.log_uploaded',
+  /** A firmware campaign paused itself (domain event campaign.paused; features/campaigns). */
+  'rollout.paused',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
@@ -235,28 +237,28 @@ export class CallbacksService {
   }
 
   async getModelCallback(actor: Principal, modelId: string): Promise<CallbackSettingsView> {
-    await this.ctx.models.getRow(actor, modelId);
+    await this.ctx.models.getRow(actor, modelId, 'integrations');
     const r = await this.endpoint(`model:${modelId}`);
     if (!r) fail('CALLBACK_NOT_SET', 'This model has no callback URL');
     return this.view(r);
   }
 
   async putModelCallback(actor: Principal, modelId: string, input: CallbackSettingsInput): Promise<CallbackSettingsView> {
-    const m = await this.ctx.models.getRow(actor, modelId);
+    const m = await this.ctx.models.getRow(actor, modelId, 'integrations');
     if (input.verify_device !== undefined)
       fail('VALIDATION_FAILED', 'verify_device is a setting of the provider URL (the vendor)');
     return this.putEndpoint(actor, { id: `model:${modelId}`, kind: 'model', vendorId: m.vendor_id, modelId }, input);
   }
 
   async deleteModelCallback(actor: Principal, modelId: string): Promise<void> {
-    await this.ctx.models.getRow(actor, modelId);
+    await this.ctx.models.getRow(actor, modelId, 'integrations');
     await this.deleteEndpoint(actor, `model:${modelId}`);
   }
 
   private async requireVendorRow(actor: Principal, vendorId: string): Promise<void> {
     const v = await this.db.selectFrom('vendors').select('id').where('id', '=', vendorId).executeTakeFirst();
     if (!v) fail('VENDOR_NOT_FOUND');
-    requireVendor(actor, vendorId);
+    requireVendor(actor, vendorId, 'integrations');
   }
 
   async getVendorCallback(actor: Principal, vendorId: string): Promise<CallbackSettingsView> {
@@ -372,12 +374,15 @@ export class CallbacksService {
           disabled_at: null,
         })
         .execute();
-      await audit(trx, now, actor, 'webhook.create', `webhook:${id}`, {
-        owner_type: owner.type,
-        owner_id: owner.id,
-        url,
-        events,
-      });
+      await audit(
+        trx,
+        now,
+        actor,
+        'webhook.create',
+        `webhook:${id}`,
+        { owner_type: owner.type, owner_id: owner.id, url, events },
+        owner.type === 'org' ? owner.id : null,
+      );
     });
     this.hooks = null;
     return {
@@ -415,7 +420,7 @@ export class CallbacksService {
     const now = this.deps.clock.now();
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('webhooks').set({ disabled_at: now }).where('id', '=', id).execute();
-      await audit(trx, now, actor, 'webhook.delete', `webhook:${id}`);
+      await audit(trx, now, actor, 'webhook.delete', `webhook:${id}`, undefined, w.owner_type === 'org' ? w.owner_id : null);
     });
     this.hooks = null;
   }
@@ -512,7 +517,7 @@ export class CallbacksService {
   private async requireDeliveryAccess(actor: Principal, id: string) {
     const r = await this.rowById(id);
     if (!r) fail('DELIVERY_NOT_FOUND');
-    const mayVendor = r.vendor_id !== null && canActForVendor(actor, r.vendor_id);
+    const mayVendor = r.vendor_id !== null && canActForVendor(actor, r.vendor_id, 'integrations');
     if (!mayVendor) {
       if (r.org_id === null || r.target_kind !== 'webhook') fail('DELIVERY_NOT_FOUND');
       try {
@@ -534,7 +539,8 @@ export class CallbacksService {
     const r = await this.requireDeliveryAccess(actor, id);
     if (r.status === 'pending') fail('VALIDATION_FAILED', 'This delivery is still being attempted');
     const newId = await this.outbox.redeliver(r.id);
-    await audit(this.db, this.deps.clock.now(), actor, 'callback.redeliver', `delivery:${r.id}`, { new_id: newId });
+    const org = r.target_kind === 'webhook' ? r.org_id : null;
+    await audit(this.db, this.deps.clock.now(), actor, 'callback.redeliver', `delivery:${r.id}`, { new_id: newId }, org);
     return this.getDelivery(actor, newId);
   }
 
@@ -691,6 +697,7 @@ export class CallbacksService {
     on('device.firmware_result');
     on('device.error_report');
     on('device.log_uploaded');
+    on('campaign.paused');
   }
 
   private async activeHooks(): Promise<Selectable<WebhooksTable>[]> {
@@ -709,7 +716,7 @@ export class CallbacksService {
 
   /** Turns one domain event into outbox rows: the model URL's callback and every matching webhook. */
   async enqueueFor(e: DomainEvent): Promise<void> {
-    const type = e.type as WebhookEvent;
+    const type = webhookType(e);
     const hooks = WEBHOOK_EVENTS.includes(type)
       ? (await this.activeHooks()).filter(
           (h) =>
@@ -804,8 +811,8 @@ export class CallbacksService {
     owner: { type: 'org' | 'user'; id: string } | null,
     hooks: Selectable<WebhooksTable>[],
   ): OutboxItem[] {
-    if (!('sn' in e)) return [];
-    const type = e.type as WebhookEvent;
+    if (!('sn' in e) && e.type !== 'campaign.paused') return [];
+    const type = webhookType(e);
     const data = webhookData(e);
     const items: OutboxItem[] = [];
     for (const h of hooks) {
@@ -817,7 +824,7 @@ export class CallbacksService {
         targetId: h.id,
         vendorId: h.owner_type === 'vendor' ? h.owner_id : null,
         orgId: h.owner_type === 'org' ? h.owner_id : null,
-        sn: e.sn,
+        sn: 'sn' in e ? e.sn : null,
         eventType: type,
         payload: { id, type, created_at: new Date(e.at).toISOString(), data },
       });
@@ -855,7 +862,24 @@ export function envelope(
   return { msg_type: msgType, base_info, [msgType]: body };
 }
 
+/** The webhook event a domain event is delivered as (most keep their name). */
+function webhookType(e: DomainEvent): WebhookEvent {
+  return (e.type === 'campaign.paused' ? 'rollout.paused' : e.type) as WebhookEvent;
+}
+
 function webhookData(e: DomainEvent): Record<string, unknown> {
+  if (e.type === 'campaign.paused') {
+    return {
+      campaign_id: e.campaignId,
+      vendor_id: e.vendorId,
+      model_id: e.modelId,
+      name: e.name,
+      version: e.version,
+      criterion: e.criterion,
+      reason: e.reason,
+      figures: e.figures,
+    };
+  }
   if (!('sn' in e)) return {};
   const base = { sn: e.sn, model_id: e.modelId, vendor_id: e.vendorId };
   switch (e.type) {

@@ -3,7 +3,7 @@ import { cloudIdentityUrl, dynamicLoginUrl, staticLoginUrl } from '@bindery/prot
 import type { LimitRule } from '../../adapters/ratelimit/rate-limiter.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
-import { audit } from '../../shared/audit.js';
+import { audit, deviceOrg } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import { sha256Hex } from '../../shared/ids.js';
 import type { Principal } from '../../shared/principal.js';
@@ -181,12 +181,15 @@ export class CloudDevicesService {
         await trx.updateTable('devices').set({ firmware_version: cur }).where('id', '=', d.id).execute();
         await trx.updateTable('cloud_device_status').set({ cur_version: cur }).where('device_id', '=', d.id).execute();
       }
-      await audit(trx, now, { kind: 'system', name: 'cloud' }, 'device.firmware_result', `device:${d.sn}`, {
-        oper_id: operId,
-        errcode: code,
-        errmsg,
-        cur_version: cur,
-      });
+      await audit(
+        trx,
+        now,
+        { kind: 'system', name: 'cloud' },
+        'device.firmware_result',
+        `device:${d.sn}`,
+        { oper_id: operId, errcode: code, errmsg, cur_version: cur },
+        deviceOrg(d),
+      );
     });
     await this.events.emit({
       type: 'device.firmware_result',

@@ -9,9 +9,10 @@ import { sendConsoleShell } from '../landing/console-shell.js';
 export const CONSOLE_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../console/dist');
 
 /**
- * Every GET that no other route answers and that a browser opens as a page is the console's: the single-page
- * app routes it, and shows its own "not found" page for a path it does not know (issue 12: never raw JSON).
- * The API, the wire surfaces and anything not asking for HTML keep the JSON 404 (app.ts).
+ * Every GET that no route answers and that a browser opens as a page is the console's: the app's 404
+ * handler (app.ts) sends the single-page app, which shows its own "not found" page for a path it does not
+ * know (issue 12: never raw JSON). The API, the wire surfaces (each with its own 404 shape, e.g. /v3) and
+ * anything not asking for HTML keep their 404.
  */
 const NOT_CONSOLE = /^\/(api|v3|cgi-bin|docs|assets|metrics|openapi\.json)(\/|$)/;
 
@@ -56,12 +57,6 @@ export function consoleRoutes(opts: { dist?: string } = {}) {
     };
     const hidden = { hide: true, tags: ['console'] };
     app.get('/', { config: { access: 'public' }, schema: { ...hidden, summary: 'The web console (single-page app)' } }, shell);
-    // Any other page a browser opens: the console's route table decides (its not-found page included).
-    app.get(
-      '/*',
-      { config: { access: 'public' }, schema: { ...hidden, summary: 'The web console at any other page path' } },
-      async (req, reply) => (isConsolePath(req.url, req.headers.accept) ? shell(req, reply) : reply.callNotFound()),
-    );
     // Browsers ask for /favicon.ico on every site, whatever the page says; the console ships one.
     for (const icon of ['favicon.ico', 'favicon.svg']) {
       app.get(

@@ -104,7 +104,7 @@ export class DeviceLogsService {
   }
 
   async listLogs(actor: Principal, sn: string): Promise<DeviceLogView[]> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'devices');
     const rows = await this.db
       .selectFrom('device_logs')
       .selectAll()
@@ -116,7 +116,7 @@ export class DeviceLogsService {
   }
 
   async logFile(actor: Principal, sn: string, logId: string): Promise<{ path: string; size: number; name: string }> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'devices');
     const row = await this.db
       .selectFrom('device_logs')
       .selectAll()
@@ -163,7 +163,7 @@ export class DeviceLogsService {
   }
 
   async listErrors(actor: Principal, sn: string, limit = 100): Promise<ErrorReportView[]> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'devices');
     const rows = await this.db
       .selectFrom('device_error_reports')
       .selectAll()

@@ -2,6 +2,7 @@ import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { StorageCapabilities } from '../../adapters/storage/capabilities.js';
 import type { Database, DevicesTable } from '../../adapters/storage/schema.js';
 import { deviceKeyNorm } from './device-key.js';
+import { type DeviceState, stateCondition } from './device-state.js';
 
 export type DeviceRow = Selectable<DevicesTable>;
 export type NewDevice = Insertable<DevicesTable>;
@@ -18,14 +19,49 @@ export interface DevicesRepo {
   list(q: DeviceListQuery): Promise<DeviceRow[]>;
 }
 
+export type OwnerKind = 'none' | 'user' | 'org';
+
 export interface DeviceListQuery {
   vendorId?: string;
   modelId?: string;
   batchId?: string;
-  /** Case-insensitive prefix match on SN or device key. */
+  /** Case-insensitive prefix match on SN or device key, or an exact hw_code (or a label URL carrying one). */
   search?: string;
-  afterId?: number;
+  state?: DeviceState;
+  online?: boolean;
+  ownerKind?: OwnerKind;
+  firmwareVersion?: string;
+  /** An explicit selection (SN keys); the other filters still apply. */
+  snKeys?: string[];
+  /** Keyset page: rows whose SN key sorts after this one. */
+  after?: string;
   limit: number;
+}
+
+const SN_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
+
+/**
+ * The exclusive upper bound of a prefix range over lowercase SN keys: the prefix with its last
+ * character stepped within [0-9a-z] (`ab9` → `aba`, `abz` → `ac`), so the bound sorts right under
+ * byte-order and linguistic collations alike. Null when there is none (all `z`, other characters):
+ * then LIKE alone bounds the scan.
+ */
+export function prefixUpperBound(prefix: string): string | null {
+  let p = prefix;
+  while (p.length > 0) {
+    const i = SN_ALPHABET.indexOf(p.at(-1)!);
+    if (i < 0) return null;
+    if (i < SN_ALPHABET.length - 1) return p.slice(0, -1) + SN_ALPHABET[i + 1];
+    p = p.slice(0, -1);
+  }
+  return null;
+}
+
+/** A hw_code typed or pasted as the label's URL. */
+function hwCodeOf(q: string): string | null {
+  const m = /[?&]hw_code=([A-Za-z0-9_-]{16,64})/.exec(q);
+  if (m) return m[1]!;
+  return /^[A-Za-z0-9_-]{16,64}$/.test(q) ? q : null;
 }
 
 export class KyselyDevicesRepo implements DevicesRepo {
@@ -80,18 +116,58 @@ export class KyselyDevicesRepo implements DevicesRepo {
     await this.db.deleteFrom('devices').where('id', '=', id).execute();
   }
 
+  /**
+   * The fleet list, ordered by SN key and paged by it. A search runs as one indexed query per kind
+   * (SN prefix over (vendor_id|model_id, sn_key), device-key prefix over its unique index, exact
+   * hw_code) merged here, rather than one OR that no index serves (docs/console.md, bench/vendor-devices.ts).
+   */
   async list(q: DeviceListQuery): Promise<DeviceRow[]> {
-    let s = this.db.selectFrom('devices').selectAll();
-    if (q.vendorId) s = s.where('vendor_id', '=', q.vendorId);
-    if (q.modelId) s = s.where('model_id', '=', q.modelId);
-    if (q.batchId) s = s.where('batch_id', '=', q.batchId);
-    if (q.search) {
-      const clean = q.search.replace(/[%_\\]/g, '');
-      const snPrefix = `${clean.toLowerCase()}%`;
-      const keyPrefix = `${deviceKeyNorm(clean)}%`;
-      s = s.where((eb) => eb.or([eb('sn_key', 'like', snPrefix), eb('device_key_norm', 'like', keyPrefix)]));
+    const base = () => {
+      let s = this.db.selectFrom('devices').selectAll();
+      if (q.vendorId) s = s.where('vendor_id', '=', q.vendorId);
+      if (q.modelId) s = s.where('model_id', '=', q.modelId);
+      if (q.batchId) s = s.where('batch_id', '=', q.batchId);
+      if (q.state) {
+        const state = q.state;
+        s = s.where((eb) => stateCondition(eb, state));
+      }
+      if (q.online !== undefined) s = s.where('online', '=', q.online ? 1 : 0);
+      if (q.ownerKind === 'none') s = s.where('owner_id', 'is', null);
+      else if (q.ownerKind) s = s.where('owner_type', '=', q.ownerKind).where('owner_id', 'is not', null);
+      if (q.firmwareVersion) s = s.where('firmware_version', '=', q.firmwareVersion);
+      if (q.snKeys) s = s.where('sn_key', 'in', q.snKeys.length ? q.snKeys : ['']);
+      if (q.after !== undefined) s = s.where('sn_key', '>', q.after);
+      return s;
+    };
+    const search = q.search?.trim();
+    if (!search) return base().orderBy('sn_key').limit(q.limit).execute();
+
+    const queries: Array<Promise<DeviceRow[]>> = [];
+    // LIKE wildcards typed by a person are not wildcards.
+    const clean = search.replace(/[%_\\]/g, '');
+    if (clean) {
+      const byPrefix = (col: 'sn_key' | 'device_key_norm', prefix: string) => {
+        let s = base().where(col, '>=', prefix).where(col, 'like', `${prefix}%`);
+        const upper = prefixUpperBound(prefix);
+        if (upper !== null) s = s.where(col, '<', upper);
+        return s.orderBy('sn_key').limit(q.limit).execute();
+      };
+      queries.push(byPrefix('sn_key', clean.toLowerCase()));
+      const key = deviceKeyNorm(clean);
+      if (key) queries.push(byPrefix('device_key_norm', key));
     }
-    if (q.afterId !== undefined) s = s.where('id', '>', q.afterId);
-    return s.orderBy('id').limit(q.limit).execute();
+    const hw = hwCodeOf(search);
+    if (hw) queries.push(base().where('hw_code', '=', hw).execute());
+    const seen = new Set<number>();
+    const merged: DeviceRow[] = [];
+    for (const rows of await Promise.all(queries)) {
+      for (const r of rows) {
+        if (seen.has(r.id)) continue;
+        seen.add(r.id);
+        merged.push(r);
+      }
+    }
+    merged.sort((a, b) => (a.sn_key < b.sn_key ? -1 : a.sn_key > b.sn_key ? 1 : 0));
+    return merged.slice(0, q.limit);
   }
 }

@@ -5,9 +5,10 @@ import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import { newActiveCode, newHwCode, newSecretNo } from '../../shared/ids.js';
-import { type Principal, requireVendor } from '../../shared/principal.js';
+import { type Principal, requireVendor, type VendorCapability } from '../../shared/principal.js';
 import type { ModelsService } from '../models/models.service.js';
-import { type DeviceRow, KyselyDevicesRepo, type NewDevice } from './devices.repo.js';
+import { type DeviceState, deviceState } from './device-state.js';
+import { type DeviceRow, KyselyDevicesRepo, type NewDevice, type OwnerKind } from './devices.repo.js';
 
 export interface DeviceAttributes {
   camera_sn?: string | null;
@@ -23,7 +24,8 @@ export interface DeviceView {
   hw_code: string;
   qr_code: string;
   label_content: string;
-  state: string;
+  /** registered → activated → bound → online (device-state.ts). */
+  state: DeviceState;
   registered_at: string;
   camera_sn: string | null;
   app_scene_code: string | null;
@@ -37,6 +39,7 @@ export interface DeviceView {
   last_seen_at: string | null;
   firmware_version: string | null;
   bound: boolean;
+  owner_type: string | null;
   remark_name: string | null;
 }
 
@@ -125,12 +128,14 @@ export class DevicesService {
     sn: unknown,
     attrs: DeviceAttributes = {},
   ): Promise<{ device: DeviceView; secret_no: string }> {
-    const model = await this.models.getRow(actor, modelId);
+    const model = await this.models.getActiveRow(actor, modelId, 'devices.write');
     if (!isValidSn(sn)) fail('INVALID_SN', undefined, { sn });
-    const problems = validateAttributes(attrs);
+    // The model's app scene is the default for devices registered without one.
+    const a = attrs.app_scene_code == null && model.app_scene_code ? { ...attrs, app_scene_code: model.app_scene_code } : attrs;
+    const problems = validateAttributes(a);
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
     const now = this.deps.clock.now();
-    const row = this.newDeviceRow(model, sn, now, attrs);
+    const row = this.newDeviceRow(model, sn, now, a);
     let stored: DeviceRow;
     try {
       stored = await this.deps.db.kysely.transaction().execute(async (trx) => {
@@ -160,16 +165,19 @@ export class DevicesService {
   announceRegistered(model: { model_id: string; vendor_id: string }, sns: readonly string[], at: number): void {
     const events = this.events;
     if (!events) return;
-    void (async () => {
-      for (const sn of sns) {
-        await events.emit({ type: 'device.registered', sn, modelId: model.model_id, vendorId: model.vendor_id, at });
-      }
-    })();
+    // Tracked: a CLI run awaits events.settled() before it closes the database.
+    void events.track(
+      (async () => {
+        for (const sn of sns) {
+          await events.emit({ type: 'device.registered', sn, modelId: model.model_id, vendorId: model.vendor_id, at });
+        }
+      })(),
+    );
   }
 
   /** §B2 unregister_sn: only devices that are not bound may be deleted. */
   async unregister(actor: Principal, sn: unknown): Promise<void> {
-    const d = await this.getRow(actor, sn);
+    const d = await this.getRow(actor, sn, 'devices.write');
     if (d.owner_id !== null) fail('DEVICE_BOUND');
     await this.deps.db.kysely.transaction().execute(async (trx) => {
       await this.repo.with(trx).deleteById(d.id);
@@ -177,44 +185,51 @@ export class DevicesService {
     });
   }
 
-  /** The device row, after checking the actor may act for its vendor. */
-  async getRow(actor: Principal, sn: unknown): Promise<DeviceRow> {
+  /** The device row, after checking the actor may act for its vendor in `cap` (none: vendor admins only). */
+  async getRow(actor: Principal, sn: unknown, cap?: VendorCapability): Promise<DeviceRow> {
     if (!isValidSn(sn)) fail('INVALID_SN', undefined, { sn });
     const d = await this.repo.findBySn(sn);
     if (!d) fail('DEVICE_NOT_FOUND', `No device with SN ${sn}`);
-    requireVendor(actor, d.vendor_id);
+    requireVendor(actor, d.vendor_id, cap);
     if (actor.kind === 'model' && actor.modelId !== d.model_id)
       fail('DEVICE_NOT_FOUND', `No device with SN ${sn} under this model`);
     return d;
   }
 
   async get(actor: Principal, sn: unknown): Promise<DeviceView> {
-    const d = await this.getRow(actor, sn);
-    return this.view(d, await this.models.getRow(actor, d.model_id));
+    const d = await this.getRow(actor, sn, 'devices');
+    return this.view(d, await this.models.getRow(actor, d.model_id, 'devices'));
   }
 
   async secretNo(actor: Principal, sn: unknown): Promise<string> {
-    const d = await this.getRow(actor, sn);
+    // The SecretNo is flashed on the line: production's, like the batch secrets file.
+    const d = await this.getRow(actor, sn, 'batches');
     await audit(this.deps.db.kysely, this.deps.clock.now(), actor, 'device.reveal_secret_no', `device:${d.sn}`);
     return this.deps.secrets.open(d.secret_no_enc);
   }
 
   async list(
     actor: Principal,
-    q: { vendorId: string; modelId?: string; batchId?: string; search?: string; cursor?: string; limit?: number },
+    q: {
+      vendorId: string;
+      modelId?: string;
+      batchId?: string;
+      search?: string;
+      state?: DeviceState;
+      online?: boolean;
+      ownerKind?: OwnerKind;
+      firmwareVersion?: string;
+      cursor?: string;
+      limit?: number;
+    },
   ): Promise<{ devices: DeviceView[]; next_cursor: string | null }> {
-    requireVendor(actor, q.vendorId);
+    requireVendor(actor, q.vendorId, 'devices');
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
-    const afterId = q.cursor ? Number(Buffer.from(q.cursor, 'base64url').toString()) : undefined;
-    if (afterId !== undefined && !Number.isSafeInteger(afterId)) fail('VALIDATION_FAILED', 'cursor is invalid');
-    const rows = await this.repo.list({
-      vendorId: q.vendorId,
-      modelId: q.modelId,
-      batchId: q.batchId,
-      search: q.search,
-      afterId,
-      limit: limit + 1,
-    });
+    // The cursor is the last SN key of the previous page (the list is ordered by it).
+    const after = q.cursor ? Buffer.from(q.cursor, 'base64url').toString() : undefined;
+    if (after !== undefined && (after.length === 0 || after.length > 128)) fail('VALIDATION_FAILED', 'cursor is invalid');
+    const { cursor: _c, limit: _l, ...filters } = q;
+    const rows = await this.repo.list({ ...filters, after, limit: limit + 1 });
     const page = rows.slice(0, limit);
     const modelIds = [...new Set(page.map((r) => r.model_id))];
     const models = modelIds.length
@@ -223,14 +238,14 @@ export class DevicesService {
     const byId = new Map(models.map((m) => [m.model_id, m]));
     return {
       devices: page.map((r) => this.view(r, byId.get(r.model_id)!)),
-      next_cursor: rows.length > limit ? Buffer.from(String(page[page.length - 1]!.id)).toString('base64url') : null,
+      next_cursor: rows.length > limit ? Buffer.from(page[page.length - 1]!.sn_key).toString('base64url') : null,
     };
   }
 
   /** §B2 get_device_detail for a model token (or any vendor principal). */
   async detail(actor: Principal, sn: unknown) {
-    const d = await this.getRow(actor, sn);
-    const model = await this.models.getRow(actor, d.model_id);
+    const d = await this.getRow(actor, sn, 'devices');
+    const model = await this.models.getRow(actor, d.model_id, 'devices');
     const bound = d.owner_id !== null;
     let corp: { open_corpid: string; corp_name: string } | undefined;
     if (bound && d.owner_type === 'org') {
@@ -270,7 +285,7 @@ export class DevicesService {
         sn: d.sn,
         hwCode: d.hw_code,
       }),
-      state: d.state,
+      state: deviceState(d),
       registered_at: new Date(d.registered_at).toISOString(),
       camera_sn: d.camera_sn,
       app_scene_code: d.app_scene_code,
@@ -284,6 +299,7 @@ export class DevicesService {
       last_seen_at: iso(d.last_seen_at),
       firmware_version: d.firmware_version,
       bound: d.owner_id !== null,
+      owner_type: d.owner_id !== null ? d.owner_type : null,
       remark_name: d.remark_name,
     };
   }

@@ -1,10 +1,14 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors.js';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
+import { decideRange, etagOf, noneMatch } from './download.js';
 import type { PublishUrlInput } from './firmware.service.js';
+
+/** Read size of a download: few syscalls per MiB, yet 200 downloads hold only ~50 MiB of buffers. */
+const STREAM_CHUNK = 256 * 1024;
 
 const firmwareView = {
   type: 'object',
@@ -13,6 +17,7 @@ const firmwareView = {
     model_id: { type: 'string' },
     version: { type: 'string' },
     md5sum: { type: 'string' },
+    sha256: { type: ['string', 'null'] },
     size: { type: 'integer' },
     download_url: { type: 'string' },
     source: { type: 'string', enum: ['url', 'upload'] },
@@ -45,6 +50,7 @@ export function firmwareRoutes(s: Services) {
               version: { type: 'string', maxLength: 32 },
               download_url: { type: 'string', maxLength: 2048 },
               md5sum: { type: 'string', maxLength: 32 },
+              sha256: { type: 'string', maxLength: 64 },
               size: { type: 'integer', minimum: 1 },
               notes: { type: 'string', maxLength: 2000 },
               make_current: { type: 'boolean' },
@@ -106,6 +112,37 @@ export function firmwareRoutes(s: Services) {
       async (req) => ({ firmware: await s.firmware.list(principalOf(req), req.params.modelId) }),
     );
 
+    app.get<{ Params: { modelId: string } }>(
+      '/api/v1/models/:modelId/firmware/fleet',
+      {
+        schema: {
+          tags: ['firmware'],
+          summary: "The firmware versions a model's devices run (last reported), with device and online counts",
+          response: {
+            200: {
+              type: 'object',
+              required: ['versions'],
+              properties: {
+                versions: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['version', 'devices', 'online'],
+                    properties: {
+                      version: { type: ['string', 'null'] },
+                      devices: { type: 'integer' },
+                      online: { type: 'integer' },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (req) => ({ versions: await s.firmware.fleetVersions(principalOf(req), req.params.modelId) }),
+    );
+
     app.post<{ Params: { modelId: string; id: string } }>(
       '/api/v1/models/:modelId/firmware/:id/current',
       {
@@ -118,23 +155,63 @@ export function firmwareRoutes(s: Services) {
       async (req) => ({ firmware: await s.firmware.makeCurrent(principalOf(req), req.params.modelId, req.params.id) }),
     );
 
-    app.get<{ Params: { id: string } }>(
+    app.get<{ Params: { id: string }; Querystring: { sn?: string; exp?: string; sig?: string } }>(
       '/api/v1/firmware/:id/file',
       {
         config: { access: 'public' },
         schema: {
           tags: ['firmware'],
-          summary: 'Download an uploaded firmware file (public: devices fetch it without credentials; the id is unguessable)',
+          summary:
+            'Download an uploaded firmware file (public: devices fetch it without credentials; the id is unguessable). Range (one range, 206), ETag, If-None-Match and If-Range; a device link from get_firmware_info carries sn, exp and sig, verified here',
           security: [],
+          querystring: {
+            type: 'object',
+            properties: {
+              sn: { type: 'string', maxLength: 128 },
+              exp: { type: 'string', maxLength: 12 },
+              sig: { type: 'string', maxLength: 64 },
+            },
+          },
         },
       },
       async (req, reply) => {
+        const q = req.query;
+        if (q.sn !== undefined || q.exp !== undefined || q.sig !== undefined) {
+          const v = s.firmware.verifyDeviceLink(req.params.id, q);
+          if (v !== 'ok')
+            throw new AppError(
+              'FIRMWARE_LINK_INVALID',
+              v === 'expired' ? 'This firmware link has expired; ask for the firmware info again' : undefined,
+            );
+        }
         const f = await s.firmware.file(req.params.id);
         if (!f) throw new AppError('FIRMWARE_NOT_FOUND');
+        const etag = etagOf(f.md5);
+        reply.header('etag', etag);
+        reply.header('last-modified', new Date(f.mtimeMs).toUTCString());
+        reply.header('accept-ranges', 'bytes');
+        if (noneMatch(req.headers['if-none-match'], etag)) return reply.status(304).send();
         reply.header('content-type', 'application/octet-stream');
-        reply.header('content-length', String(f.size));
         reply.header('content-disposition', `attachment; filename="firmware-${f.version.replace(/[^\w.-]/g, '_')}.bin"`);
-        return reply.send(createReadStream(f.path));
+        const header = (n: string) => {
+          const h = req.headers[n];
+          return Array.isArray(h) ? h[0] : h;
+        };
+        const r = decideRange(header('range'), header('if-range'), f.size, etag, f.mtimeMs);
+        if (r.kind === 'unsatisfiable') {
+          reply.header('content-range', `bytes */${f.size}`);
+          throw new AppError('RANGE_NOT_SATISFIABLE');
+        }
+        const [start, end] = r.kind === 'partial' ? [r.start, r.end] : [0, f.size - 1];
+        if (r.kind === 'partial') {
+          reply.status(206);
+          reply.header('content-range', `bytes ${start}-${end}/${f.size}`);
+        }
+        reply.header('content-length', String(end - start + 1));
+        // Fastify's HEAD handling keeps content-length for a stream (an empty one: no file read).
+        if (req.method === 'HEAD') return reply.send(Readable.from([]));
+        // Streamed from disk in large reads: throughput, not memory, is what a fleet upgrade needs.
+        return reply.send(createReadStream(f.path, { start, end, highWaterMark: STREAM_CHUNK }));
       },
     );
   };

@@ -9,7 +9,7 @@ import type { Selectable } from 'kysely';
 import type { FirmwareTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, fail } from '../../errors.js';
-import { audit, principalLabel } from '../../shared/audit.js';
+import { audit, deviceOrg, principalLabel } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import { newId } from '../../shared/ids.js';
 import type { Principal } from '../../shared/principal.js';
@@ -17,6 +17,7 @@ import type { DevicesService } from '../devices/devices.service.js';
 import type { DevicePushService, PushResult } from '../gateway/pushes.service.js';
 import { sortableId } from '../gateway/sortable-id.js';
 import type { ModelsService } from '../models/models.service.js';
+import { linkQuery, signLink, verifyLink } from './download.js';
 
 type FirmwareRow = Selectable<FirmwareTable>;
 
@@ -30,6 +31,8 @@ export interface FirmwareView {
   model_id: string;
   version: string;
   md5sum: string;
+  /** Computed for uploads; given (or null) for versions hosted at a URL. */
+  sha256: string | null;
   size: number;
   download_url: string;
   source: 'url' | 'upload';
@@ -51,6 +54,7 @@ export interface PublishUrlInput {
   version: string;
   download_url: string;
   md5sum: string;
+  sha256?: string;
   size: number;
   notes?: string;
   make_current?: boolean;
@@ -77,7 +81,7 @@ export class FirmwareService {
   events: DomainEvents | null = null;
 
   constructor(
-    private readonly deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+    private readonly deps: Pick<Deps, 'db' | 'clock' | 'config' | 'secrets'>,
     private readonly models: ModelsService,
     private readonly devices: DevicesService,
     private readonly pushes: DevicePushService,
@@ -90,16 +94,18 @@ export class FirmwareService {
   }
 
   async publishUrl(actor: Principal, modelId: string, input: PublishUrlInput): Promise<FirmwareView> {
-    const model = await this.models.getRow(actor, modelId);
+    const model = await this.models.getRow(actor, modelId, 'firmware');
     const problems = validateCommon(input);
     if (typeof input.download_url !== 'string' || !/^https?:\/\/\S{1,2040}$/.test(input.download_url)) {
       problems.push('download_url must be an http(s) URL');
     }
     if (typeof input.md5sum !== 'string' || !MD5_RE.test(input.md5sum)) problems.push('md5sum must be 32 hex characters');
+    if (input.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(input.sha256)) problems.push('sha256 must be 64 hex characters');
     if (!Number.isSafeInteger(input.size) || input.size < 1) problems.push('size must be a positive integer (bytes)');
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
     const row = this.newRow(actor, model, input, {
       md5: input.md5sum.toLowerCase(),
+      sha256: input.sha256?.toLowerCase() ?? null,
       size: input.size,
       url: input.download_url,
       file_name: null,
@@ -115,7 +121,7 @@ export class FirmwareService {
     input: PublishUploadInput,
     body: Readable | Buffer,
   ): Promise<FirmwareView> {
-    const model = await this.models.getRow(actor, modelId);
+    const model = await this.models.getRow(actor, modelId, 'firmware');
     const problems = validateCommon(input);
     if (input.md5sum !== undefined && !MD5_RE.test(input.md5sum)) problems.push('md5sum must be 32 hex characters');
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
@@ -128,6 +134,7 @@ export class FirmwareService {
     const fileName = `${id}.bin`;
     const tmp = path.join(this.dir, `${fileName}.${randomBytes(4).toString('hex')}.part`);
     const md5 = createHash('md5');
+    const sha256 = createHash('sha256');
     let size = 0;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -137,6 +144,7 @@ export class FirmwareService {
           return;
         }
         md5.update(chunk);
+        sha256.update(chunk);
         cb(null, chunk);
       },
     });
@@ -148,7 +156,13 @@ export class FirmwareService {
       if (input.md5sum !== undefined && input.md5sum.toLowerCase() !== digest) {
         fail('VALIDATION_FAILED', `md5sum does not match the uploaded bytes (they hash to ${digest})`);
       }
-      const row = this.newRow(actor, model, input, { md5: digest, size, url: null, file_name: fileName });
+      const row = this.newRow(actor, model, input, {
+        md5: digest,
+        sha256: sha256.digest('hex'),
+        size,
+        url: null,
+        file_name: fileName,
+      });
       await rename(tmp, path.join(this.dir, fileName));
       try {
         await this.insert(actor, row, input.make_current !== false);
@@ -163,7 +177,7 @@ export class FirmwareService {
   }
 
   async list(actor: Principal, modelId: string): Promise<FirmwareView[]> {
-    await this.models.getRow(actor, modelId);
+    await this.models.getRow(actor, modelId, 'firmware');
     const rows = await this.db
       .selectFrom('firmware')
       .selectAll()
@@ -174,8 +188,32 @@ export class FirmwareService {
     return rows.map((r) => this.view(r));
   }
 
+  /**
+   * The versions a model's fleet runs (each device's last reported firmware_version), most devices
+   * first; `version` null for devices that never reported one.
+   */
+  async fleetVersions(
+    actor: Principal,
+    modelId: string,
+  ): Promise<Array<{ version: string | null; devices: number; online: number }>> {
+    await this.models.getRow(actor, modelId, 'firmware');
+    const rows = await this.db
+      .selectFrom('devices')
+      .select((eb) => [
+        'firmware_version',
+        eb.fn.countAll<string | number>().as('n'),
+        eb.fn.sum<string | number | null>('online').as('on'),
+      ])
+      .where('model_id', '=', modelId)
+      .groupBy('firmware_version')
+      .execute();
+    return rows
+      .map((r) => ({ version: r.firmware_version, devices: Number(r.n), online: Number(r.on ?? 0) }))
+      .sort((a, b) => b.devices - a.devices || String(a.version).localeCompare(String(b.version)));
+  }
+
   async makeCurrent(actor: Principal, modelId: string, firmwareId: string): Promise<FirmwareView> {
-    await this.models.getRow(actor, modelId);
+    await this.models.getRow(actor, modelId, 'firmware');
     const row = await this.db
       .selectFrom('firmware')
       .selectAll()
@@ -191,9 +229,12 @@ export class FirmwareService {
     return this.view({ ...row, is_current: 1 });
   }
 
-  /** The current firmware of a model, as get_firmware_info answers it; null when none is published. */
-  async currentInfo(actor: Principal, modelId: string): Promise<FirmwareInfo | null> {
-    await this.models.getRow(actor, modelId);
+  /**
+   * The current firmware of a model, as get_firmware_info answers it; null when none is published.
+   * With `forSn`, an uploaded file's download_url is a short-lived link signed for that device.
+   */
+  async currentInfo(actor: Principal, modelId: string, forSn?: string): Promise<FirmwareInfo | null> {
+    await this.models.getRow(actor, modelId, 'firmware');
     const row = await this.db
       .selectFrom('firmware')
       .selectAll()
@@ -202,24 +243,40 @@ export class FirmwareService {
       .executeTakeFirst();
     if (!row) return null;
     const v = this.view(row);
-    return { firmware_version: v.version, md5sum: v.md5sum, size: v.size, download_url: v.download_url };
+    let url = v.download_url;
+    if (forSn !== undefined && row.file_name)
+      url += `?${linkQuery(signLink(this.linkKey, row.id, forSn, this.deps.clock.now()))}`;
+    return { firmware_version: v.version, md5sum: v.md5sum, size: v.size, download_url: url };
   }
 
+  /** Checks a device link's sn/exp/sig (download.ts) on the service's clock. */
+  verifyDeviceLink(firmwareId: string, q: { sn?: string; exp?: string; sig?: string }): 'ok' | 'forged' | 'expired' {
+    return verifyLink(this.linkKey, firmwareId, q, this.deps.clock.now());
+  }
+
+  /** The HMAC key of device download links, derived from the master key. */
+  private get linkKey(): Buffer {
+    this.linkKeyCache ??= this.deps.secrets.deriveKey('firmware-download-link');
+    return this.linkKeyCache;
+  }
+  private linkKeyCache: Buffer | undefined;
+
   /** An uploaded file for the public download route; null for unknown ids and URL-hosted firmware. */
-  async file(firmwareId: string): Promise<{ path: string; size: number; version: string } | null> {
+  async file(firmwareId: string): Promise<{ path: string; size: number; version: string; md5: string; mtimeMs: number } | null> {
     const row = await this.db
       .selectFrom('firmware')
-      .select(['file_name', 'size', 'version'])
+      .select(['file_name', 'size', 'version', 'md5'])
       .where('id', '=', firmwareId)
       .executeTakeFirst();
     if (!row?.file_name) return null;
     const p = path.join(this.dir, row.file_name);
+    let mtimeMs: number;
     try {
-      await stat(p);
+      mtimeMs = (await stat(p)).mtimeMs;
     } catch {
       return null;
     }
-    return { path: p, size: row.size, version: row.version };
+    return { path: p, size: row.size, version: row.version, md5: row.md5, mtimeMs };
   }
 
   /**
@@ -227,7 +284,7 @@ export class FirmwareService {
    * when it next subscribes. Refused when its model has no current firmware.
    */
   async requestUpgrade(actor: Principal, sn: string, opts: { ttlSec?: number } = {}): Promise<PushResult> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'firmware');
     const current = await this.currentInfo(actor, d.model_id);
     if (!current) fail('FIRMWARE_NOT_FOUND', "The device's model has no current firmware; publish one first");
     const r = await this.pushes.push(d.sn, 'push_update_firmware', undefined, {
@@ -235,11 +292,15 @@ export class FirmwareService {
       ttlSec: opts.ttlSec,
       by: principalLabel(actor),
     });
-    await audit(this.db, this.deps.clock.now(), actor, 'device.command.update_firmware', `device:${d.sn}`, {
-      version: current.firmware_version,
-      command_id: r.command_id,
-      outcome: r.outcome,
-    });
+    await audit(
+      this.db,
+      this.deps.clock.now(),
+      actor,
+      'device.command.update_firmware',
+      `device:${d.sn}`,
+      { version: current.firmware_version, command_id: r.command_id, outcome: r.outcome },
+      deviceOrg(d),
+    );
     await this.events?.emit({
       type: 'device.firmware_requested',
       sn: d.sn,
@@ -256,7 +317,7 @@ export class FirmwareService {
     actor: Principal,
     model: { model_id: string; vendor_id: string },
     input: { version: string; notes?: string },
-    f: { md5: string; size: number; url: string | null; file_name: string | null },
+    f: { md5: string; sha256: string | null; size: number; url: string | null; file_name: string | null },
   ): FirmwareRow {
     return {
       id: f.file_name ? f.file_name.replace(/\.bin$/, '') : sortableId('fw', this.deps.clock.now(), 12),
@@ -264,6 +325,7 @@ export class FirmwareService {
       vendor_id: model.vendor_id,
       version: input.version,
       md5: f.md5,
+      sha256: f.sha256,
       size: f.size,
       url: f.url,
       file_name: f.file_name,
@@ -301,6 +363,7 @@ export class FirmwareService {
       model_id: r.model_id,
       version: r.version,
       md5sum: r.md5,
+      sha256: r.sha256,
       size: r.size,
       download_url: r.url ?? `${this.deps.config.publicUrl}/api/v1/firmware/${r.id}/file`,
       source: r.url ? 'url' : 'upload',

@@ -5,12 +5,15 @@ import type { FastifyInstance } from 'fastify';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Deps } from '../../deps.js';
 import type { Services } from '../../services.js';
+import { PROCESS_STARTED_AT, SERVER_VERSION } from '../../shared/version.js';
+import { announceDeviceChange } from '../binding/device-live.js';
 import { BINARY_COMMANDS, COMMANDS } from './commands/index.js';
 import { type CommandResult, type CommandSpec, REFUSED_ATTEMPT } from './commands/types.js';
 import { Connection, ConnState, type Job } from './connection.js';
 import { GatewayMetrics } from './gateway.metrics.js';
 import { GatewayRepo } from './gateway.repo.js';
 import { defaultLimits, type GatewayLimits, MAX_PAYLOAD_BYTES } from './limits.js';
+import type { NodeReport } from './presence.js';
 import {
   type KickMessage,
   type LocalOutcome,
@@ -126,7 +129,7 @@ export class Gateway implements LocalPushSink {
     // P-LIVE-4: a previous run of this node may have died with devices marked online.
     await this.repo.markNodeOffline(this.nodeId);
     const presence = this.services.pushes.presence;
-    await presence.heartbeat(this.nodeId, this.limits.presenceTtlSec);
+    await presence.heartbeat(this.nodeId, this.limits.presenceTtlSec, this.report());
     this.unsubscribe = await this.deps.bus.subscribe(nodeTopic(this.nodeId), (m) => {
       void this.onBusMessage(m);
     });
@@ -149,7 +152,7 @@ export class Gateway implements LocalPushSink {
     every(this.limits.sweepIntervalMs, () => this.sweep(), 'sweep');
     every(
       this.limits.presenceHeartbeatSec * 1000,
-      () => presence.heartbeat(this.nodeId, this.limits.presenceTtlSec),
+      () => presence.heartbeat(this.nodeId, this.limits.presenceTtlSec, this.report()),
       'heartbeat',
     );
   }
@@ -183,6 +186,22 @@ export class Gateway implements LocalPushSink {
   /** Open sockets on this process, and devices (registered or better) among them. */
   get stats(): { connections: number; devices: number; pendingWrites: number } {
     return { connections: this.all.size, devices: this.bySn.size, pendingWrites: this.writer.pending };
+  }
+
+  /**
+   * What this process tells the others with each presence heartbeat, for instance health
+   * (features/instance): its devices and sockets, version, start, label batches and zips in progress.
+   */
+  report(): NodeReport {
+    const work = this.services.production.activity();
+    return {
+      devices: this.bySn.size,
+      connections: this.all.size,
+      batches_generating: work.generating,
+      label_zips: work.zipsRendering + work.zipsWaiting,
+      version: SERVER_VERSION,
+      started_at: PROCESS_STARTED_AT,
+    };
   }
 
   /** The connection of a device on this process, if any (tests and diagnostics). */
@@ -562,6 +581,14 @@ export class Gateway implements LocalPushSink {
       this.sendPush(conn, r.cmd, r.body === null ? undefined : (JSON.parse(r.body) as Record<string, unknown>), r.id);
       this.metrics.pushes.inc({ cmd: r.cmd, outcome: 'delivered_on_subscribe' });
     }
+    if (rows.length > 0) this.announceCommands(d.sn);
+  }
+
+  /** Open device pages show command outcomes as they happen (binding/device-live.ts); only when there were any. */
+  private announceCommands(sn: string): void {
+    announceDeviceChange(this.deps.bus, sn, 'command.delivered', this.now()).catch((err: unknown) =>
+      this.deps.logger.warn({ err, sn }, 'device change announce failed'),
+    );
   }
 
   // ---- pushes and cluster messages -----------------------------------------------------------
@@ -575,6 +602,7 @@ export class Gateway implements LocalPushSink {
       const won = await this.services.pushes.commands.claim(msg.commandId, this.now(), this.nodeId);
       if (!won) return 'already_delivered';
       if (conn.closed) return 'absent';
+      this.announceCommands(msg.sn);
     }
     // A binding change makes any secret the connection remembers stale.
     if (PRE_LOGIN_PUSHES.has(msg.cmd)) conn.secret = null;

@@ -174,4 +174,29 @@ describe.each(storageBackends())('gateway across nodes (Redis) on $backend.name'
     expect(outcome).toBe('offline');
     expect((await a.services.pushes.push(sn, 'push_restart_device', undefined, { durable: true })).outcome).toBe('queued');
   });
+
+  it.skipIf(skip)("instance health on either node lists every node with its devices, from the nodes' heartbeats", async () => {
+    const sn = 'NODES0003';
+    const secretNo = await addDevice(sn);
+    // Devices of the earlier cases may still be connected to either node.
+    const [onA, onB] = [a.app.gateway.stats.devices + 1, b.app.gateway.stats.devices];
+    const d = await connect(a);
+    expect((await d.request('register', registerBody(sn, secretNo, nowSec()))).errcode).toBe(0);
+    // Node A's periodic heartbeat, now rather than within presenceHeartbeatSec.
+    await a.services.pushes.presence.heartbeat('node-a', a.app.gateway.limits.presenceTtlSec, a.app.gateway.report());
+    const seen = (h: Awaited<ReturnType<Services['instance']['health']>>) =>
+      h.nodes.map((n) => [n.node_id, n.this_process, n.devices]);
+    const fromB = await b.services.instance.health(SYSTEM_CLI);
+    expect(seen(fromB)).toEqual([
+      ['node-b', true, onB],
+      ['node-a', false, onA],
+    ]);
+    expect(fromB.devices_connected).toBe(onA + onB);
+    expect(fromB.dependencies.find((x) => x.name === 'bus')).toMatchObject({ kind: 'redis', ok: true });
+    expect(seen(await a.services.instance.health(SYSTEM_CLI))).toEqual([
+      ['node-a', true, onA],
+      ['node-b', false, onB],
+    ]);
+    await d.close();
+  });
 });

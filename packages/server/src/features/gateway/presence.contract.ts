@@ -111,12 +111,40 @@ export function presenceContract(name: string, make: () => Promise<PresencePair>
       expect(await a.lookup(k)).toBe('node-c');
     });
 
+    it.skipIf(skip)('each live node is listed with the report of its last heartbeat, on every process', async () => {
+      const { a, b } = await open();
+      const mine = (list: Awaited<ReturnType<PresenceRegistry['nodes']>>) => list.filter((n) => n.nodeId.startsWith('node-r'));
+      // Nodes that never sent a report (node-a, node-b of open()) are not listed.
+      expect(mine(await b.nodes())).toEqual([]);
+      const report = { devices: 3, version: '1.2.3', ok: true, note: null };
+      await a.heartbeat('node-r1', 60, report);
+      await b.heartbeat('node-r2', 60, { devices: 5 });
+      report.devices = 99; // the caller changing its object afterwards is not the report
+      expect(mine(await b.nodes())).toEqual([
+        { nodeId: 'node-r1', report: { devices: 3, version: '1.2.3', ok: true, note: null } },
+        { nodeId: 'node-r2', report: { devices: 5 } },
+      ]);
+      // A newer report replaces the last; a heartbeat without one keeps it.
+      await b.heartbeat('node-r1', 60, { devices: 4 });
+      await a.heartbeat('node-r1', 60);
+      expect(mine(await a.nodes())).toEqual([
+        { nodeId: 'node-r1', report: { devices: 4 } },
+        { nodeId: 'node-r2', report: { devices: 5 } },
+      ]);
+      // A node declared dead is gone from the list at once.
+      await a.dropNode('node-r2');
+      expect(mine(await b.nodes())).toEqual([{ nodeId: 'node-r1', report: { devices: 4 } }]);
+      await b.dropNode('node-r1');
+      expect(mine(await a.nodes())).toEqual([]);
+    });
+
     it.skipIf(skip)('a heartbeat expires on its own when it is not renewed', async () => {
       const { a, b } = await open();
       const k = sn();
       await a.claim(k, 'node-d');
-      await a.heartbeat('node-d', 1);
+      await a.heartbeat('node-d', 1, { devices: 1 });
       expect(await b.lookup(k)).toBe('node-d');
+      expect((await b.nodes()).map((n) => n.nodeId)).toContain('node-d');
       // Polls until the ttl has run out; no fixed sleep decides the outcome.
       const deadline = Date.now() + 15_000;
       let seen: string | null = 'node-d';
@@ -125,6 +153,8 @@ export function presenceContract(name: string, make: () => Promise<PresencePair>
         seen = await b.lookup(k);
       }
       expect(seen).toBeNull();
+      // Its report expired with it.
+      expect((await a.nodes()).map((n) => n.nodeId)).not.toContain('node-d');
     });
 
     it.skipIf(skip)('leaves nothing behind after cleanup', async () => {

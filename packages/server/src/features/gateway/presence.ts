@@ -18,8 +18,14 @@ export interface PresenceRegistry {
   releaseMany(snKeys: readonly string[], nodeId: string): Promise<void>;
   /** The node holding `snKey`, when that node is alive; null otherwise. */
   lookup(snKey: string): Promise<string | null>;
-  /** Marks `nodeId` alive for `ttlSec` seconds; nodes repeat this well within the ttl. */
-  heartbeat(nodeId: string, ttlSec: number): Promise<void>;
+  /**
+   * Marks `nodeId` alive for `ttlSec` seconds; nodes repeat this well within the ttl. `report`
+   * (what the node says about itself: connected devices, version) replaces its last one; without
+   * one the last report stays.
+   */
+  heartbeat(nodeId: string, ttlSec: number, report?: NodeReport): Promise<void>;
+  /** The live nodes that sent a report, each with its latest (instance health). */
+  nodes(): Promise<NodeEntry[]>;
   /**
    * Records that `nodeId` holds each of `snKeys` where no node is recorded (after the registry
    * lost its data); never takes a device from another node.
@@ -32,10 +38,18 @@ export interface PresenceRegistry {
   close(): Promise<void>;
 }
 
+/** What a node says about itself with its heartbeat: a flat JSON object (features/instance reads it). */
+export type NodeReport = Record<string, string | number | boolean | null>;
+export interface NodeEntry {
+  nodeId: string;
+  report: NodeReport;
+}
+
 /** One process (the default): a map. Several gateways in one process may share an instance. */
 export class MemoryPresence implements PresenceRegistry {
   private readonly holders = new Map<string, string>();
   private readonly alive = new Map<string, number>();
+  private readonly reports = new Map<string, NodeReport>();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -62,12 +76,26 @@ export class MemoryPresence implements PresenceRegistry {
     return until !== undefined && until > this.clock.now() ? node : null;
   }
 
-  async heartbeat(nodeId: string, ttlSec: number): Promise<void> {
+  async heartbeat(nodeId: string, ttlSec: number, report?: NodeReport): Promise<void> {
     this.alive.set(nodeId, this.clock.now() + ttlSec * 1000);
+    // Copied, as a Redis round trip would: the caller's later changes are not the report.
+    if (report) this.reports.set(nodeId, JSON.parse(JSON.stringify(report)) as NodeReport);
+  }
+
+  async nodes(): Promise<NodeEntry[]> {
+    const now = this.clock.now();
+    const out: NodeEntry[] = [];
+    for (const [nodeId, report] of this.reports) {
+      const until = this.alive.get(nodeId);
+      if (until !== undefined && until > now) out.push({ nodeId, report: { ...report } });
+      else this.reports.delete(nodeId); // dead: as in Redis, its report goes with it
+    }
+    return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
   }
 
   async dropNode(nodeId: string): Promise<void> {
     this.alive.delete(nodeId);
+    this.reports.delete(nodeId);
   }
 
   async close(): Promise<void> {}

@@ -3,7 +3,7 @@ import { isValidSn, snKey } from '@bindery/protocol';
 import { newRedis } from '../../adapters/bus/redis-client.js';
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
-import { audit, principalLabel } from '../../shared/audit.js';
+import { audit, deviceOrg, principalLabel } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import type { Principal } from '../../shared/principal.js';
 import type { DevicesService } from '../devices/devices.service.js';
@@ -246,7 +246,7 @@ export class DevicePushService {
     kind: 'restart' | 'fetch_log',
     opts: { hint?: string; ttlSec?: number } = {},
   ): Promise<PushResult> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'devices.write');
     let body: Record<string, unknown> | undefined;
     if (kind === 'fetch_log') {
       const hint = opts.hint ?? '';
@@ -256,10 +256,15 @@ export class DevicePushService {
     }
     const cmd: PushCmd = kind === 'restart' ? 'push_restart_device' : 'push_fetch_log';
     const r = await this.push(d.sn, cmd, body, { durable: true, ttlSec: opts.ttlSec, by: principalLabel(actor) });
-    await audit(this.deps.db.kysely, this.deps.clock.now(), actor, `device.command.${kind}`, `device:${d.sn}`, {
-      command_id: r.command_id,
-      outcome: r.outcome,
-    });
+    await audit(
+      this.deps.db.kysely,
+      this.deps.clock.now(),
+      actor,
+      `device.command.${kind}`,
+      `device:${d.sn}`,
+      { command_id: r.command_id, outcome: r.outcome },
+      deviceOrg(d),
+    );
     return r;
   }
 
@@ -284,7 +289,7 @@ export class DevicePushService {
   }
 
   async listCommands(actor: Principal, sn: string, limit = 50): Promise<CommandView[]> {
-    const d = await this.devices.getRow(actor, sn);
+    const d = await this.devices.getRow(actor, sn, 'devices');
     const rows = await this.commands.list(d.id, Math.min(Math.max(limit, 1), 200));
     const now = this.deps.clock.now();
     return rows.map((r) => commandView(r, now));

@@ -54,6 +54,12 @@ export function sendConsoleShell(reply: FastifyReply, file = consoleShell.file):
     .header('cache-control', 'no-store')
     .header('content-security-policy', consoleCsp(nonce))
     .header('x-frame-options', 'DENY')
-    .send(html.replace('<head>', `<head>\n    <meta name="csp-nonce" content="${nonce}" />`));
+    .send(withNonceMeta(html, `<meta name="csp-nonce" content="${nonce}" />`));
   return true;
+}
+
+/** Puts the meta tag first in <head>, or right after the doctype of a page that has none. */
+function withNonceMeta(html: string, meta: string): string {
+  if (/<head[^>]*>/i.test(html)) return html.replace(/<head[^>]*>/i, (h) => `${h}\n    ${meta}`);
+  return html.replace(/^(<!doctype html>)?/i, (d) => `${d}${meta}`);
 }

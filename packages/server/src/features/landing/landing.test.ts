@@ -172,7 +172,13 @@ describe.each(storageBackends())('scan landing pages on $backend.name', ({ backe
   });
 
   it.skipIf(skip)('a login QR: only someone who may manage the device may confirm; the device gets push_user_scan', async () => {
-    await h.services.binding.bind(SYSTEM_CLI, 'L0004', { type: 'org', id: org.orgId });
+    // Visible to Engineering only: Alice (Sales East) is outside its range, so it is not hers to sign in on.
+    await h.services.binding.bind(
+      SYSTEM_CLI,
+      'L0004',
+      { type: 'org', id: org.orgId },
+      { visibleTo: { departments: [org.dept.eng] } },
+    );
     const qr = loginQr('L0004', nowSec(), 'qrcode_login');
     const stranger = await page(alice, path(qr));
     expect(stranger.statusCode).toBe(403);

@@ -6,7 +6,7 @@ import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
 import { canActForVendor, isOperator, type Principal } from '../../shared/principal.js';
-import { assertCaller, type MerchantCaller, rfc3339 } from './merchant.service.js';
+import { assertCaller, type MerchantCaller, type MerchantService, rfc3339 } from './merchant.service.js';
 
 /**
  * Only vendors (and operators) import inspections. Checked before any record is read, so a person
@@ -73,13 +73,26 @@ const V3_SN_RE = /^[0-9A-Za-z]{5,200}$/;
 
 type Located = { line?: number; index?: number };
 type Problem = Located & { message: string };
+type Items = Array<{ at: Located; input: Partial<InspectionInput> }>;
+
+/** Which devices an import may write records for, and what a refused SN reads as. */
+interface ImportScope {
+  allows(d: { vendor_id: string; merchant_org_id: string | null }): boolean;
+  refusal(sn: string): string;
+  /** The organisation whose audit log shows the import (a merchant's own). */
+  orgId?: string;
+}
 
 /**
  * Factory inspection records: vendors import them (all-or-nothing, every error with its line),
  * merchants read them for the devices in their fleet through /v3.
  */
 export class InspectionsService {
-  constructor(private readonly deps: Pick<Deps, 'db' | 'clock'>) {}
+  constructor(
+    private readonly deps: Pick<Deps, 'db' | 'clock'>,
+    /** Who may manage a merchant (its super admins import for the devices in its list). */
+    private readonly merchants?: Pick<MerchantService, 'managed'>,
+  ) {}
 
   private get db() {
     return this.deps.db.kysely;
@@ -93,6 +106,7 @@ export class InspectionsService {
       actor,
       records.map((r, index) => ({ at: { index }, input: r as Partial<InspectionInput> })),
       'api',
+      vendorScope(actor),
     );
   }
 
@@ -102,53 +116,28 @@ export class InspectionsService {
    */
   async importCsv(actor: Principal, text: string): Promise<{ imported: number }> {
     requireVendorSide(actor);
-    let parsed: Array<{ record: Record<string, string>; info: { lines: number } }>;
-    let header: string[] = [];
-    try {
-      parsed = parse(text, {
-        bom: true,
-        columns: (h: string[]) => {
-          header = h.map((c) => c.trim().toLowerCase());
-          return header;
-        },
-        skip_empty_lines: true,
-        trim: true,
-        info: true,
-        relax_column_count: false,
-      });
-    } catch (e) {
-      const line = (e as { lines?: number }).lines;
-      fail('IMPORT_REJECTED', undefined, { errors: [{ line, message: `not a readable csv: ${(e as Error).message}` }] });
-    }
-    const headerProblems: Problem[] = [];
-    for (const c of header) {
-      if (!(INSPECTION_CSV_COLUMNS as readonly string[]).includes(c)) {
-        headerProblems.push({ line: 1, message: `unknown column "${c}"; columns are ${INSPECTION_CSV_COLUMNS.join(', ')}` });
-      }
-    }
-    for (const c of REQUIRED_COLUMNS) {
-      if (!header.includes(c)) headerProblems.push({ line: 1, message: `the required column ${c} is missing` });
-    }
-    if (headerProblems.length) fail('IMPORT_REJECTED', undefined, { errors: headerProblems });
-    const list = (v: string | undefined) =>
-      (v ?? '')
-        .split('|')
-        .map((s) => s.trim())
-        .filter(Boolean);
-    return this.importAll(
-      actor,
-      parsed.map(({ record, info }) => ({
-        at: { line: info.lines },
-        input: { ...record, errors: list(record.errors), warnings: list(record.warnings) } as Partial<InspectionInput>,
-      })),
-      'csv',
-    );
+    return this.importAll(actor, parseCsv(text), 'csv', vendorScope(actor));
+  }
+
+  /**
+   * Merchant self-service: the same csv, for the devices in the merchant's list only (its own and
+   * its sub-merchants'); operators and the merchant organisation's super admins (docs/merchant.md).
+   */
+  async importCsvForMerchant(actor: Principal, mchid: string, text: string): Promise<{ imported: number }> {
+    if (!this.merchants) fail('INTERNAL', 'merchant inspections are not wired');
+    const m = await this.merchants.managed(actor, mchid);
+    return this.importAll(actor, parseCsv(text), 'csv', {
+      allows: (d) => d.merchant_org_id === m.org.id,
+      refusal: (sn) => `no device with SN ${sn} is in the list of merchant ${mchid}`,
+      orgId: m.org.id,
+    });
   }
 
   private async importAll(
     actor: Principal,
-    items: Array<{ at: Located; input: Partial<InspectionInput> }>,
+    items: Items,
     source: 'api' | 'csv',
+    scope: ImportScope,
   ): Promise<{ imported: number }> {
     if (items.length === 0) fail('IMPORT_REJECTED', 'The file has no records; nothing was imported', { errors: [] });
     if (items.length > MAX_INSPECTION_RECORDS) {
@@ -193,21 +182,21 @@ export class InspectionsService {
     }
 
     // Resolve SNs to devices the actor may act for; another vendor's device reads as unknown.
-    const devices = new Map<string, { id: number; vendor_id: string }>();
+    const devices = new Map<string, { id: number; vendor_id: string; merchant_org_id: string | null }>();
     const keys = valid.map((v) => v.key);
     for (let i = 0; i < keys.length; i += 500) {
       const rows = await this.db
         .selectFrom('devices')
-        .select(['id', 'sn_key', 'vendor_id'])
+        .select(['id', 'sn_key', 'vendor_id', 'merchant_org_id'])
         .where('sn_key', 'in', keys.slice(i, i + 500))
         .execute();
-      for (const r of rows) devices.set(r.sn_key, { id: r.id, vendor_id: r.vendor_id });
+      for (const r of rows) devices.set(r.sn_key, { id: r.id, vendor_id: r.vendor_id, merchant_org_id: r.merchant_org_id });
     }
     const rows: Insertable<DeviceInspectionsTable>[] = [];
     for (const v of valid) {
       const d = devices.get(v.key);
-      if (!d || !canActForVendor(actor, d.vendor_id)) {
-        problems.push({ ...v.at, message: `no device with SN ${v.sn} is registered to you` });
+      if (!d || !scope.allows(d)) {
+        problems.push({ ...v.at, message: scope.refusal(v.sn) });
         continue;
       }
       rows.push({ device_id: d.id, ...v.row });
@@ -244,7 +233,7 @@ export class InspectionsService {
           )
           .execute();
       }
-      await audit(trx, now, actor, 'inspection.import', 'inspections', { source, records: rows.length });
+      await audit(trx, now, actor, 'inspection.import', 'inspections', { source, records: rows.length }, scope.orgId);
     });
     return { imported: rows.length };
   }
@@ -253,7 +242,7 @@ export class InspectionsService {
   async get(actor: Principal, sn: string): Promise<InspectionView> {
     if (!isValidSn(sn)) fail('INVALID_SN', undefined, { sn });
     const row = await this.lookup(snKey(sn));
-    if (!row || !canActForVendor(actor, row.vendor_id)) fail('DEVICE_NOT_FOUND', `No device with SN ${sn}`);
+    if (!row || !canActForVendor(actor, row.vendor_id, 'devices')) fail('DEVICE_NOT_FOUND', `No device with SN ${sn}`);
     if (row.result === null) fail('NOT_FOUND', `Device ${sn} has no inspection record`);
     return toView(row);
   }
@@ -299,6 +288,55 @@ export class InspectionsService {
       .where('d.sn_key', '=', key)
       .executeTakeFirst();
   }
+}
+
+/** A csv of inspection records (errors by line), before any record is checked. */
+function parseCsv(text: string): Items {
+  let parsed: Array<{ record: Record<string, string>; info: { lines: number } }>;
+  let header: string[] = [];
+  try {
+    parsed = parse(text, {
+      bom: true,
+      columns: (h: string[]) => {
+        header = h.map((c) => c.trim().toLowerCase());
+        return header;
+      },
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+      relax_column_count: false,
+    });
+  } catch (e) {
+    const line = (e as { lines?: number }).lines;
+    fail('IMPORT_REJECTED', undefined, { errors: [{ line, message: `not a readable csv: ${(e as Error).message}` }] });
+  }
+  const headerProblems: Problem[] = [];
+  for (const c of header) {
+    if (!(INSPECTION_CSV_COLUMNS as readonly string[]).includes(c)) {
+      headerProblems.push({ line: 1, message: `unknown column "${c}"; columns are ${INSPECTION_CSV_COLUMNS.join(', ')}` });
+    }
+  }
+  for (const c of REQUIRED_COLUMNS) {
+    if (!header.includes(c)) headerProblems.push({ line: 1, message: `the required column ${c} is missing` });
+  }
+  if (headerProblems.length) fail('IMPORT_REJECTED', undefined, { errors: headerProblems });
+  const list = (v: string | undefined) =>
+    (v ?? '')
+      .split('|')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  return parsed.map(({ record, info }) => ({
+    at: { line: info.lines },
+    input: { ...record, errors: list(record.errors), warnings: list(record.warnings) } as Partial<InspectionInput>,
+  }));
+}
+
+/** Vendors import for their own devices (operators for any). */
+function vendorScope(actor: Principal): ImportScope {
+  return {
+    allows: (d) => canActForVendor(actor, d.vendor_id, 'devices'),
+    refusal: (sn) => `no device with SN ${sn} is registered to you`,
+  };
 }
 
 type LookupRow = {

@@ -7,7 +7,11 @@ import { KEY_MODES } from './merchant.service.js';
 const mchidParam = { type: 'object', properties: { mchid: { type: 'string' } } } as const;
 const shortname = { type: 'string', minLength: 1, maxLength: 64 } as const;
 
-/** Managing merchants, sub-merchants, API keys, key modes and inspections (Bindery's own /api/v1). */
+/**
+ * Managing merchants, sub-merchants, API keys, key modes and inspections (Bindery's own /api/v1).
+ * Operators manage every merchant; a merchant organisation's super admins their own mchid
+ * (MerchantService.managed, docs/merchant.md).
+ */
 export function merchantAdminRoutes(s: Services) {
   return async function merchantAdmin(app: FastifyInstance) {
     // Inspection imports arrive as csv text; the parser lives in this plugin only.
@@ -64,8 +68,26 @@ export function merchantAdminRoutes(s: Services) {
 
     app.get<{ Params: { mchid: string } }>(
       '/api/v1/merchants/:mchid',
-      { schema: { tags: ['merchants'], summary: 'One merchant with its sub-merchants and keys', params: mchidParam } },
+      {
+        schema: {
+          tags: ['merchants'],
+          summary: "One merchant with its sub-merchants and keys (operators; the merchant organisation's super admins)",
+          params: mchidParam,
+        },
+      },
       async (req) => ({ merchant: await s.merchant.get(principalOf(req), req.params.mchid) }),
+    );
+
+    app.get<{ Params: { orgId: string } }>(
+      '/api/v1/orgs/:orgId/merchant',
+      {
+        schema: {
+          tags: ['merchants'],
+          summary: 'The merchant an organisation is, if it is one (operators; its super admins)',
+          params: { type: 'object', properties: { orgId: { type: 'string' } } },
+        },
+      },
+      async (req) => ({ merchant: await s.merchant.forOrg(principalOf(req), req.params.orgId) }),
     );
 
     app.patch<{ Params: { mchid: string }; Body: { merchant_shortname?: string; key_mode?: string } }>(
@@ -73,7 +95,7 @@ export function merchantAdminRoutes(s: Services) {
       {
         schema: {
           tags: ['merchants'],
-          summary: "Change a merchant's short name or key mode (public_key | platform_certificate)",
+          summary: "Change a merchant's key mode (public_key | platform_certificate) or, operators only, its short name",
           params: mchidParam,
           body: {
             type: 'object',
@@ -205,6 +227,23 @@ export function merchantAdminRoutes(s: Services) {
         },
       },
       async (req) => s.merchant.reindexFleet(principalOf(req), req.params.mchid),
+    );
+
+    app.post<{ Params: { mchid: string }; Body: string }>(
+      '/api/v1/merchants/:mchid/inspections/import',
+      {
+        bodyLimit: 32 * 1024 * 1024,
+        schema: {
+          tags: ['merchants'],
+          summary: "Import inspection records from csv for devices in the merchant's list (all-or-nothing; errors by line)",
+          description: "The columns of POST /api/v1/inspections/import. Operators and the merchant organisation's super admins.",
+          params: mchidParam,
+        },
+      },
+      async (req) => {
+        if (typeof req.body !== 'string') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the csv as text/csv');
+        return s.inspections.importCsvForMerchant(principalOf(req), req.params.mchid, req.body);
+      },
     );
 
     app.post<{ Body: { records: unknown[] } }>(

@@ -46,6 +46,18 @@ export class MerchantRepo {
     return this.db.selectFrom('organisations').selectAll().where('mchid', '=', mchid).executeTakeFirst();
   }
 
+  /** Whether the user is a super admin of the organisation (merchant self-service). */
+  async isSuperAdmin(orgId: string, userId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('org_members')
+      .select('user_id')
+      .where('org_id', '=', orgId)
+      .where('user_id', '=', userId)
+      .where('role', '=', 'super_admin')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   merchantRow(orgId: string): Promise<MerchantRow | undefined> {
     return this.db.selectFrom('merchants').selectAll().where('org_id', '=', orgId).executeTakeFirst();
   }

@@ -8,7 +8,7 @@ import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import { newId } from '../../shared/ids.js';
-import { type Principal, requireOperator } from '../../shared/principal.js';
+import { isOperator, type Principal, requireOperator } from '../../shared/principal.js';
 import { type MerchantKeyRow, MerchantRepo, type OrgRow } from './merchant.repo.js';
 import { type FleetIndex, loadFleetIndex, locate, reconcileMerchantFleet, syncMerchantFleet } from './merchant-fleet.js';
 import {
@@ -149,8 +149,9 @@ function iso(ms: number | null): string | null {
 
 /**
  * The merchant tier. Operators make organisations merchants, attach sub-merchants, register the
- * merchant's API keys, pick the key mode and set the APIv3 key; merchant clients then call the
- * signed /v3 surface, which this service authenticates, limits and answers.
+ * merchant's API keys, pick the key mode and set the APIv3 key; the merchant organisation's super
+ * admins do the same for their own mchid (all but creating it, its short name and reindexing).
+ * Merchant clients then call the signed /v3 surface, which this service authenticates, limits and answers.
  */
 export class MerchantService {
   readonly repo: MerchantRepo;
@@ -195,7 +196,7 @@ export class MerchantService {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Administration (operators)
+  // Administration (operators; the merchant's own super admins where managed() lets them)
 
   /**
    * A bare organisation for the operator to make a merchant of. Organisation management proper
@@ -225,7 +226,7 @@ export class MerchantService {
       created_at: this.deps.clock.now(),
     };
     await trx.insertInto('organisations').values(row).execute();
-    await audit(trx, row.created_at, actor, 'organisation.create', row.id, { name });
+    await audit(trx, row.created_at, actor, 'organisation.create', row.id, { name }, row.id);
     return row;
   }
 
@@ -277,7 +278,7 @@ export class MerchantService {
           .execute();
         // The organisation may own devices already: they join the fleet now.
         await reconcileMerchantFleet(trx, org.id, now);
-        await audit(trx, now, actor, 'merchant.create', org.id, { mchid: input.mchid });
+        await audit(trx, now, actor, 'merchant.create', org.id, { mchid: input.mchid }, org.id);
       });
     } catch (e) {
       if (this.deps.db.caps.isUniqueViolation(e)) fail('ALREADY_EXISTS', `mchid ${input.mchid} is taken`);
@@ -293,9 +294,38 @@ export class MerchantService {
   }
 
   async get(actor: Principal, mchid: string): Promise<MerchantView> {
-    requireOperator(actor);
-    const m = await this.need(mchid);
+    const m = await this.managed(actor, mchid);
     return this.view(m.org, m.merchant);
+  }
+
+  /** The merchant an organisation is (for its super admins' console), or MERCHANT_NOT_FOUND. */
+  async forOrg(actor: Principal, orgId: string): Promise<MerchantView> {
+    const org = await this.repo.orgById(orgId);
+    if (!isOperator(actor) && !(org && (await this.isSuperAdminOf(actor, org.id)))) {
+      fail('FORBIDDEN', 'Only an operator or a super admin of the organisation may see its merchant');
+    }
+    if (!org) fail('ORG_NOT_FOUND');
+    const merchant = await this.repo.merchantRow(org.id);
+    if (!merchant) fail('MERCHANT_NOT_FOUND', `Organisation ${org.id} is not a merchant`);
+    return this.view(org, merchant);
+  }
+
+  /**
+   * The merchant behind `mchid`, when the actor may manage it: operators any, a super admin of the
+   * merchant's organisation their own (merchant self-service). Others are refused before learning
+   * whether the mchid exists.
+   */
+  async managed(actor: Principal, mchid: string) {
+    if (isOperator(actor)) return this.need(mchid);
+    const m = MCHID_RE.test(String(mchid)) ? await this.repo.merchantByMchid(String(mchid)) : undefined;
+    if (!m || !(await this.isSuperAdminOf(actor, m.org.id))) {
+      fail('FORBIDDEN', 'Only an operator or a super admin of the merchant organisation may do this');
+    }
+    return m;
+  }
+
+  private async isSuperAdminOf(actor: Principal, orgId: string): Promise<boolean> {
+    return actor.kind === 'user' && (await this.repo.isSuperAdmin(orgId, actor.userId));
   }
 
   async update(
@@ -303,7 +333,9 @@ export class MerchantService {
     mchid: string,
     input: { merchant_shortname?: string; key_mode?: string },
   ): Promise<MerchantView> {
-    requireOperator(actor);
+    const m = await this.managed(actor, mchid);
+    // The short name is the merchant as WeChat Pay registered it: operators change it, the merchant its key mode.
+    if (input.merchant_shortname !== undefined) requireOperator(actor);
     const problems: string[] = [];
     if (input.merchant_shortname !== undefined && !validShortname(input.merchant_shortname)) {
       problems.push('merchant_shortname must be 1–64 characters');
@@ -311,7 +343,6 @@ export class MerchantService {
     if (input.key_mode !== undefined && !isKeyMode(input.key_mode))
       problems.push(`key_mode must be one of ${KEY_MODES.join(', ')}`);
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
-    const m = await this.need(mchid);
     const now = this.deps.clock.now();
     await this.db.transaction().execute(async (trx) => {
       if (input.merchant_shortname !== undefined) {
@@ -328,7 +359,7 @@ export class MerchantService {
           .where('org_id', '=', m.org.id)
           .execute();
       }
-      await audit(trx, now, actor, 'merchant.update', m.org.id, { ...input });
+      await audit(trx, now, actor, 'merchant.update', m.org.id, { ...input }, m.org.id);
     });
     return this.get(actor, mchid);
   }
@@ -338,11 +369,10 @@ export class MerchantService {
    * Without one, a key is generated and returned this once.
    */
   async setApiV3Key(actor: Principal, mchid: string, key?: string): Promise<{ apiv3_key?: string }> {
-    requireOperator(actor);
+    const m = await this.managed(actor, mchid);
     if (key !== undefined && !APIV3_KEY_RE.test(key)) {
       fail('VALIDATION_FAILED', 'apiv3_key must be 32 printable ASCII characters (32 bytes)');
     }
-    const m = await this.need(mchid);
     const generated = key === undefined ? randomAlnum(32) : undefined;
     const now = this.deps.clock.now();
     await this.db.transaction().execute(async (trx) => {
@@ -351,7 +381,7 @@ export class MerchantService {
         .set({ apiv3_key_enc: this.deps.secrets.seal(key ?? generated!), updated_at: now })
         .where('org_id', '=', m.org.id)
         .execute();
-      await audit(trx, now, actor, 'merchant.apiv3_key.set', m.org.id, { generated: generated !== undefined });
+      await audit(trx, now, actor, 'merchant.apiv3_key.set', m.org.id, { generated: generated !== undefined }, m.org.id);
     });
     return generated ? { apiv3_key: generated } : {};
   }
@@ -362,13 +392,17 @@ export class MerchantService {
     mchid: string,
     input: { org_id?: string; name?: string; sub_mchid: string; sub_merchant_shortname: string },
   ): Promise<MerchantView> {
-    requireOperator(actor);
+    const m = await this.managed(actor, mchid);
+    // Attaching brings the organisation's devices into this merchant's list: a merchant's super
+    // admin may attach only an organisation they are a super admin of too (or a new child).
+    if (input.org_id !== undefined && !isOperator(actor) && !(await this.isSuperAdminOf(actor, String(input.org_id)))) {
+      fail('FORBIDDEN', 'You may attach only an organisation you are a super admin of');
+    }
     const problems: string[] = [];
     if (!MCHID_RE.test(String(input.sub_mchid ?? ''))) problems.push('sub_mchid must be 1–32 digits');
     if (!validShortname(input.sub_merchant_shortname)) problems.push('sub_merchant_shortname must be 1–64 characters');
     if (!input.org_id === !input.name) problems.push('give either org_id (an existing organisation) or name (a new one)');
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
-    const m = await this.need(mchid);
     const now = this.deps.clock.now();
     try {
       await this.db.transaction().execute(async (trx) => {
@@ -392,7 +426,7 @@ export class MerchantService {
           .where('id', '=', org.id)
           .execute();
         await reconcileMerchantFleet(trx, m.org.id, now);
-        await audit(trx, now, actor, 'merchant.sub.attach', m.org.id, { org_id: org.id, sub_mchid: input.sub_mchid });
+        await audit(trx, now, actor, 'merchant.sub.attach', m.org.id, { org_id: org.id, sub_mchid: input.sub_mchid }, m.org.id);
       });
     } catch (e) {
       if (this.deps.db.caps.isUniqueViolation(e)) fail('ALREADY_EXISTS', `mchid ${input.sub_mchid} is taken`);
@@ -407,25 +441,25 @@ export class MerchantService {
     subMchid: string,
     input: { sub_merchant_shortname: string },
   ): Promise<MerchantView> {
-    requireOperator(actor);
+    const m = await this.managed(actor, mchid);
     if (!validShortname(input.sub_merchant_shortname))
       fail('VALIDATION_FAILED', 'sub_merchant_shortname must be 1–64 characters');
-    const { sub } = await this.needSub(mchid, subMchid);
+    const sub = await this.needSub(m, subMchid);
     await this.db.transaction().execute(async (trx) => {
       await trx
         .updateTable('organisations')
         .set({ merchant_shortname: input.sub_merchant_shortname.trim() })
         .where('id', '=', sub.id)
         .execute();
-      await audit(trx, this.deps.clock.now(), actor, 'merchant.sub.update', sub.id, { ...input });
+      await audit(trx, this.deps.clock.now(), actor, 'merchant.sub.update', sub.id, { ...input }, sub.id);
     });
     return this.get(actor, mchid);
   }
 
   /** Detaches a sub-merchant: the organisation stays, loses its sub_mchid, and its devices leave the fleet. */
   async removeSubMerchant(actor: Principal, mchid: string, subMchid: string): Promise<void> {
-    requireOperator(actor);
-    const { m, sub } = await this.needSub(mchid, subMchid);
+    const m = await this.managed(actor, mchid);
+    const sub = await this.needSub(m, subMchid);
     const now = this.deps.clock.now();
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -434,7 +468,7 @@ export class MerchantService {
         .where('id', '=', sub.id)
         .execute();
       await reconcileMerchantFleet(trx, m.org.id, now);
-      await audit(trx, now, actor, 'merchant.sub.detach', m.org.id, { org_id: sub.id, sub_mchid: subMchid });
+      await audit(trx, now, actor, 'merchant.sub.detach', m.org.id, { org_id: sub.id, sub_mchid: subMchid }, m.org.id);
     });
   }
 
@@ -447,8 +481,7 @@ export class MerchantService {
     mchid: string,
     input: { certificate_pem?: string; public_key_pem?: string; serial_no?: string; name?: string },
   ): Promise<MerchantKeyView> {
-    requireOperator(actor);
-    const m = await this.need(mchid);
+    const m = await this.managed(actor, mchid);
     if (!input.certificate_pem === !input.public_key_pem) {
       fail('VALIDATION_FAILED', 'give either certificate_pem or public_key_pem (with serial_no)');
     }
@@ -495,7 +528,7 @@ export class MerchantService {
     try {
       await this.db.transaction().execute(async (trx) => {
         await trx.insertInto('merchant_keys').values(row).execute();
-        await audit(trx, now, actor, 'merchant.key.add', m.org.id, { serial_no: serial, kind: row.kind });
+        await audit(trx, now, actor, 'merchant.key.add', m.org.id, { serial_no: serial, kind: row.kind }, m.org.id);
       });
     } catch (e) {
       if (this.deps.db.caps.isUniqueViolation(e)) fail('ALREADY_EXISTS', `An active key with serial_no ${serial} exists already`);
@@ -505,14 +538,12 @@ export class MerchantService {
   }
 
   async listKeys(actor: Principal, mchid: string, includeRevoked = false): Promise<MerchantKeyView[]> {
-    requireOperator(actor);
-    const m = await this.need(mchid);
+    const m = await this.managed(actor, mchid);
     return (await this.repo.keys(m.org.id, includeRevoked)).map(keyView);
   }
 
   async revokeKey(actor: Principal, mchid: string, serialNo: string): Promise<void> {
-    requireOperator(actor);
-    const m = await this.need(mchid);
+    const m = await this.managed(actor, mchid);
     const now = this.deps.clock.now();
     await this.db.transaction().execute(async (trx) => {
       const r = await trx
@@ -523,7 +554,7 @@ export class MerchantService {
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) fail('NOT_FOUND', `No active key with serial_no ${serialNo}`);
-      await audit(trx, now, actor, 'merchant.key.revoke', m.org.id, { serial_no: serialNo });
+      await audit(trx, now, actor, 'merchant.key.revoke', m.org.id, { serial_no: serialNo }, m.org.id);
     });
   }
 
@@ -547,7 +578,7 @@ export class MerchantService {
     const now = this.deps.clock.now();
     return this.db.transaction().execute(async (trx) => {
       const r = await reconcileMerchantFleet(trx, m.org.id, now);
-      await audit(trx, now, actor, 'merchant.fleet.reindex', m.org.id, r);
+      await audit(trx, now, actor, 'merchant.fleet.reindex', m.org.id, r, m.org.id);
       return r;
     });
   }
@@ -558,11 +589,10 @@ export class MerchantService {
     return m;
   }
 
-  private async needSub(mchid: string, subMchid: string) {
-    const m = await this.need(mchid);
+  private async needSub(m: { org: OrgRow }, subMchid: string): Promise<OrgRow> {
     const sub = MCHID_RE.test(String(subMchid)) ? await this.repo.orgByMchid(String(subMchid)) : undefined;
-    if (!sub || sub.parent_id !== m.org.id) fail('NOT_FOUND', `Merchant ${mchid} has no sub-merchant ${subMchid}`);
-    return { m, sub };
+    if (!sub || sub.parent_id !== m.org.id) fail('NOT_FOUND', `Merchant ${m.org.mchid} has no sub-merchant ${subMchid}`);
+    return sub;
   }
 
   private async view(

@@ -1,4 +1,5 @@
 import {
+  APP_SCENES,
   compileLabelTemplate,
   DEVICE_CATEGORIES,
   DEVICE_CLASSES,
@@ -12,7 +13,7 @@ import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import { newId, newSecretNo, newToken, sha256Hex } from '../../shared/ids.js';
-import { canActForVendor, type Principal, requireVendor } from '../../shared/principal.js';
+import { canActForVendor, type Principal, requireVendor, type VendorCapability } from '../../shared/principal.js';
 
 export const BINDING_MODES = ['owner_only', 'shared', 'rotating'] as const;
 export type BindingMode = (typeof BINDING_MODES)[number];
@@ -32,6 +33,8 @@ export interface ModelInput {
   label_template?: string | null;
   binding_mode?: BindingMode;
   require_check_char?: boolean;
+  /** Seed-002 app scene given to devices registered under the model without one. */
+  app_scene_code?: string | null;
 }
 
 export interface ModelView {
@@ -48,7 +51,11 @@ export interface ModelView {
   label_template: string | null;
   binding_mode: BindingMode;
   require_check_char: boolean;
+  app_scene_code: string | null;
+  app_scene: string | null;
   created_at: string;
+  /** Archived models are listed apart and take no new devices or batches. */
+  archived_at: string | null;
 }
 
 const PK_RE = /^[0-9A-Za-z_-]{1,64}$/;
@@ -66,7 +73,7 @@ export class ModelsService {
     vendorId: string,
     input: ModelInput,
   ): Promise<{ model: ModelView; model_secret: string; seed_secret_no?: string }> {
-    requireVendor(actor, vendorId);
+    requireVendor(actor, vendorId, 'models');
     const vendor = await this.db.selectFrom('vendors').select('id').where('id', '=', vendorId).executeTakeFirst();
     if (!vendor) fail('VENDOR_NOT_FOUND');
     const problems = validateModelInput(input, true);
@@ -91,6 +98,8 @@ export class ModelsService {
       binding_mode: input.binding_mode ?? 'owner_only',
       require_check_char: input.require_check_char ? 1 : 0,
       created_at: now,
+      archived_at: null,
+      app_scene_code: input.app_scene_code ?? null,
     };
     try {
       await this.db.transaction().execute(async (trx) => {
@@ -105,7 +114,7 @@ export class ModelsService {
   }
 
   async update(actor: Principal, modelId: string, input: Partial<ModelInput>): Promise<ModelView> {
-    const current = await this.getRow(actor, modelId);
+    const current = await this.getRow(actor, modelId, 'models');
     // A stored template is checked again only when the label format or template changes.
     const labelChanged = input.label_format !== undefined || input.label_template !== undefined;
     const merged = { ...modelView(current), ...input };
@@ -129,6 +138,7 @@ export class ModelsService {
     }
     if (input.binding_mode !== undefined) patch.binding_mode = input.binding_mode;
     if (input.require_check_char !== undefined) patch.require_check_char = input.require_check_char ? 1 : 0;
+    if (input.app_scene_code !== undefined) patch.app_scene_code = input.app_scene_code;
     if (Object.keys(patch).length > 0) {
       await this.db.transaction().execute(async (trx) => {
         await trx.updateTable('models').set(patch).where('model_id', '=', modelId).execute();
@@ -155,7 +165,7 @@ export class ModelsService {
     for (const o of others) {
       if (o.model_id === modelId || o.label_template === null) continue;
       if (!labelTemplatesOverlap(mine, compileLabelTemplate(o.label_template, { pk: o.product_key }))) continue;
-      const named = canActForVendor(actor, o.vendor_id);
+      const named = canActForVendor(actor, o.vendor_id, 'read');
       const whom = named ? `model ${o.name} (${o.model_id}, template ${o.label_template})` : "another vendor's model";
       const problem = `label_template: labels of this template could also be read as labels of ${whom}; change a literal part so the two cannot read the same text`;
       fail('VALIDATION_FAILED', problem, { problems: [problem], ...(named ? { conflicting_model_id: o.model_id } : {}) });
@@ -163,15 +173,38 @@ export class ModelsService {
   }
 
   async get(actor: Principal, modelId: string): Promise<ModelView> {
-    return modelView(await this.getRow(actor, modelId));
+    return modelView(await this.getRow(actor, modelId, 'read'));
   }
 
-  /** The row, after checking the actor may act for the model's vendor. */
-  async getRow(actor: Principal, modelId: string): Promise<ModelsTable> {
+  /** The row, after checking the actor may act for the model's vendor in `cap` (none: vendor admins only). */
+  async getRow(actor: Principal, modelId: string, cap?: VendorCapability): Promise<ModelsTable> {
     const row = await this.db.selectFrom('models').selectAll().where('model_id', '=', modelId).executeTakeFirst();
     if (!row) fail('MODEL_NOT_FOUND');
-    requireVendor(actor, row.vendor_id);
+    requireVendor(actor, row.vendor_id, cap);
     return row;
+  }
+
+  /** The row of a model that still takes new devices (registration, batches): archived ones refuse. */
+  async getActiveRow(actor: Principal, modelId: string, cap?: VendorCapability): Promise<ModelsTable> {
+    const row = await this.getRow(actor, modelId, cap);
+    if (row.archived_at != null) fail('MODEL_ARCHIVED', `Model ${row.name} is archived; restore it to register devices`);
+    return row;
+  }
+
+  /**
+   * Archives (or restores) a model. Its devices, labels and bindings keep working; only new
+   * registrations and label batches are refused while it is archived.
+   */
+  async setArchived(actor: Principal, modelId: string, archived: boolean): Promise<ModelView> {
+    const row = await this.getRow(actor, modelId, 'models');
+    const archivedAt = archived ? (row.archived_at ?? this.deps.clock.now()) : null;
+    if ((row.archived_at ?? null) !== archivedAt) {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.updateTable('models').set({ archived_at: archivedAt }).where('model_id', '=', modelId).execute();
+        await audit(trx, this.deps.clock.now(), actor, archived ? 'model.archive' : 'model.restore', modelId);
+      });
+    }
+    return modelView({ ...row, archived_at: archivedAt });
   }
 
   async findByProductKey(pk: string): Promise<ModelsTable | undefined> {
@@ -179,7 +212,7 @@ export class ModelsService {
   }
 
   async list(actor: Principal, vendorId: string): Promise<ModelView[]> {
-    requireVendor(actor, vendorId);
+    requireVendor(actor, vendorId, 'read');
     const rows = await this.db
       .selectFrom('models')
       .selectAll()
@@ -192,7 +225,7 @@ export class ModelsService {
 
   /** Replaces the model_secret; the old one stops working at once. */
   async rotateSecret(actor: Principal, modelId: string): Promise<{ model_secret: string }> {
-    await this.getRow(actor, modelId);
+    await this.getRow(actor, modelId, 'models');
     const modelSecret = newToken(32);
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -208,7 +241,7 @@ export class ModelsService {
 
   /** The seed SecretNo of a shared-seed model (for flashing), or null. */
   async seedSecretNo(actor: Principal, modelId: string): Promise<string | null> {
-    const row = await this.getRow(actor, modelId);
+    const row = await this.getRow(actor, modelId, 'models');
     return row.seed_secret_no_enc ? this.deps.secrets.open(row.seed_secret_no_enc) : null;
   }
 
@@ -217,7 +250,7 @@ export class ModelsService {
    * period (§B1). Until callbacks push it, vendors read it here (API and CLI).
    */
   async currentTicket(actor: Principal, modelId: string): Promise<{ model_ticket: string; expires_in: number }> {
-    await this.getRow(actor, modelId);
+    await this.getRow(actor, modelId, 'models');
     return this.ensureTicket(modelId);
   }
 
@@ -325,6 +358,9 @@ function validateModelInput(input: Partial<ModelInput> & { name?: string }, crea
   if (input.label_format === 'custom') {
     p.push(...validateLabelTemplate(input.label_template ?? '').map((m) => `label_template: ${m}`));
   }
+  if (input.app_scene_code != null && !(input.app_scene_code in APP_SCENES)) {
+    p.push(`app_scene_code must be one of ${Object.keys(APP_SCENES).join(', ')}`);
+  }
   if (input.binding_mode !== undefined && !BINDING_MODES.includes(input.binding_mode)) {
     p.push(`binding_mode must be one of ${BINDING_MODES.join(', ')}`);
   }
@@ -346,6 +382,9 @@ export function modelView(r: ModelsTable): ModelView {
     label_template: r.label_template,
     binding_mode: r.binding_mode as BindingMode,
     require_check_char: r.require_check_char === 1,
+    app_scene_code: r.app_scene_code ?? null,
+    app_scene: r.app_scene_code ? (APP_SCENES[r.app_scene_code] ?? null) : null,
     created_at: new Date(r.created_at).toISOString(),
+    archived_at: r.archived_at == null ? null : new Date(r.archived_at).toISOString(),
   };
 }

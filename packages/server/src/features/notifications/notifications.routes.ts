@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { fail } from '../../errors.js';
 import { principalOf } from '../../http/auth.js';
+import { eventStreams } from '../../http/sse.js';
 import type { Services } from '../../services.js';
 import type { StreamMessage } from './notifications.service.js';
 
-/** Comment lines keep proxies and browsers from timing an idle stream out. */
-export const HEARTBEAT_MS = 25_000;
+export { HEARTBEAT_MS } from '../../http/sse.js';
 
 const notificationSchema = {
   type: 'object',
@@ -23,11 +23,7 @@ const notificationSchema = {
 
 export function notificationsRoutes(s: Services) {
   return async function notifications(app: FastifyInstance) {
-    // Streams never go idle, so a closing server ends them itself instead of waiting out its grace period.
-    const open = new Set<() => void>();
-    app.addHook('preClose', async () => {
-      for (const end of [...open]) end();
-    });
+    const streams = eventStreams(app);
 
     app.get<{ Querystring: { unread?: boolean; before?: number; limit?: number } }>(
       '/api/v1/notifications',
@@ -112,19 +108,8 @@ export function notificationsRoutes(s: Services) {
         const lastHeader = Number(req.headers['last-event-id']);
         let lastId = Number.isSafeInteger(lastHeader) && lastHeader > 0 ? lastHeader : (req.query.since ?? null);
 
-        reply.hijack();
-        const res = reply.raw;
-        res.writeHead(200, {
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache, no-transform',
-          connection: 'keep-alive',
-          'x-accel-buffering': 'no',
-          'x-request-id': req.id,
-        });
-        let closed = false;
-        const write = (chunk: string) => {
-          if (!closed) res.write(chunk);
-        };
+        const stream = streams.open(req, reply);
+        const write = stream.write;
         const send = (m: StreamMessage) => {
           if (m.t === 'notification') {
             if (lastId !== null && m.notification.id <= lastId) return;
@@ -138,23 +123,8 @@ export function notificationsRoutes(s: Services) {
         const buffered: StreamMessage[] = [];
         let live = false;
         const unsubscribe = await s.notifications.subscribe(userId, (m) => (live ? send(m) : buffered.push(m)));
-        const heartbeat = setInterval(() => write(': ping\n\n'), HEARTBEAT_MS);
-        const stop = () => {
-          if (closed) return;
-          closed = true;
-          open.delete(end);
-          clearInterval(heartbeat);
-          unsubscribe().catch((err) => req.log.warn({ err }, 'notification stream unsubscribe failed'));
-        };
-        const end = () => {
-          stop();
-          res.end();
-        };
-        open.add(end);
-        req.raw.on('close', stop);
-        res.on('error', stop);
+        stream.onEnd(() => unsubscribe().catch((err) => req.log.warn({ err }, 'notification stream unsubscribe failed')));
 
-        write('retry: 5000\n\n');
         if (lastId !== null) {
           const unread = await s.notifications.unreadCount(actor);
           for (const n of await s.notifications.since(userId, lastId)) send({ t: 'notification', notification: n, unread });

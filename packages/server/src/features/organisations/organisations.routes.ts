@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
+import { inviteSchema } from '../people/invite-schemas.js';
 import { ROLES, type Role } from './permissions.js';
 
 /**
@@ -114,7 +115,28 @@ export function organisationsRoutes(s: Services) {
 
     app.get<{ Params: { orgId: string } }>(
       '/api/v1/orgs/:orgId',
-      { schema: { tags: ['organisations'], summary: 'An organisation, its settings and your role, department and scope' } },
+      {
+        schema: {
+          tags: ['organisations'],
+          summary: 'An organisation, its settings and your role, department and scope',
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                organisation: orgSchema,
+                me: {
+                  type: 'object',
+                  properties: {
+                    role: { type: ['string', 'null'] },
+                    department_id: { type: ['string', 'null'] },
+                    scope: { type: 'array', items: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
       async (req) => s.organisations.get(principalOf(req), req.params.orgId),
     );
 
@@ -126,6 +148,7 @@ export function organisationsRoutes(s: Services) {
           tags: ['organisations'],
           summary: 'Change settings (super admins): member_binding lets ordinary members bind devices',
           body: { type: 'object', properties: { member_binding: { type: 'boolean' } }, additionalProperties: false },
+          response: { 200: { type: 'object', properties: { organisation: orgSchema } } },
         },
       },
       async (req) => ({
@@ -159,6 +182,7 @@ export function organisationsRoutes(s: Services) {
             required: ['name'],
             properties: { name: { type: 'string', maxLength: 128 }, parent_id: { type: 'string' } },
           },
+          response: { 201: { type: 'object', properties: { department: departmentSchema } } },
         },
       },
       async (req, reply) =>
@@ -176,8 +200,9 @@ export function organisationsRoutes(s: Services) {
         preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
-          summary: 'Rename or move a department (super admins)',
+          summary: 'Rename or move a department (super admins); a department cannot move below itself (DEPARTMENT_CYCLE)',
           body: { type: 'object', properties: { name: { type: 'string', maxLength: 128 }, parent_id: { type: 'string' } } },
+          response: { 200: { type: 'object', properties: { department: departmentSchema } } },
         },
       },
       async (req) => ({
@@ -190,7 +215,14 @@ export function organisationsRoutes(s: Services) {
 
     app.delete<{ Params: { orgId: string; deptId: string } }>(
       '/api/v1/orgs/:orgId/departments/:deptId',
-      { schema: { tags: ['organisations'], summary: 'Delete an empty department (super admins)' } },
+      {
+        preValidation: orgGate(s, 'super_admin'),
+        schema: {
+          tags: ['organisations'],
+          summary:
+            'Delete a department with its sub-departments (super admins); refused (DEPARTMENT_NOT_EMPTY, with counts) while any of them holds members, pending invitations or devices',
+        },
+      },
       async (req, reply) => {
         await s.organisations.deleteDepartment(principalOf(req), req.params.orgId, req.params.deptId);
         return reply.status(204).send();
@@ -221,7 +253,7 @@ export function organisationsRoutes(s: Services) {
 
     app.post<{
       Params: { orgId: string };
-      Body: { user_id?: string; username?: string; role: Role; department_id?: string; scope?: string[] };
+      Body: { user_id?: string; username?: string; role: Role; department_id?: string; scope?: string[]; direct?: boolean };
     }>(
       '/api/v1/orgs/:orgId/members',
       {
@@ -229,7 +261,7 @@ export function organisationsRoutes(s: Services) {
         schema: {
           tags: ['organisations'],
           summary:
-            'Invite an existing user by user_id or username (admins; device admins invite members into their scope). 202 with the invitation, the same whether or not the user exists; they join by accepting it from their inbox',
+            'Invite an existing user by user_id or username (admins; device admins invite members into their scope). 202 with the invitation, the same whether or not the user exists; they join by accepting it from their inbox. Operators may instead seat the user at once (direct: true, 201 with the member; audited)',
           body: {
             type: 'object',
             required: ['role'],
@@ -239,20 +271,29 @@ export function organisationsRoutes(s: Services) {
               role: { type: 'string', enum: [...ROLES] },
               department_id: { type: 'string' },
               scope: ids,
+              direct: { type: 'boolean', description: 'Operators only: add the member without an invitation' },
             },
+          },
+          response: {
+            201: { type: 'object', properties: { member: memberSchema }, required: ['member'] },
+            202: { type: 'object', properties: { invite: inviteSchema }, required: ['invite'] },
           },
         },
       },
-      async (req, reply) =>
-        reply.status(202).send(
-          await s.people.inviteUser(principalOf(req), req.params.orgId, {
-            userId: req.body.user_id,
-            username: req.body.username,
-            role: req.body.role,
-            departmentId: req.body.department_id,
-            scope: req.body.scope,
-          }),
-        ),
+      async (req, reply) => {
+        const input = {
+          userId: req.body.user_id,
+          username: req.body.username,
+          role: req.body.role,
+          departmentId: req.body.department_id,
+          scope: req.body.scope,
+        };
+        // Operators run the instance (they create organisations and seat super admins already).
+        if (req.body.direct === true) {
+          return reply.status(201).send({ member: await s.organisations.addMember(principalOf(req), req.params.orgId, input) });
+        }
+        return reply.status(202).send(await s.people.inviteUser(principalOf(req), req.params.orgId, input));
+      },
     );
 
     app.patch<{ Params: { orgId: string; userId: string }; Body: { role?: Role; department_id?: string; scope?: string[] } }>(
@@ -266,6 +307,7 @@ export function organisationsRoutes(s: Services) {
             type: 'object',
             properties: { role: { type: 'string', enum: [...ROLES] }, department_id: { type: 'string' }, scope: ids },
           },
+          response: { 200: { type: 'object', properties: { member: memberSchema } } },
         },
       },
       async (req) => ({
@@ -310,6 +352,7 @@ export function organisationsRoutes(s: Services) {
             required: ['app_key', 'name'],
             properties: { app_key: { type: 'string', maxLength: 64 }, name: { type: 'string', maxLength: 128 }, admins: ids },
           },
+          response: { 201: { type: 'object', properties: { application: applicationSchema } } },
         },
       },
       async (req, reply) =>
@@ -330,6 +373,7 @@ export function organisationsRoutes(s: Services) {
           tags: ['organisations'],
           summary: "Replace an application's admins (super admins)",
           body: { type: 'object', required: ['admins'], properties: { admins: ids } },
+          response: { 200: { type: 'object', properties: { application: applicationSchema } } },
         },
       },
       async (req) => ({

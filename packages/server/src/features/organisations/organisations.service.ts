@@ -242,7 +242,7 @@ export class OrganisationsService {
     if (input.parentId !== undefined) {
       if (deptId === ctx.tree.rootId) fail('VALIDATION_FAILED', 'The root department cannot be moved');
       if (!ctx.tree.has(input.parentId)) fail('DEPARTMENT_NOT_FOUND', `No department ${input.parentId} in this organisation`);
-      if (ctx.tree.isWithin(input.parentId, deptId)) fail('VALIDATION_FAILED', 'A department cannot move below itself');
+      if (ctx.tree.isWithin(input.parentId, deptId)) fail('DEPARTMENT_CYCLE');
       set.parent_id = input.parentId;
     }
     const now = this.deps.clock.now();
@@ -260,7 +260,12 @@ export class OrganisationsService {
     return r;
   }
 
-  /** Deletes an empty department: no sub-departments, members, pending invitations or devices visible to it. */
+  /**
+   * Deletes a department with its sub-departments, when none of them holds members, pending
+   * invitations or devices (a device's range naming one). Refused otherwise with the counts in
+   * `details`, so the console can say what is in the way. The subtree is read again inside the
+   * transaction, so a sub-department added meanwhile is counted (or deleted) too.
+   */
   async deleteDepartment(actor: Principal, orgId: string, deptId: string): Promise<void> {
     const ctx = await this.context(actor, orgId);
     this.requireSuperAdmin(ctx);
@@ -268,23 +273,51 @@ export class OrganisationsService {
     if (deptId === ctx.tree.rootId) fail('VALIDATION_FAILED', 'The root department cannot be deleted');
     const now = this.deps.clock.now();
     await this.db.transaction().execute(async (trx) => {
-      const busy = [
-        await trx.selectFrom('departments').select('id').where('parent_id', '=', deptId).limit(1).executeTakeFirst(),
-        await trx.selectFrom('org_members').select('user_id').where('department_id', '=', deptId).limit(1).executeTakeFirst(),
-        await trx
-          .selectFrom('invites')
-          .select('id')
-          .where('department_id', '=', deptId)
-          .where('accepted_at', 'is', null)
-          .where('revoked_at', 'is', null)
-          .limit(1)
-          .executeTakeFirst(),
-        await trx.selectFrom('device_visibility').select('id').where('department_id', '=', deptId).limit(1).executeTakeFirst(),
-      ];
-      if (busy.some(Boolean)) fail('DEPARTMENT_NOT_EMPTY');
-      await trx.deleteFrom('admin_scopes').where('department_id', '=', deptId).execute();
-      await trx.deleteFrom('departments').where('id', '=', deptId).execute();
-      await audit(trx, now, actor, 'department.delete', `org:${orgId}`, { department: deptId });
+      const rows = await trx.selectFrom('departments').select(['id', 'parent_id']).where('org_id', '=', orgId).execute();
+      // Breadth-first from deptId: parents before children, so deleting in reverse removes leaves first.
+      const order = [deptId];
+      for (let i = 0; i < order.length; i++) for (const r of rows) if (r.parent_id === order[i]) order.push(r.id);
+      const count = async (q: Promise<{ n: number | string | bigint } | undefined>) => Number((await q)?.n ?? 0);
+      const held = {
+        sub_departments: order.length - 1,
+        members: await count(
+          trx
+            .selectFrom('org_members')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('department_id', 'in', order)
+            .executeTakeFirst(),
+        ),
+        invitations: await count(
+          trx
+            .selectFrom('invites')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('department_id', 'in', order)
+            .where('accepted_at', 'is', null)
+            .where('revoked_at', 'is', null)
+            .where('expires_at', '>', now)
+            .executeTakeFirst(),
+        ),
+        devices: await count(
+          trx
+            .selectFrom('device_visibility')
+            .select((eb) => eb.fn.count<number>('device_id').distinct().as('n'))
+            .where('department_id', 'in', order)
+            .executeTakeFirst(),
+        ),
+      };
+      if (held.members + held.invitations + held.devices > 0) {
+        const what = (['members', 'invitations', 'devices'] as const).filter((k) => held[k] > 0).map((k) => `${held[k]} ${k}`);
+        fail(
+          'DEPARTMENT_NOT_EMPTY',
+          `The department${held.sub_departments ? ' or a sub-department' : ''} still holds ${what.join(', ')}; move them first`,
+          held,
+        );
+      }
+      // Finished invitations of these departments go with them (their history stays in the audit log).
+      await trx.deleteFrom('invites').where('department_id', 'in', order).execute();
+      await trx.deleteFrom('admin_scopes').where('department_id', 'in', order).execute();
+      for (const id of [...order].reverse()) await trx.deleteFrom('departments').where('id', '=', id).execute();
+      await audit(trx, now, actor, 'department.delete', `org:${orgId}`, { department: deptId, sub_departments: order.slice(1) });
     });
   }
 

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SYSTEM_CLI } from '../../shared/principal.js';
 import { storageBackends } from '../../testing/backends.js';
 import { bearer, type Harness, startHarness } from '../../testing/harness.js';
-import { acmeOrg, login, type OrgFixture, PASSWORD } from '../people/people.fixture.js';
+import { acmeOrg, login, type OrgFixture, PASSWORD, vendorWithModels } from '../people/people.fixture.js';
 
 describe.each(storageBackends())('organisations on $backend.name', ({ backend, skip }) => {
   let h: Harness;
@@ -62,18 +63,47 @@ describe.each(storageBackends())('organisations on $backend.name', ({ backend, s
     const boss = await login(h.app, 'boss.org', PASSWORD);
     const base = `/api/v1/orgs/${org.orgId}/departments`;
     const cycle = await boss.req('PATCH', `${base}/${org.dept.sales}`, { parent_id: org.dept.salesEast });
-    expect(cycle.statusCode).toBe(400);
+    expect(cycle.statusCode).toBe(409);
+    expect(cycle.json().error.code).toBe('DEPARTMENT_CYCLE');
+    const self = await boss.req('PATCH', `${base}/${org.dept.sales}`, { parent_id: org.dept.sales });
+    expect(self.json().error.code).toBe('DEPARTMENT_CYCLE');
     const rootMove = await boss.req('PATCH', `${base}/${org.dept.root}`, { parent_id: org.dept.eng });
     expect(rootMove.statusCode).toBe(400);
     const unknownParent = await boss.req('POST', base, { name: 'X', parent_id: 'dpt_nope' });
     expect(unknownParent.json().error.code).toBe('DEPARTMENT_NOT_FOUND');
     const busy = await boss.req('DELETE', `${base}/${org.dept.salesEast}`);
     expect(busy.statusCode).toBe(409);
-    expect(busy.json().error.code).toBe('DEPARTMENT_NOT_EMPTY');
+    expect(busy.json().error).toMatchObject({
+      code: 'DEPARTMENT_NOT_EMPTY',
+      details: { sub_departments: 0, members: 1, invitations: 0, devices: 0 },
+    });
+    // Sales is refused for what its sub-department holds, too.
+    const parentBusy = await boss.req('DELETE', `${base}/${org.dept.sales}`);
+    expect(parentBusy.json().error).toMatchObject({ code: 'DEPARTMENT_NOT_EMPTY', details: { sub_departments: 1, members: 3 } });
+    expect(parentBusy.json().error.message).toMatch(/sub-department/);
     const tmp = (await boss.req('POST', base, { name: 'Temp', parent_id: org.dept.eng })).json().department;
     const moved = await boss.req('PATCH', `${base}/${tmp.id}`, { parent_id: org.dept.sales, name: 'Temp 2' });
     expect(moved.json().department).toEqual({ id: tmp.id, parent_id: org.dept.sales, name: 'Temp 2' });
     expect((await boss.req('DELETE', `${base}/${tmp.id}`)).statusCode).toBe(204);
+
+    // An empty subtree goes at once; a pending invitation or a device's range keeps it.
+    const a = (await boss.req('POST', base, { name: 'A', parent_id: org.dept.eng })).json().department;
+    const b = (await boss.req('POST', base, { name: 'B', parent_id: a.id })).json().department;
+    const inv = (await boss.req('POST', `/api/v1/orgs/${org.orgId}/invites`, { role: 'member', department_id: b.id })).json();
+    expect((await boss.req('DELETE', `${base}/${a.id}`)).json().error.details).toMatchObject({ invitations: 1 });
+    await boss.req('DELETE', `/api/v1/orgs/${org.orgId}/invites/${inv.invite.id}`);
+    const { models } = await vendorWithModels(h, [{ name: 'Lamp', productKey: 'pkORGDEL' }]);
+    await h.services.devices.register(SYSTEM_CLI, models.pkORGDEL!, 'ORGDEL1');
+    const dev = await h.deps.db.kysely.selectFrom('devices').select('id').where('sn', '=', 'ORGDEL1').executeTakeFirstOrThrow();
+    await h.deps.db.kysely
+      .insertInto('device_visibility')
+      .values({ device_id: dev.id, department_id: b.id, user_id: null })
+      .execute();
+    expect((await boss.req('DELETE', `${base}/${a.id}`)).json().error.details).toMatchObject({ devices: 1 });
+    await h.deps.db.kysely.deleteFrom('device_visibility').where('department_id', '=', b.id).execute();
+    expect((await boss.req('DELETE', `${base}/${a.id}`)).statusCode).toBe(204);
+    const left = (await boss.req('GET', base)).json().departments as Array<{ id: string }>;
+    expect(left.map((d) => d.id)).not.toContain(b.id);
     const alice = await login(h.app, 'alice.org', PASSWORD);
     expect((await alice.req('POST', base, { name: 'Nope' })).statusCode).toBe(403);
   });

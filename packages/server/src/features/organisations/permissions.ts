@@ -149,8 +149,18 @@ export function orgDeviceActions(
   else if (ctx.role !== null && ctx.userId !== null && device.boundByUserId === ctx.userId) {
     for (const a of BINDER_ACTIONS) out.add(a);
   }
+  // What the bind page promises by "visible to": people inside the range see the device, read-only.
+  if (out.size === 0 && inDeviceRange(ctx, device.range)) out.add('view');
   if (out.has('view') && device.appId !== null && decideEnableApp(ctx, device.appId).ok) out.add('manage_app');
   return out;
+}
+
+/** True when the actor is a member inside the device's range: a listed user, or in a listed department's subtree. */
+export function inDeviceRange(ctx: OrgContext, range: DeviceRange): boolean {
+  if (ctx.role === null || ctx.userId === null) return false;
+  if (range.users.some((u) => u.userId === ctx.userId)) return true;
+  const dept = ctx.departmentId;
+  return dept !== null && range.departments.some((d) => ctx.tree.isWithin(dept, d));
 }
 
 /** What a user may do with a device in a personal space: the owner all of it, a co-user view and leave. */

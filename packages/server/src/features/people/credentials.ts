@@ -65,6 +65,8 @@ export class Credentials {
       fail('INVALID_CREDENTIALS', wrong);
     }
     await this.lockout.succeeded(attempt);
+    // Said only to someone who knows the password, so it reveals nothing to a guesser.
+    if (row.disabled_at != null) fail('ACCOUNT_DISABLED');
     return row;
   }
 

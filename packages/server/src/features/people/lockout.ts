@@ -145,6 +145,15 @@ export class Lockout {
     this.locked(this.policy.blockSec * 1000);
   }
 
+  /**
+   * Lifts the account-wide lock and count of `user` (not those of any address): after an
+   * administrator's password reset the owner signs in at once, even if guessers locked the name.
+   */
+  async unlockUser(user: string): Promise<void> {
+    const rules = [this.afterRules.user, this.tryRules.user, this.lockRules.user].filter((r): r is LimitRule => r !== null);
+    await Promise.all(rules.map((rule) => this.limiter.reset(rule, user)));
+  }
+
   private locked(retryAfterMs: number): never {
     const minutes = Math.max(1, Math.ceil(retryAfterMs / 60_000));
     throw new AppError('LOCKED_OUT', `${this.policy.what} Try again in about ${minutes} minute${minutes === 1 ? '' : 's'}.`, {

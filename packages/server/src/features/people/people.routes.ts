@@ -3,6 +3,7 @@ import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
 import { orgGate } from '../organisations/organisations.routes.js';
 import { ROLES, type Role } from '../organisations/permissions.js';
+import { invitePreviewSchema, inviteSchema } from './invite-schemas.js';
 import { clearSessionCookies, sessionOf, setSessionCookies } from './session-auth.js';
 
 const userSchema = {
@@ -36,6 +37,19 @@ const sessionReply = {
     expires_at: { type: ['string', 'null'] },
     personal_space: { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' } } },
     organisations: { type: 'array', items: orgWithRole },
+    vendors: {
+      type: 'array',
+      description: 'The vendors this person belongs to, with their role (issue 13)',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          role: { type: 'string', enum: ['vendor_admin', 'engineer', 'production'] },
+        },
+        required: ['id', 'name', 'role'],
+      },
+    },
   },
 } as const;
 
@@ -52,22 +66,6 @@ const tokenSchema = {
 
 /** The caller's personal API tokens; served at GET /api/v1/me/tokens and GET /api/v1/tokens. */
 export const tokenListReply = { type: 'object', properties: { tokens: { type: 'array', items: tokenSchema } } } as const;
-
-const inviteSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    org_id: { type: 'string' },
-    role: { type: 'string' },
-    department_id: { type: 'string' },
-    scope: { type: 'array', items: { type: 'string' } },
-    created_by: { type: 'string' },
-    created_at: { type: 'string' },
-    expires_at: { type: 'string' },
-    accepted_by: { type: ['string', 'null'] },
-    state: { type: 'string' },
-  },
-} as const;
 
 /**
  * Sessions, the signed-in user, personal tokens and invitations. The console logs in with
@@ -268,6 +266,13 @@ export function peopleRoutes(s: Services) {
               scope: { type: 'array', items: { type: 'string' }, maxItems: 100 },
             },
           },
+          response: {
+            201: {
+              type: 'object',
+              properties: { invite: inviteSchema, token: { type: 'string' }, url: { type: 'string' } },
+              required: ['invite', 'token', 'url'],
+            },
+          },
         },
       },
       async (req, reply) => {
@@ -311,6 +316,7 @@ export function peopleRoutes(s: Services) {
           summary: 'What an invitation offers (no sign-in needed)',
           security: [],
           body: { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 128 } } },
+          response: { 200: invitePreviewSchema },
         },
       },
       async (req) => s.people.previewInvite(req.body.token, req.principal),

@@ -9,6 +9,7 @@ import type { AccountsService, UserView } from '../accounts/accounts.service.js'
 import type { NotificationsService } from '../notifications/notifications.service.js';
 import type { OrganisationsService, OrgView } from '../organisations/organisations.service.js';
 import { manageable, type Role } from '../organisations/permissions.js';
+import { vendorRolesOf, vendorsOfUser } from '../vendors/vendor-people.service.js';
 import { insertUser, MIN_PASSWORD, type NewUserInput, newUserRow, toUserView } from './users.js';
 
 /** A session lives a week past its last use, and never longer than 30 days from login. */
@@ -48,6 +49,10 @@ export interface InviteView {
   expires_at: string;
   accepted_by: string | null;
   state: 'pending' | 'accepted' | 'revoked' | 'expired';
+  /** Whom an invitation to an existing person names (the username or id the admin gave); null for a link. */
+  invitee: string | null;
+  /** The inviter's display name, where the list resolves it. */
+  created_by_name: string | null;
 }
 
 export interface TokenView {
@@ -145,11 +150,21 @@ export class PeopleService {
     const row = await this.db
       .selectFrom('sessions as s')
       .innerJoin('users as u', 'u.id', 's.user_id')
-      .select(['s.id', 's.user_id', 's.csrf_hash', 's.created_at', 's.last_seen_at', 's.expires_at', 'u.is_operator'])
+      .select([
+        's.id',
+        's.user_id',
+        's.csrf_hash',
+        's.created_at',
+        's.last_seen_at',
+        's.expires_at',
+        'u.is_operator',
+        'u.disabled_at',
+      ])
       .where('s.id', '=', id)
       .executeTakeFirst();
     const now = this.deps.clock.now();
-    if (!row) return null;
+    // Disabling deletes the sessions; this also covers one that began while it ran.
+    if (!row || row.disabled_at != null) return null;
     if (row.expires_at <= now) {
       await this.db.deleteFrom('sessions').where('id', '=', id).execute();
       return null;
@@ -159,8 +174,15 @@ export class PeopleService {
       expiresAt = Math.min(row.created_at + SESSION_MAX_MS, now + SESSION_IDLE_MS);
       await this.db.updateTable('sessions').set({ last_seen_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
     }
+    const isOp = row.is_operator === 1;
     return {
-      principal: { kind: 'user', userId: row.user_id, isOperator: row.is_operator === 1 },
+      // Operators act for every vendor already; other people carry their vendor roles.
+      principal: {
+        kind: 'user',
+        userId: row.user_id,
+        isOperator: isOp,
+        vendors: isOp ? {} : await vendorRolesOf(this.db, row.user_id),
+      },
       id,
       csrfToken: csrfFor(token),
       csrfHash: row.csrf_hash,
@@ -186,12 +208,14 @@ export class PeopleService {
     user: UserView;
     personal_space: { type: 'user'; id: string };
     organisations: Array<OrgView & { role: Role | null }>;
+    vendors: Array<{ id: string; name: string; role: string }>;
   }> {
     const userId = this.requireUser(actor);
     const u = await this.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
     if (!u) fail('UNAUTHENTICATED');
     const orgs = (await this.orgs.list(actor)).filter((o) => o.role !== null);
-    return { user: toUserView(u), personal_space: { type: 'user', id: userId }, organisations: orgs };
+    const vendors = await vendorsOfUser(this.db, userId);
+    return { user: toUserView(u), personal_space: { type: 'user', id: userId }, organisations: orgs, vendors };
   }
 
   async updateProfile(actor: Principal, input: { displayName?: string }): Promise<UserView> {
@@ -330,9 +354,17 @@ export class PeopleService {
       .where('user_id', '=', user?.id ?? '')
       .executeTakeFirst();
     if (already) fail('ALREADY_EXISTS', 'That user is already a member of this organisation');
-    const { row, token } = await this.insertInvite(actor, orgId, input.role, departmentId, scope, user?.id ?? newToken(16), {
-      for_user: user?.id ?? null,
-    });
+    const invitee = input.username ? input.username.toLowerCase() : (input.userId ?? null);
+    const { row, token } = await this.insertInvite(
+      actor,
+      orgId,
+      input.role,
+      departmentId,
+      scope,
+      user?.id ?? newToken(16),
+      { for_user: user?.id ?? null },
+      invitee,
+    );
     if (user && this.inbox) {
       const org = await this.db.selectFrom('organisations').select('name').where('id', '=', orgId).executeTakeFirst();
       const by =
@@ -365,6 +397,7 @@ export class PeopleService {
     scope: string[],
     forUser: string | null,
     auditExtra: Record<string, unknown> = {},
+    invitee: string | null = null,
   ) {
     const token = newToken(24);
     const now = this.deps.clock.now();
@@ -381,6 +414,7 @@ export class PeopleService {
       accepted_by: null,
       accepted_at: null,
       revoked_at: null,
+      invitee,
     };
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('invites').values(row).execute();
@@ -406,9 +440,9 @@ export class PeopleService {
       .execute();
     const now = this.deps.clock.now();
     const reach = manageable(ctx);
-    return rows
-      .filter((r) => reach === 'all' || (r.role === 'member' && reach.has(r.department_id)))
-      .map((r) => this.inviteView(r, now));
+    const shown = rows.filter((r) => reach === 'all' || (r.role === 'member' && reach.has(r.department_id)));
+    const names = await this.displayNames(shown.map((r) => r.created_by));
+    return shown.map((r) => this.inviteView(r, now, names.get(r.created_by) ?? null));
   }
 
   /** Revokes a pending invitation; a device admin only one they could have made (members, in scope). */
@@ -444,6 +478,9 @@ export class PeopleService {
     organisation: { id: string; name: string };
     role: Role;
     department: { id: string; name: string };
+    scope: Array<{ id: string; name: string }>;
+    invited_by: { display_name: string } | null;
+    invitee: { username: string; display_name: string } | null;
     expires_at: string;
   }> {
     const inv = await this.pendingInvite(token, actor);
@@ -452,12 +489,37 @@ export class PeopleService {
       .select(['id', 'name'])
       .where('id', '=', inv.org_id)
       .executeTakeFirstOrThrow();
-    const dept = await this.db
+    const scopeIds = inv.scope ? (JSON.parse(inv.scope) as string[]) : [];
+    const depts = await this.db
       .selectFrom('departments')
       .select(['id', 'name'])
-      .where('id', '=', inv.department_id)
-      .executeTakeFirstOrThrow();
-    return { organisation: org, role: inv.role as Role, department: dept, expires_at: iso(inv.expires_at)! };
+      .where('id', 'in', [inv.department_id, ...scopeIds])
+      .execute();
+    const dept = depts.find((d) => d.id === inv.department_id);
+    if (!dept) fail('INVITE_INVALID');
+    const byName = (await this.displayNames([inv.created_by])).get(inv.created_by);
+    // A bound invitation opened at all means its own user is signed in: "whom" is them.
+    const invitee =
+      inv.invitee !== null && actor?.kind === 'user'
+        ? await this.db.selectFrom('users').select(['username', 'display_name']).where('id', '=', actor.userId).executeTakeFirst()
+        : undefined;
+    return {
+      organisation: org,
+      role: inv.role as Role,
+      department: dept,
+      scope: scopeIds.flatMap((id) => depts.filter((d) => d.id === id)),
+      invited_by: byName ? { display_name: byName } : null,
+      invitee: invitee ?? null,
+      expires_at: iso(inv.expires_at)!,
+    };
+  }
+
+  /** Display names of users by id (ids that are not users, such as 'system', are left out). */
+  private async displayNames(ids: string[]): Promise<Map<string, string>> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return new Map();
+    const rows = await this.db.selectFrom('users').select(['id', 'display_name']).where('id', 'in', unique).execute();
+    return new Map(rows.map((r) => [r.id, r.display_name]));
   }
 
   /**
@@ -490,7 +552,7 @@ export class PeopleService {
       if (Number(claimed.numUpdatedRows) !== 1) fail('INVITE_INVALID');
       if (newUser) {
         await insertUser(trx, this.deps.db.caps, newUser);
-        await audit(trx, now, 'invite', 'user.create', newUser.id, { username: newUser.username, invite: inv.id });
+        await audit(trx, now, 'invite', 'user.create', newUser.id, { username: newUser.username, invite: inv.id }, inv.org_id);
       }
       await this.orgs.putMembership(
         trx,
@@ -529,8 +591,10 @@ export class PeopleService {
       accepted_by: string | null;
       accepted_at: number | null;
       revoked_at: number | null;
+      invitee: string | null;
     },
     now: number,
+    createdByName: string | null = null,
   ): InviteView {
     return {
       id: r.id,
@@ -544,6 +608,8 @@ export class PeopleService {
       accepted_by: r.accepted_by,
       state:
         r.accepted_at !== null ? 'accepted' : r.revoked_at !== null ? 'revoked' : r.expires_at <= now ? 'expired' : 'pending',
+      invitee: r.invitee,
+      created_by_name: createdByName,
     };
   }
 

@@ -11,7 +11,7 @@ import { csvField } from '../../shared/csv.js';
 import { verifCodeFor } from '../binding/scan.js';
 import type { BatchRow, ProductionRepo } from './production.repo.js';
 import { crc32, packedLength } from './qr-render.js';
-import { RenderPool } from './render-pool.js';
+import { acquireRenderPool, type RenderPool } from './render-pool.js';
 import { waitWritable, ZipWriter } from './zip-writer.js';
 
 /**
@@ -41,7 +41,11 @@ export interface BatchZipContext {
 }
 
 const RENDER_CHUNK = 256;
-const PAGE = 5000;
+/**
+ * Devices read (and their codes derived, synchronously) per step: small enough that one step
+ * holds the main thread for a few ms, so health checks and binds are served between steps.
+ */
+const PAGE = 1000;
 /** Digits of the verification code printed on each label (binding/scan.ts verifCodeFor). */
 const CODE_LEN = 6;
 
@@ -124,7 +128,9 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
   const total = Math.max(1, n * ((images || pdf ? 1 : 0) + (pdf ? 1 : 0)));
   const zip = new ZipWriter(out, new Date(now));
   const started = process.hrtime.bigint();
-  let pool: RenderPool | null = null;
+  let lease: ReturnType<typeof acquireRenderPool> | null = null;
+  /** PDF jobs started for this zip: stopped and waited for if the zip fails. */
+  const pdfJobs: Array<ReturnType<RenderPool['pdf']>> = [];
   let tmp: string | null = null;
   const handles: FileHandle[] = [];
   let xlsx: Promise<{ crc: number; size: number; file: string }> | null = null;
@@ -151,7 +157,8 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
     }
 
     if ((images || pdf) && n > 0) {
-      pool = new RenderPool();
+      lease = acquireRenderPool();
+      const pool = lease.pool;
       const matrices = await renderImages(pool, L, content, zip, { png: include.has('png'), svg: include.has('svg'), pdf }, (d) =>
         onProgress?.(d, total),
       );
@@ -174,6 +181,7 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
         };
         const a4 = pool.pdf(0, { layout: 'a4', meta, ...labels }, report(0));
         const roll = pool.pdf(1, { layout: 'roll', meta, ...labels, fd: rollHandle.fd }, report(1));
+        pdfJobs.push(a4, roll);
         await zip.addStream('labels-a4.pdf', a4.chunks, { deflate: false });
         await a4.done;
         const rolled = await roll.done;
@@ -192,9 +200,13 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
     return { bytes: zip.bytesWritten, entries: zip.entryCount, devices: n };
   } catch (e) {
     if (!out.destroyed) out.destroy(e as Error);
+    // The pool is shared and outlives this zip: stop our PDF jobs (at their next page) and
+    // wait until they have, before the roll sheet's file descriptor is closed below.
+    for (const j of pdfJobs) j.cancel();
+    await Promise.all(pdfJobs.map((j) => j.done.catch(() => {})));
     throw e;
   } finally {
-    await pool?.close();
+    await lease?.release();
     // On failure the spreadsheet writer is stopped, not waited for.
     xlsxSource?.destroy();
     if (xlsx) await xlsx.catch(() => {});
@@ -330,7 +342,7 @@ function manifestXlsx(n: number, row: (i: number) => string[]): PassThrough {
       if (pt.destroyed) return;
       ws.addRow(row(i)).commit();
       // Let the consumer drain what exceljs produced so far (and the render loop run).
-      if (i % 2000 === 1999) {
+      if (i % 500 === 499) {
         if (pt.writableNeedDrain) await waitWritable(pt);
         else await new Promise<void>((resolve) => setImmediate(resolve));
       }

@@ -182,20 +182,46 @@ function drawLines(
 
 const yieldNow = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-type WrittenRef = { data: Record<string, unknown>; offset?: number };
+type WrittenRef = { id: number; data: Record<string, unknown>; offset?: number };
+type PageTree = { _root: { data: { Pages: { data: { Kids: unknown[] } } } } };
+
+/** Builds the stand-in class once, from pdfkit's own (unexported) reference base class. */
+let CompactRef: (new (id: number) => object) | null = null;
+
+/** A written object's reference as pdfkit serialises it (`12 0 R`): its number and nothing else. */
+function compactRef(ref: WrittenRef): object {
+  if (!CompactRef) {
+    // PDFObject.convert writes any PDFAbstractReference with its toString().
+    const Abstract = Object.getPrototypeOf((ref as object).constructor.prototype).constructor as new () => object;
+    CompactRef = class extends Abstract {
+      constructor(private readonly num: number) {
+        super();
+      }
+      override toString(): string {
+        return `${this.num} 0 R`;
+      }
+    };
+  }
+  return new CompactRef(ref.id);
+}
 
 /**
  * pdfkit keeps each finished page's dictionary — and through it the page's content and
  * resources objects — reachable from the page tree until the document ends: about 1 KB a
  * page, 100 MB for a 100 000-page roll. Once a page is written only its object number is
- * still needed (for the Kids array), so the rest is let go.
+ * still needed (for the Kids array), so the page tree keeps just that: a 16-byte stand-in
+ * instead of the ~150-byte PDFReference (document, buffers, flags).
  */
 function addPage(doc: PDFKit.PDFDocument, options: PDFKit.PDFDocumentOptions): void {
   const prev = (doc as unknown as { page?: PDFKit.PDFPage }).page;
   doc.addPage(options);
   const dict = prev?.dictionary as unknown as WrittenRef | undefined;
   // `offset` is set when pdfkit has written the object; never touch one that is still open.
-  if (dict && dict.offset !== undefined) dict.data = {};
+  if (!dict || dict.offset === undefined) return;
+  dict.data = {};
+  const kids = (doc as unknown as PageTree)._root.data.Pages.data.Kids;
+  // The page just added is last; the one before it is `prev`.
+  if (kids[kids.length - 2] === dict) kids[kids.length - 2] = compactRef(dict);
 }
 
 /** Writes the whole label PDF of `src` into `sink`; resolves when the last byte was written. */

@@ -279,6 +279,15 @@ describe.skipIf(!poppler)('label PDFs', () => {
     }
   });
 
+  it('issue 16: a roll of many pages keeps a page tree readers follow, each page in order', async () => {
+    // Written pages stay in the page tree only as their object numbers (label-pdf.ts addPage).
+    const sns = Array.from({ length: 40 }, (_, i) => `SN${String(i).padStart(4, '0')}`);
+    const text = await pdfText('Tracker', sns, 'roll');
+    expect(execFileSync('pdfinfo', [path.join(work, 't-roll.pdf')]).toString('utf8')).toMatch(/^Pages:\s+40$/m);
+    const printed = text.split('\n').filter((l) => /^SN\d{4}$/.test(l.trim()));
+    expect(printed.map((l) => l.trim())).toEqual(sns);
+  });
+
   it('wraps a long SN on the roll label instead of running off the page', async () => {
     const sn = 'ABCDEFGHJKMNPQRSTVWXYZ0123456789ABCDEFGHJKMNPQRSTVWXYZ';
     const text = await pdfText('Tracker', [sn], 'roll');

@@ -110,6 +110,13 @@ export class ProductionRepo {
       .execute();
   }
 
+  /** One label's data: the batch's first device, or the one whose SN is `sn` (any case). */
+  async batchLabel(batchId: string, sn?: string) {
+    let s = this.db.selectFrom('devices').select(['sn', 'hw_code', 'secret_no_enc']).where('batch_id', '=', batchId);
+    if (sn !== undefined) s = s.where('sn_key', '=', sn.toLowerCase());
+    return s.orderBy('id').limit(1).executeTakeFirst();
+  }
+
   /** Sealed SecretNos for the flashing file, in registration order, a page at a time. */
   async batchSecrets(batchId: string, afterId: number, limit: number) {
     return this.db

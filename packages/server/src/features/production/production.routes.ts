@@ -20,7 +20,7 @@ const patternSchema = {
   required: ['kind'],
   additionalProperties: false,
   description:
-    'counter: prefix + zero-padded counter of `width` digits, from `start` or after the highest already used; random: prefix + `length` Crockford base32 characters. `check_char` appends a Luhn mod 36 check character.',
+    'counter: prefix + zero-padded counter of `width` digits, from `start` or after the highest already used; random: prefix + `length` Crockford base32 characters. `check_char` appends a check character from an alphabet without look-alikes (docs/protocol.md P-SN-4).',
   properties: {
     kind: { type: 'string', enum: ['counter', 'random'] },
     prefix: { type: 'string', maxLength: 64 },
@@ -44,6 +44,54 @@ function toPattern(b: PatternBody): SnPattern {
     : { kind: 'random', prefix, length: b.length ?? 10, checkChar: b.check_char === true };
 }
 
+const nullableString = { type: ['string', 'null'] } as const;
+/** The batch as every batch route returns it (BatchView). */
+export const batchSchema = {
+  type: 'object',
+  required: ['id', 'model_id', 'vendor_id', 'state', 'error', 'pattern', 'count', 'counts', 'created_at', 'finished_at'],
+  properties: {
+    id: { type: 'string' },
+    model_id: { type: 'string' },
+    vendor_id: { type: 'string' },
+    state: { type: 'string', enum: ['generating', 'ready', 'failed'] },
+    error: nullableString,
+    pattern: {
+      type: 'object',
+      required: ['kind', 'prefix', 'check_char'],
+      properties: {
+        kind: { type: 'string', enum: ['counter', 'random'] },
+        prefix: { type: 'string' },
+        width: { type: 'integer' },
+        start: { type: ['integer', 'null'] },
+        length: { type: 'integer' },
+        check_char: { type: 'boolean' },
+      },
+    },
+    count: { type: 'integer' },
+    first_sn: nullableString,
+    last_sn: nullableString,
+    counts: {
+      type: 'object',
+      required: ['generated', 'downloaded', 'paired', 'activated', 'bound'],
+      properties: {
+        generated: { type: 'integer', description: 'Devices written so far: the progress of a generating batch' },
+        downloaded: { type: 'integer' },
+        paired: { type: 'integer' },
+        activated: { type: 'integer' },
+        bound: { type: 'integer' },
+      },
+    },
+    created_at: { type: 'string' },
+    finished_at: nullableString,
+  },
+} as const;
+
+const createdSchema = {
+  type: 'object',
+  required: ['batch', 'warnings'],
+  properties: { batch: batchSchema, warnings: { type: 'array', items: { type: 'string' } } },
+} as const;
+
 const listQuery = {
   type: 'object',
   properties: { cursor: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 200 } },
@@ -51,26 +99,38 @@ const listQuery = {
 
 export function productionRoutes(s: Services) {
   return async function production(app: FastifyInstance) {
-    app.post<{ Params: { modelId: string }; Body: { count: number; pattern: PatternBody } }>(
+    app.post<{ Params: { modelId: string }; Body: { count: number; pattern: PatternBody; background?: boolean } }>(
       '/api/v1/models/:modelId/batches',
       {
         schema: {
           tags: ['batches'],
-          summary: 'Generate a label batch: 1–100 000 devices with SNs from a pattern, in one transaction',
+          summary:
+            'Generate a label batch: 1–100 000 devices with SNs from a pattern, in one transaction (201); with background=true answer 202 at once with the batch `generating` (poll it: counts.generated is the progress)',
           body: {
             type: 'object',
             required: ['count', 'pattern'],
             additionalProperties: false,
-            properties: { count: { type: 'integer' }, pattern: patternSchema },
+            properties: {
+              count: { type: 'integer' },
+              pattern: patternSchema,
+              background: {
+                type: 'boolean',
+                description: 'Write the devices in the background, a slice per transaction; still all or nothing',
+              },
+            },
           },
+          response: { 201: createdSchema, 202: createdSchema },
         },
       },
       async (req, reply) => {
         const pattern = toPattern(req.body.pattern);
-        const batch = await s.production.createBatch(principalOf(req), req.params.modelId, {
-          count: req.body.count,
-          pattern,
-        });
+        const input = { count: req.body.count, pattern };
+        const actor = principalOf(req);
+        if (req.body.background === true) {
+          const batch = await s.production.startBatch(actor, req.params.modelId, input);
+          return reply.status(202).send({ batch, warnings: batchWarnings(pattern) });
+        }
+        const batch = await s.production.createBatch(actor, req.params.modelId, input);
         return reply.status(201).send({ batch, warnings: batchWarnings(pattern) });
       },
     );
@@ -83,7 +143,20 @@ export function productionRoutes(s: Services) {
 
     app.get<{ Params: { vendorId: string }; Querystring: { cursor?: string; limit?: number } }>(
       '/api/v1/vendors/:vendorId/batches',
-      { schema: { tags: ['batches'], summary: "A vendor's label batches, newest first", querystring: listQuery } },
+      {
+        schema: {
+          tags: ['batches'],
+          summary: "A vendor's label batches, newest first",
+          querystring: listQuery,
+          response: {
+            200: {
+              type: 'object',
+              required: ['batches', 'next_cursor'],
+              properties: { batches: { type: 'array', items: batchSchema }, next_cursor: nullableString },
+            },
+          },
+        },
+      },
       async (req) => s.production.listBatches(principalOf(req), { vendorId: req.params.vendorId, ...req.query }),
     );
 
@@ -93,9 +166,28 @@ export function productionRoutes(s: Services) {
         schema: {
           tags: ['batches'],
           summary: 'One label batch: state and counts (generated, downloaded, paired, activated, bound)',
+          response: { 200: { type: 'object', required: ['batch'], properties: { batch: batchSchema } } },
         },
       },
       async (req) => ({ batch: await s.production.getBatch(principalOf(req), req.params.batchId) }),
+    );
+
+    app.get<{ Params: { batchId: string }; Querystring: { sn?: string } }>(
+      '/api/v1/batches/:batchId/preview.svg',
+      {
+        schema: {
+          tags: ['batches'],
+          summary:
+            "One of the batch's labels (the first, or `sn`) as an SVG at its printed size (50 × 30 mm roll label): QR, SN, verification code, model",
+          querystring: { type: 'object', properties: { sn: { type: 'string', maxLength: 128 } } },
+        },
+      },
+      async (req, reply) => {
+        const svg = await s.production.previewSvg(principalOf(req), req.params.batchId, req.query.sn);
+        reply.header('content-type', 'image/svg+xml; charset=utf-8');
+        reply.header('cache-control', 'private, no-store');
+        return reply.send(svg);
+      },
     );
 
     app.get<{ Params: { batchId: string }; Querystring: { include?: string } }>(

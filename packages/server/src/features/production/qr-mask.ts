@@ -53,57 +53,72 @@ function maskAt(p: number, i: number, j: number): boolean {
   }
 }
 
-/** N1 and N3 over the rows of `a` (pass the transpose for the columns). Returns N1 points and N3 finds. */
-function scanRows(a: Uint8Array, n: number): [number, number] {
+/** N1 points for a run that ended at length r (index by run length; 0 for runs under 5). */
+const RUN_PENALTY = Uint16Array.from({ length: 256 }, (_, r) => (r >= 5 ? N1 + r - 5 : 0));
+/** 1 for the two 11-module windows N3 counts: 1011101 after or before 4 light modules. */
+const FINDER = Uint8Array.from({ length: 2048 }, (_, b) => (b === 0x5d0 || b === 0x05d ? 1 : 0));
+/** 1 for a 2×2 block of one colour (sum of its four modules 0 or 4). */
+const BLOCK = Uint8Array.of(1, 0, 0, 0, 1);
+
+/*
+ * The penalty loops are branch-free (table lookups and masks instead of ifs): module colours
+ * are close to random, so every data-dependent branch was a coin flip the CPU mispredicted
+ * about half the time, and that, not the arithmetic, was most of the penalty's cost.
+ */
+
+/** N1 points plus N3 finds × N3 along one line of `n` modules: m[at], m[at + step], … */
+function scanLine(m: Uint8Array, at: number, step: number, n: number): number {
+  let last = m[at]!;
+  let run = 1;
+  let bits = last;
   let n1 = 0;
   let finds = 0;
-  for (let base = 0; base < n * n; base += n) {
-    let run = 0;
-    let last = -1;
-    let bits = 0;
-    for (let c = 0; c < n; c++) {
-      const v = a[base + c]!;
-      if (v === last) run++;
-      else {
-        if (run >= 5) n1 += N1 + run - 5;
-        last = v;
-        run = 1;
-      }
-      bits = ((bits << 1) & 0x7ff) | v;
-      if (c >= 10 && (bits === 0x5d0 || bits === 0x05d)) finds++;
-    }
-    if (run >= 5) n1 += N1 + run - 5;
+  let k = at + step;
+  // The first 10 modules: no complete 11-module window yet.
+  for (let c = 1; c < 10; c++, k += step) {
+    const v = m[k]!;
+    const same = 1 ^ v ^ last; // 1 when this module continues the run
+    n1 += RUN_PENALTY[run & (same - 1)]!; // the run's points when it just ended, else 0
+    run = (run & -same) + 1;
+    last = v;
+    bits = (bits << 1) | v;
   }
-  return [n1, finds];
+  for (let c = 10; c < n; c++, k += step) {
+    const v = m[k]!;
+    const same = 1 ^ v ^ last;
+    n1 += RUN_PENALTY[run & (same - 1)]!;
+    run = (run & -same) + 1;
+    last = v;
+    bits = ((bits << 1) & 0x7ff) | v;
+    finds += FINDER[bits]!;
+  }
+  return n1 + RUN_PENALTY[run]! + finds * N3;
 }
 
 /**
- * The penalty of a masked matrix `m` (size n), scored as qrcode's getPenaltyN1..N4 do:
- * N1 runs of ≥ 5 same-colour modules in rows and columns, N2 one-colour 2×2 blocks, N3
- * 1:1:3:1:1 finder-like patterns beside 4 light modules, N4 the dark proportion's distance
- * from 50 % in 5 % steps. `t` is scratch space for the transpose.
+ * The penalty of a masked matrix `m` (size n, 0/1 per module), scored as qrcode's
+ * getPenaltyN1..N4 do: N1 runs of ≥ 5 same-colour modules in rows and columns, N2 one-colour
+ * 2×2 blocks, N3 1:1:3:1:1 finder-like patterns beside 4 light modules, N4 the dark
+ * proportion's distance from 50 % in 5 % steps. (Symbols are at least 21 modules wide.)
  */
-export function penalty(m: Uint8Array, n: number, t: Uint8Array = new Uint8Array(n * n)): number {
+export function penalty(m: Uint8Array, n: number): number {
+  let lines = 0;
+  let blocks = 0;
   let dark = 0;
   for (let r = 0; r < n; r++) {
-    for (let c = 0; c < n; c++) {
-      const v = m[r * n + c]!;
-      t[c * n + r] = v;
-      dark += v;
-    }
+    lines += scanLine(m, r * n, 1, n) + scanLine(m, r, n, n);
   }
-  const [rowN1, rowFinds] = scanRows(m, n);
-  const [colN1, colFinds] = scanRows(t, n);
-  let blocks = 0;
-  for (let r = 0; r < n - 1; r++) {
-    const a = r * n;
+  for (let i = 0; i < n * n; i++) dark += m[i]!;
+  for (let a = 0; a < n * (n - 1); a += n) {
     const b = a + n;
-    for (let c = 0; c < n - 1; c++) {
-      const s = m[a + c]! + m[a + c + 1]! + m[b + c]! + m[b + c + 1]!;
-      if (s === 4 || s === 0) blocks++;
+    let left = m[a]! + m[b]!;
+    for (let c = 1; c < n; c++) {
+      const right = m[a + c]! + m[b + c]!;
+      blocks += BLOCK[left + right]!;
+      left = right;
     }
   }
-  return rowN1 + colN1 + blocks * N2 + (rowFinds + colFinds) * N3 + Math.abs(Math.ceil((dark * 100) / (n * n) / 5) - 10) * N4;
+  return lines + blocks * N2 + Math.abs(Math.ceil((dark * 100) / (n * n) / 5) - 10) * N4;
 }
 
 /** Precomputed masks per (pattern, size): 1 where the pattern flips a module. */
@@ -122,11 +137,14 @@ function masksFor(n: number): Uint8Array[] {
   return masks;
 }
 
+/** Reused between calls (a worker renders one symbol at a time): no allocation per symbol. */
+let scratch = new Uint8Array(0);
+
 export const fastGetBestMask: GetBestMask = (data, setupFormatFunc) => {
   const n = data.size;
   const masks = masksFor(n);
-  const scratch = new Uint8Array(n * n);
-  const transposed = new Uint8Array(n * n);
+  if (scratch.length < n * n) scratch = new Uint8Array(n * n);
+  const s = scratch;
   let best = 0;
   let lowest = Number.POSITIVE_INFINITY;
   for (let p = 0; p < 8; p++) {
@@ -135,8 +153,9 @@ export const fastGetBestMask: GetBestMask = (data, setupFormatFunc) => {
     const mk = masks[p]!;
     const d = data.data;
     const reserved = data.reservedBit;
-    for (let i = 0; i < scratch.length; i++) scratch[i] = reserved[i] ? d[i]! : d[i]! ^ mk[i]!;
-    const score = penalty(scratch, n, transposed);
+    // Reserved modules (finders, timing, format…) are never masked: ~1 & flip = 0.
+    for (let i = 0; i < n * n; i++) s[i] = d[i]! ^ (mk[i]! & ~reserved[i]!);
+    const score = penalty(s, n);
     if (score < lowest) {
       lowest = score;
       best = p;

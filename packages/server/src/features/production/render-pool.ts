@@ -34,7 +34,8 @@ export interface PdfJob {
   fd?: number;
 }
 
-export type ToWorker = RenderRequest | PdfJob | { type: 'ack'; id: number };
+/** `cancel` stops a PDF job at its next page boundary (its download was abandoned). */
+export type ToWorker = RenderRequest | PdfJob | { type: 'ack'; id: number } | { type: 'cancel'; id: number };
 
 type FromWorker =
   | { type: 'rendered'; id: number; buf: ArrayBuffer; meta: ArrayBuffer }
@@ -125,11 +126,17 @@ class PoolWorker {
   post(msg: ToWorker): void {
     if (!this.dead) this.worker.postMessage(msg);
   }
+
+  get broken(): boolean {
+    return this.dead !== null;
+  }
 }
 
 /**
  * Worker threads for label rendering, one per core by default, so a batch uses every core
- * while the main thread streams the zip. A pool serves one zip job and is closed after it.
+ * while the main thread streams the zip. Zips get the process's shared pool through
+ * acquireRenderPool(), so concurrent downloads share these threads instead of each starting
+ * its own set.
  */
 export class RenderPool {
   private readonly workers: PoolWorker[];
@@ -141,6 +148,11 @@ export class RenderPool {
 
   get size(): number {
     return this.workers.length;
+  }
+
+  /** A worker died (crash or out of memory): the pool must not be handed out again. */
+  get broken(): boolean {
+    return this.workers.some((w) => w.broken);
   }
 
   /** Renders one chunk of labels on the least busy worker. */
@@ -161,7 +173,7 @@ export class RenderPool {
     index: number,
     job: Omit<PdfJob, 'type' | 'id'>,
     onProgress?: (done: number) => void,
-  ): { chunks: AsyncIterable<Uint8Array>; done: Promise<{ crc: number; size: number }> } {
+  ): { chunks: AsyncIterable<Uint8Array>; done: Promise<{ crc: number; size: number }>; cancel(): void } {
     const w = this.workers[index % this.workers.length]!;
     const id = this.nextId++;
     const queue: Uint8Array[] = [];
@@ -211,12 +223,38 @@ export class RenderPool {
         },
       }),
     };
-    return { chunks, done };
+    return { chunks, done, cancel: () => w.post({ type: 'cancel', id }) };
   }
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
+}
+
+let shared: { pool: RenderPool; users: number } | null = null;
+
+/**
+ * The process's render pool, started on first use and stopped when its last user releases it.
+ * Two downloads at once share one core-sized set of workers (the workers interleave their
+ * chunks and PDF pages) rather than running twice as many threads as there are cores, which
+ * starved the main thread (health checks, binds) and doubled the workers' heaps.
+ */
+export function acquireRenderPool(): { pool: RenderPool; release(): Promise<void> } {
+  if (!shared || shared.pool.broken) shared = { pool: new RenderPool(), users: 0 };
+  const s = shared;
+  s.users++;
+  let released = false;
+  return {
+    pool: s.pool,
+    async release() {
+      if (released) return;
+      released = true;
+      s.users--;
+      if (s.users > 0) return;
+      if (shared === s) shared = null;
+      await s.pool.close();
+    },
+  };
 }
 
 export function defaultPoolSize(): number {

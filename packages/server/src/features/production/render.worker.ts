@@ -64,6 +64,16 @@ function render(req: RenderRequest): void {
 
 /** Credit for port sinks: chunks posted but not yet taken by the main thread. */
 const credits = new Map<number, { inflight: number; wake: (() => void) | null }>();
+/**
+ * PDF jobs whose download was abandoned. The pool outlives one download (it is shared), so
+ * such a job must stop at its next page rather than wait forever for credit or write into a
+ * file descriptor the main thread has closed (and may have reused).
+ */
+const cancelled = new Set<number>();
+
+function checkCancelled(id: number): void {
+  if (cancelled.has(id)) throw new Error(`PDF job ${id} cancelled`);
+}
 const PORT_CHUNK = 64 * 1024;
 const PORT_WINDOW = 8;
 
@@ -92,7 +102,11 @@ function portSink(id: number): PdfSink & { close(): void } {
       if (pendingBytes >= PORT_CHUNK) post();
     },
     async ready() {
-      while (c.inflight >= PORT_WINDOW) await new Promise<void>((resolve) => (c.wake = resolve));
+      checkCancelled(id);
+      while (c.inflight >= PORT_WINDOW) {
+        await new Promise<void>((resolve) => (c.wake = resolve));
+        checkCancelled(id);
+      }
     },
     close() {
       post();
@@ -101,7 +115,7 @@ function portSink(id: number): PdfSink & { close(): void } {
   };
 }
 
-function fileSink(fd: number): PdfSink & { close(): Promise<{ crc: number; size: number }> } {
+function fileSink(id: number, fd: number): PdfSink & { close(): Promise<{ crc: number; size: number }>; abort(): Promise<void> } {
   // The main thread opened the file and closes it, so a terminated worker can't leak the fd.
   const out: WriteStream = createWriteStream('', { fd, autoClose: false });
   let crc = 0;
@@ -117,12 +131,21 @@ function fileSink(fd: number): PdfSink & { close(): Promise<{ crc: number; size:
       out.write(chunk);
     },
     async ready() {
+      checkCancelled(id);
       if (failure) throw failure;
       if (out.writableNeedDrain) await new Promise<void>((resolve) => out.once('drain', resolve));
     },
     close() {
       return new Promise((resolve, reject) => {
         out.end((err?: Error | null) => (err || failure ? reject(err ?? failure) : resolve({ crc, size })));
+      });
+    },
+    abort() {
+      // 'close' comes after any write already handed to the file system has finished.
+      return new Promise<void>((resolve) => {
+        if (out.closed) return resolve();
+        out.once('close', () => resolve());
+        out.destroy();
       });
     },
   };
@@ -153,20 +176,39 @@ async function pdf(job: PdfJob): Promise<void> {
     matrix: (i) => unpackMatrix(arena.subarray(offsets[i]!, offsets[i + 1]!)),
   };
   const progress = (done: number) => port!.postMessage({ type: 'pdf-progress', id: job.id, done });
-  if (job.fd !== undefined) {
-    const sink = fileSink(job.fd);
-    await writeLabelPdf(job.layout, src, job.meta, sink, progress);
-    const { crc, size } = await sink.close();
-    port!.postMessage({ type: 'pdf-end', id: job.id, crc, size });
-  } else {
-    const sink = portSink(job.id);
-    await writeLabelPdf(job.layout, src, job.meta, sink, progress);
-    sink.close();
-    port!.postMessage({ type: 'pdf-end', id: job.id, crc: 0, size: 0 });
+  try {
+    if (job.fd !== undefined) {
+      const sink = fileSink(job.id, job.fd);
+      try {
+        await writeLabelPdf(job.layout, src, job.meta, sink, progress);
+      } catch (e) {
+        // Reported only once no write of ours can still land in the descriptor.
+        await sink.abort();
+        throw e;
+      }
+      const { crc, size } = await sink.close();
+      port!.postMessage({ type: 'pdf-end', id: job.id, crc, size });
+    } else {
+      const sink = portSink(job.id);
+      await writeLabelPdf(job.layout, src, job.meta, sink, progress);
+      sink.close();
+      port!.postMessage({ type: 'pdf-end', id: job.id, crc: 0, size: 0 });
+    }
+  } finally {
+    credits.delete(job.id);
+    cancelled.delete(job.id);
   }
 }
 
 port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'cancel') {
+    cancelled.add(msg.id);
+    const c = credits.get(msg.id);
+    const wake = c?.wake;
+    if (c) c.wake = null;
+    wake?.();
+    return;
+  }
   if (msg.type === 'ack') {
     const c = credits.get(msg.id);
     if (c) {

@@ -20,7 +20,7 @@ export async function relationsCsv(
   vendorId: string,
   lang: Lang,
 ): Promise<AsyncGenerator<Buffer>> {
-  requireVendor(actor, vendorId);
+  requireVendor(actor, vendorId, 'relations');
   if (lang !== 'zh' && lang !== 'en') fail('VALIDATION_FAILED', "lang must be 'zh' or 'en'");
   const vendor = await db.selectFrom('vendors').select('id').where('id', '=', vendorId).executeTakeFirst();
   if (!vendor) fail('VENDOR_NOT_FOUND');

@@ -175,7 +175,7 @@ export class RelationsService {
     const startedAt = this.deps.clock.now();
     const dryRun = opts.dryRun === true;
     try {
-      requireVendor(actor, vendorId);
+      requireVendor(actor, vendorId, 'relations');
       if (opts.format !== 'csv' && opts.format !== 'xlsx') fail('VALIDATION_FAILED', "format must be 'csv' or 'xlsx'");
       const vendor = await this.deps.db.kysely.selectFrom('vendors').select('id').where('id', '=', vendorId).executeTakeFirst();
       if (!vendor) fail('VENDOR_NOT_FOUND');
@@ -465,7 +465,7 @@ export class RelationsService {
     vendorId: string,
     q: { limit?: number; cursor?: string } = {},
   ): Promise<{ imports: ImportHistoryEntry[]; next_cursor: string | null }> {
-    requireVendor(actor, vendorId);
+    requireVendor(actor, vendorId, 'relations');
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
     let before: { startedAt: number; id: string } | undefined;
     if (q.cursor) {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
+import { vendorPeopleRoutes } from './vendor-people.routes.js';
 
 export function vendorsRoutes(s: Services) {
   return async function vendors(app: FastifyInstance) {
@@ -26,6 +27,37 @@ export function vendorsRoutes(s: Services) {
       async (req) => ({ vendor: await s.vendors.get(principalOf(req), req.params.vendorId) }),
     );
 
+    app.get<{ Params: { vendorId: string } }>(
+      '/api/v1/vendors/:vendorId/keys',
+      {
+        schema: {
+          tags: ['vendors'],
+          summary: "A vendor's keys (never their values), newest first; revoke one with DELETE /api/v1/tokens/{id}",
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                keys: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      id: { type: 'string' },
+                      name: { type: 'string' },
+                      created_at: { type: 'string' },
+                      last_used_at: { type: ['string', 'null'] },
+                      revoked_at: { type: ['string', 'null'] },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (req) => ({ keys: await s.vendors.listKeys(principalOf(req), req.params.vendorId) }),
+    );
+
     app.post<{ Params: { vendorId: string }; Body: { name?: string } }>(
       '/api/v1/vendors/:vendorId/keys',
       {
@@ -40,5 +72,7 @@ export function vendorsRoutes(s: Services) {
         return reply.status(201).send(key);
       },
     );
+
+    await app.register(vendorPeopleRoutes(s));
   };
 }

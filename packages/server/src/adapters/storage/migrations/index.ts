@@ -10,6 +10,16 @@ import * as m008 from './008_cloud_devices.js';
 import * as m009 from './009_credentials.js';
 import * as m010 from './010_bind_proof.js';
 import * as m011 from './011_at_rest.js';
+import * as m012 from './012_audit.js';
+import * as m013 from './013_invitee.js';
+import * as m014 from './014_accounts.js';
+import * as m016 from './016_vendor_people.js';
+import * as m017 from './017_vendor_fleet.js';
+import * as m018 from './018_batch_progress.js';
+import * as m019 from './019_pairing.js';
+import * as m020 from './020_app_origins.js';
+import * as m021 from './021_campaigns.js';
+import * as m022 from './022_fleet_stats.js';
 
 type Step = { up(db: Kysely<unknown>, caps: StorageCapabilities): Promise<void> };
 
@@ -28,6 +38,16 @@ const STEPS: Record<string, Step> = {
   '009_credentials': m009,
   '010_bind_proof': m010,
   '011_at_rest': m011,
+  '012_audit': m012,
+  '013_invitee': m013,
+  '014_accounts': m014,
+  '018_batch_progress': m018,
+  '019_pairing': m019,
+  '016_vendor_people': m016,
+  '017_vendor_fleet': m017,
+  '020_app_origins': m020,
+  '021_campaigns': m021,
+  '022_fleet_stats': m022,
 };
 
 /** Registers a feature's migration. Keys sort lexically, so name them NNN_feature. */

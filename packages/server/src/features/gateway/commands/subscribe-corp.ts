@@ -36,6 +36,17 @@ export const subscribeCorp: CommandSpec = {
     }
     gw.setState(conn, ConnState.Subscribed);
     gw.markOnline(conn, fw ?? null);
+    // Firmware campaigns judge an upgrade by the version a device comes back with (features/campaigns).
+    void gw.services.events
+      .emit({
+        type: 'device.subscribed',
+        firmwareVersion: fw ?? null,
+        sn: device.sn,
+        modelId: device.modelId,
+        vendorId: device.vendorId,
+        at: gw.now(),
+      })
+      .catch(() => {});
     return { ...ok(), after: () => gw.deliverPending(conn) };
   },
 };

@@ -1,0 +1,211 @@
+import { useQuery } from '@tanstack/react-query';
+import { type FormEvent, type ReactNode, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { ApiError, api, unwrap } from '../../api/client.js';
+import { useI18n } from '../../i18n/index.js';
+import { navigate } from '../../router.js';
+import { useSession } from '../../session.js';
+import { Loading, Notice } from '../../ui.js';
+import { SignInForm } from './invite.js';
+import { NewAccountFields, PublicFrame, passwordProblem } from './public-frame.js';
+
+/** A vendor invitation's token starts with this (the server's VENDOR_INVITE_PREFIX). */
+export const VENDOR_TOKEN_PREFIX = 'v.';
+
+type Preview = Awaited<ReturnType<typeof loadPreview>>;
+const loadPreview = (token: string) => unwrap(api.POST('/api/v1/vendor-invites/preview', { body: { token } }));
+
+/**
+ * /invite#v.<token>: an invitation into a vendor (issue 13). The /invite page hands a `v.` token to this;
+ * the same steps as an organisation's: who invites to which vendor with which role; a new person creates
+ * an account and joins, someone with an account signs in here and accepts; then on to the vendor's pages.
+ */
+export function VendorInvite({ token }: { token: string }) {
+  const { t } = useTranslation('account');
+  const c = useI18n();
+  const { session } = useSession();
+  const [joined, setJoined] = useState<{ id: string; name: string; role: string } | null>(null);
+  const preview = useQuery({
+    queryKey: ['vendor-invite-preview', token, session?.user.id ?? null],
+    queryFn: () => loadPreview(token),
+    enabled: session !== undefined && joined === null,
+  });
+  let body: ReactNode;
+  if (joined) body = <Joined {...joined} />;
+  else if (session === undefined || preview.isLoading) body = <Loading />;
+  else if (preview.error instanceof ApiError && preview.error.code === 'INVITE_INVALID') {
+    body = (
+      <Notice kind="error" testId="invite-invalid">
+        {t('invite.invalid')}
+      </Notice>
+    );
+  } else if (preview.error) body = <Notice kind="error">{c.err(preview.error)}</Notice>;
+  else if (preview.data) {
+    const p = preview.data;
+    const done = () => setJoined({ id: p.vendor.id, name: p.vendor.name, role: p.role });
+    body = (
+      <>
+        <Summary p={p} />
+        {session ? <Accept token={token} onJoined={done} /> : <SignedOut token={token} onJoined={done} />}
+      </>
+    );
+  } else body = <Loading />;
+  return (
+    <PublicFrame testId="invite-page">
+      <section className="card">
+        <h1>{t('invite.title')}</h1>
+        {body}
+      </section>
+    </PublicFrame>
+  );
+}
+
+function Summary({ p }: { p: Preview }) {
+  const { t } = useTranslation('account');
+  const v = useTranslation('vendor');
+  const c = useI18n();
+  return (
+    <div data-testid="invite-summary">
+      <p>
+        <strong>
+          {p.invited_by?.display_name
+            ? t('invite.summary', { by: p.invited_by.display_name, org: p.vendor.name })
+            : t('invite.summaryNoBy', { org: p.vendor.name })}
+        </strong>
+      </p>
+      <dl className="facts">
+        <dt>{t('invite.role')}</dt>
+        <dd data-testid="invite-role">{v.t(`people.role.${p.role}`)}</dd>
+        <dd className="muted">{v.t(`people.roleHint.${p.role}`)}</dd>
+        <dt>{t('invite.expires')}</dt>
+        <dd>{c.date(p.expires_at)}</dd>
+      </dl>
+    </div>
+  );
+}
+
+function Accept({ token, onJoined }: { token: string; onJoined: () => void }) {
+  const { t } = useTranslation('account');
+  const c = useI18n();
+  const { session, logout, refresh } = useSession();
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  if (!session) return null;
+  const accept = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await unwrap(api.POST('/api/v1/vendor-invites/accept', { body: { token } }));
+      await refresh();
+      onJoined();
+    } catch (e) {
+      setError(c.err(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="stack">
+      <p className="muted">
+        {t('invite.signedInAs', { name: session.user.display_name, username: session.user.username })}{' '}
+        <button type="button" className="link-btn" onClick={() => void logout()} data-testid="invite-sign-out">
+          {t('invite.notYou')}
+        </button>
+      </p>
+      {error && <Notice kind="error">{error}</Notice>}
+      <button type="button" className="primary wide" onClick={accept} disabled={busy} data-testid="invite-accept">
+        {t('invite.accept')}
+      </button>
+    </div>
+  );
+}
+
+function SignedOut({ token, onJoined }: { token: string; onJoined: () => void }) {
+  const { t } = useTranslation('account');
+  const [mode, setMode] = useState<'new' | 'existing'>('new');
+  return (
+    <div className="stack">
+      <div className="row">
+        <button
+          type="button"
+          className={mode === 'new' ? 'primary small' : 'small'}
+          onClick={() => setMode('new')}
+          data-testid="invite-mode-new"
+        >
+          {t('invite.newPerson')}
+        </button>
+        <button
+          type="button"
+          className={mode === 'existing' ? 'primary small' : 'small'}
+          onClick={() => setMode('existing')}
+          data-testid="invite-mode-existing"
+        >
+          {t('invite.haveAccount')}
+        </button>
+      </div>
+      {mode === 'new' ? <JoinForm token={token} onJoined={onJoined} /> : <SignInForm />}
+    </div>
+  );
+}
+
+function JoinForm({ token, onJoined }: { token: string; onJoined: () => void }) {
+  const { t } = useTranslation('account');
+  const c = useI18n();
+  const { refresh } = useSession();
+  const [name, setName] = useState('');
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [confirm, setConfirm] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const problem = passwordProblem(password, confirm);
+    if (problem) return setError(t(problem));
+    setBusy(true);
+    setError(null);
+    try {
+      await unwrap(
+        api.POST('/api/v1/vendor-invites/accept', {
+          body: { token, username: username.trim(), password, ...(name.trim() ? { display_name: name.trim() } : {}) },
+        }),
+      );
+      await refresh();
+      onJoined();
+    } catch (x) {
+      setError(c.err(x));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={submit} data-testid="invite-join-form">
+      <NewAccountFields
+        value={{ name, username, password, confirm }}
+        onChange={(v) => {
+          setName(v.name);
+          setUsername(v.username);
+          setPassword(v.password);
+          setConfirm(v.confirm);
+        }}
+      />
+      {error && <Notice kind="error">{error}</Notice>}
+      <button type="submit" className="primary wide" disabled={busy} data-testid="invite-join">
+        {t('invite.join')}
+      </button>
+    </form>
+  );
+}
+
+function Joined({ id, name, role }: { id: string; name: string; role: string }) {
+  const { t } = useTranslation('account');
+  const v = useTranslation('vendor');
+  return (
+    <div className="stack" data-testid="invite-joined">
+      <Notice kind="ok">{t('invite.joined', { org: name, role: v.t(`people.role.${role}` as never) })}</Notice>
+      <button type="button" className="primary wide" onClick={() => navigate(`/vendors/${id}`)} data-testid="invite-continue">
+        {t('invite.continue')}
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,450 @@
+import { snKey } from '@bindery/protocol';
+import type { Deps } from '../../deps.js';
+import { fail } from '../../errors.js';
+import { audit, principalLabel } from '../../shared/audit.js';
+import { type Principal, requireVendor } from '../../shared/principal.js';
+import type { DevicesService } from '../devices/devices.service.js';
+import { sortableId } from '../gateway/sortable-id.js';
+import type { ModelsService } from '../models/models.service.js';
+import type { CampaignEngine } from './campaigns.engine.js';
+import {
+  type CampaignRow,
+  type CampaignStatus,
+  type Counts,
+  canarySize,
+  EXEC_STATES,
+  type ExecState,
+  type Figures,
+  IN_FLIGHT,
+  type StagesSpec,
+  type TargetSpec,
+  type Thresholds,
+  validateSpec,
+} from './campaigns.model.js';
+
+export interface CreateCampaignInput {
+  name: string;
+  model_id: string;
+  firmware_id: string;
+  target?: TargetSpec;
+  stages: StagesSpec;
+  thresholds: Thresholds;
+  offline?: 'skip' | 'queue';
+  queue_expiry_sec?: number;
+  window_sec?: number;
+}
+
+export interface CampaignView {
+  id: string;
+  vendor_id: string;
+  model_id: string;
+  firmware_id: string;
+  version: string;
+  name: string;
+  status: CampaignStatus;
+  target: TargetSpec;
+  stages: StagesSpec;
+  thresholds: Thresholds;
+  offline: 'skip' | 'queue';
+  queue_expiry_sec: number;
+  window_sec: number;
+  total: number;
+  stage: number;
+  rate_per_minute: number;
+  counts: Counts;
+  pause_reason: string | null;
+  pause_figures: (Figures & { criterion: string | null }) | null;
+  paused_at: string | null;
+  created_by: string;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface ExecutionView {
+  campaign_id: string;
+  sn: string;
+  stage: number | null;
+  state: ExecState;
+  detail: string | null;
+  from_version: string | null;
+  attempts: number;
+  notified_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+const MAX_SNS = 100_000;
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * Staged firmware campaigns for a vendor's model (issue 14): who may run them (the vendor's
+ * people with the firmware capability), which devices they target, and pause / resume / cancel /
+ * retry by hand. The moving parts (stages, rates, abort criteria, device signals) are the engine's.
+ */
+export class CampaignsService {
+  constructor(
+    private readonly deps: Pick<Deps, 'db' | 'clock'>,
+    private readonly models: ModelsService,
+    private readonly devices: DevicesService,
+    readonly engine: CampaignEngine,
+  ) {}
+
+  private get db() {
+    return this.deps.db.kysely;
+  }
+
+  async create(actor: Principal, vendorId: string, input: CreateCampaignInput): Promise<CampaignView> {
+    requireVendor(actor, vendorId, 'firmware');
+    const model = await this.models.getRow(actor, input.model_id, 'firmware');
+    if (model.vendor_id !== vendorId) fail('MODEL_NOT_FOUND');
+    const fw = await this.db
+      .selectFrom('firmware')
+      .selectAll()
+      .where('id', '=', input.firmware_id)
+      .where('model_id', '=', model.model_id)
+      .executeTakeFirst();
+    if (!fw) fail('FIRMWARE_NOT_FOUND', 'No such firmware for this model');
+    const problems = validateSpec(input.stages, input.thresholds);
+    if (typeof input.name !== 'string' || input.name.trim() === '' || input.name.length > 120)
+      problems.push('name must be 1–120 characters');
+    const window = input.window_sec ?? 1800;
+    const expiry = input.queue_expiry_sec ?? 7 * 86_400;
+    if (!(Number.isSafeInteger(window) && window >= 1 && window <= 7 * 86_400)) problems.push('window_sec must be 1 s – 7 days');
+    if (!(Number.isSafeInteger(expiry) && expiry >= 60 && expiry <= 30 * 86_400))
+      problems.push('queue_expiry_sec must be 60 s – 30 days');
+    const target = input.target ?? {};
+    if (target.sns && target.sns.length > MAX_SNS) problems.push(`target.sns may list at most ${MAX_SNS} SNs`);
+    if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
+
+    let q = this.db
+      .selectFrom('devices')
+      .select(['id', 'sn', 'sn_key', 'firmware_version'])
+      .where('model_id', '=', model.model_id)
+      .orderBy('id');
+    if (target.online_only) q = q.where('online', '=', 1);
+    if (target.org_id) q = q.where('owner_type', '=', 'org').where('owner_id', '=', target.org_id);
+    if (target.from_versions?.length) {
+      const named = target.from_versions.filter((v): v is string => typeof v === 'string');
+      const none = target.from_versions.includes(null);
+      q = q.where((eb) =>
+        eb.or([
+          ...(named.length ? [eb('firmware_version', 'in', named)] : []),
+          ...(none ? [eb('firmware_version', 'is', null)] : []),
+        ]),
+      );
+    }
+    let rows = await q.execute();
+    if (target.sns) {
+      const wanted = new Set(target.sns.map((s) => snKey(String(s))));
+      rows = rows.filter((r) => wanted.has(r.sn_key));
+    }
+    // Devices already on the image, or still in another live campaign, are not part of the rollout.
+    const busy = await this.db
+      .selectFrom('campaign_executions as e')
+      .innerJoin('campaigns as c', 'c.id', 'e.campaign_id')
+      .select('e.sn_key')
+      .where('c.model_id', '=', model.model_id)
+      .where('c.status', 'in', ['running', 'paused'])
+      .where('e.state', 'in', ['queued', ...IN_FLIGHT])
+      .execute();
+    const taken = new Set(busy.map((b) => b.sn_key));
+    rows = rows.filter((r) => r.firmware_version !== fw.version && !taken.has(r.sn_key));
+    if (rows.length === 0)
+      fail('VALIDATION_FAILED', 'No device of the model matches the target (or all already run this version)');
+
+    const now = this.deps.clock.now();
+    const id = sortableId('cmp', now, 8);
+    const canary = canarySize(input.stages, rows.length);
+    const row: CampaignRow = {
+      id,
+      vendor_id: vendorId,
+      model_id: model.model_id,
+      firmware_id: fw.id,
+      version: fw.version,
+      name: input.name.trim(),
+      status: 'running',
+      target: JSON.stringify(target),
+      stages: JSON.stringify(input.stages),
+      thresholds: JSON.stringify(input.thresholds),
+      offline: input.offline ?? 'queue',
+      queue_expiry_sec: expiry,
+      window_sec: window,
+      total: rows.length,
+      stage: 0,
+      rate_per_min: input.stages.rate_per_minute,
+      dispatch_at: null,
+      counted_from: 0,
+      pause_reason: null,
+      pause_figures: null,
+      paused_at: null,
+      lease_owner: null,
+      lease_until: null,
+      sampled_at: null,
+      created_by: principalLabel(actor),
+      created_at: now,
+      updated_at: now,
+      finished_at: null,
+    };
+    const per = this.deps.db.caps.insertChunk(14);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('campaigns').values(row).execute();
+      for (let i = 0; i < rows.length; i += per) {
+        await trx
+          .insertInto('campaign_executions')
+          .values(
+            rows.slice(i, i + per).map((d, j) => ({
+              campaign_id: id,
+              sn_key: d.sn_key,
+              sn: d.sn,
+              device_id: d.id,
+              seq: i + j,
+              stage: i + j < canary ? 0 : null,
+              state: 'queued',
+              detail: null,
+              from_version: d.firmware_version,
+              attempts: 1,
+              notified_at: null,
+              deadline_at: null,
+              finished_at: null,
+              updated_at: now,
+            })),
+          )
+          .execute();
+      }
+      await audit(trx, now, actor, 'campaign.create', `campaign:${id}`, {
+        vendor_id: vendorId,
+        model_id: model.model_id,
+        version: fw.version,
+        devices: rows.length,
+        canary,
+      });
+    });
+    this.engine.invalidate(model.model_id);
+    return this.view(row, await this.engine.counts(id));
+  }
+
+  async list(actor: Principal, vendorId: string, opts: { status?: CampaignStatus } = {}): Promise<CampaignView[]> {
+    requireVendor(actor, vendorId, 'read');
+    let q = this.db.selectFrom('campaigns').selectAll().where('vendor_id', '=', vendorId);
+    if (opts.status) q = q.where('status', '=', opts.status);
+    const rows = await q.orderBy('created_at', 'desc').limit(200).execute();
+    return Promise.all(rows.map(async (r) => this.view(r, await this.engine.counts(r.id))));
+  }
+
+  private async row(actor: Principal, id: string, cap: 'read' | 'firmware'): Promise<CampaignRow> {
+    const r = await this.db.selectFrom('campaigns').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!r) fail('CAMPAIGN_NOT_FOUND');
+    try {
+      requireVendor(actor, r.vendor_id, cap);
+    } catch (e) {
+      // Someone else's campaign does not exist for them; a read-only member is refused outright.
+      requireVendor(actor, r.vendor_id, 'read');
+      throw e;
+    }
+    return r;
+  }
+
+  async get(actor: Principal, id: string): Promise<CampaignView> {
+    const r = await this.row(actor, id, 'read').catch((e) => {
+      if ((e as { code?: string }).code === 'FORBIDDEN') fail('CAMPAIGN_NOT_FOUND');
+      throw e;
+    });
+    return this.view(r, await this.engine.counts(r.id));
+  }
+
+  /** Counts by state over time, oldest first, for the progress chart. */
+  async samples(actor: Principal, id: string): Promise<Array<{ at: string; counts: Counts }>> {
+    await this.get(actor, id);
+    const rows = await this.db
+      .selectFrom('campaign_samples')
+      .select(['at', 'counts'])
+      .where('campaign_id', '=', id)
+      .orderBy('at')
+      .limit(5_000)
+      .execute();
+    return rows.map((r) => ({ at: new Date(Number(r.at)).toISOString(), counts: JSON.parse(r.counts) as Counts }));
+  }
+
+  async executions(
+    actor: Principal,
+    id: string,
+    opts: { state?: ExecState; after?: number; limit?: number } = {},
+  ): Promise<{ executions: ExecutionView[]; next_after: number | null }> {
+    await this.get(actor, id);
+    const limit = Math.min(Math.max(opts.limit ?? 100, 1), 500);
+    let q = this.db.selectFrom('campaign_executions').selectAll().where('campaign_id', '=', id);
+    if (opts.state) {
+      if (!EXEC_STATES.includes(opts.state)) fail('VALIDATION_FAILED', `state must be one of ${EXEC_STATES.join(', ')}`);
+      q = q.where('state', '=', opts.state);
+    }
+    if (opts.after !== undefined) q = q.where('seq', '>', opts.after);
+    const rows = await q
+      .orderBy('seq')
+      .limit(limit + 1)
+      .execute();
+    const page = rows.slice(0, limit);
+    return {
+      executions: page.map(execView),
+      next_after: rows.length > limit ? page[page.length - 1]!.seq : null,
+    };
+  }
+
+  /** A device's executions, newest campaign first (the device page). */
+  async forDevice(actor: Principal, sn: string): Promise<ExecutionView[]> {
+    const d = await this.devices.getRow(actor, sn, 'devices');
+    const rows = await this.db
+      .selectFrom('campaign_executions')
+      .selectAll()
+      .where('sn_key', '=', d.sn_key)
+      .orderBy('updated_at', 'desc')
+      .limit(20)
+      .execute();
+    return rows.map(execView);
+  }
+
+  async pause(actor: Principal, id: string): Promise<CampaignView> {
+    const r = await this.row(actor, id, 'firmware');
+    if (r.status !== 'running') fail('CAMPAIGN_STATE', `The campaign is ${r.status}; only a running campaign can be paused`);
+    await this.engine.pause(r, `Paused by ${principalLabel(actor)}`, null, principalLabel(actor));
+    return this.get(actor, id);
+  }
+
+  /** Resumes; abort criteria count again from now (the figures that paused it are acknowledged). */
+  async resume(actor: Principal, id: string): Promise<CampaignView> {
+    const r = await this.row(actor, id, 'firmware');
+    if (r.status !== 'paused') fail('CAMPAIGN_STATE', `The campaign is ${r.status}; only a paused campaign can be resumed`);
+    const now = this.deps.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('campaigns')
+        .set({
+          status: 'running',
+          counted_from: now,
+          pause_reason: null,
+          pause_figures: null,
+          paused_at: null,
+          dispatch_at: now,
+          updated_at: now,
+        })
+        .where('id', '=', id)
+        .where('status', '=', 'paused')
+        .execute();
+      await audit(trx, now, actor, 'campaign.resumed', `campaign:${id}`, { acknowledged: r.pause_reason });
+    });
+    this.engine.invalidate(r.model_id);
+    return this.get(actor, id);
+  }
+
+  /** Stops for good: devices not yet told are cancelled; devices already upgrading carry on unwatched. */
+  async cancel(actor: Principal, id: string): Promise<CampaignView> {
+    const r = await this.row(actor, id, 'firmware');
+    if (r.status === 'cancelled' || r.status === 'completed') fail('CAMPAIGN_STATE', `The campaign is already ${r.status}`);
+    const now = this.deps.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      const n = await trx
+        .updateTable('campaign_executions')
+        .set({ state: 'cancelled', detail: 'campaign_cancelled', finished_at: now, updated_at: now })
+        .where('campaign_id', '=', id)
+        .where('state', 'in', ['queued', ...IN_FLIGHT])
+        .executeTakeFirst();
+      await trx
+        .updateTable('campaigns')
+        .set({ status: 'cancelled', finished_at: now, updated_at: now, lease_owner: null, lease_until: null })
+        .where('id', '=', id)
+        .execute();
+      await audit(trx, now, actor, 'campaign.cancelled', `campaign:${id}`, { executions_cancelled: Number(n.numUpdatedRows) });
+    });
+    await this.engine.sample(id, now, await this.engine.counts(id));
+    return this.get(actor, id);
+  }
+
+  /** Failed and timed-out executions go back to the queue (of the current stage); a finished campaign runs again. */
+  async retryFailed(actor: Principal, id: string): Promise<CampaignView & { retried: number }> {
+    const r = await this.row(actor, id, 'firmware');
+    if (r.status === 'cancelled') fail('CAMPAIGN_STATE', 'The campaign is cancelled');
+    const now = this.deps.clock.now();
+    const retried = await this.db.transaction().execute(async (trx) => {
+      const n = await trx
+        .updateTable('campaign_executions')
+        .set((eb) => ({
+          state: 'queued',
+          stage: null,
+          detail: null,
+          notified_at: null,
+          deadline_at: null,
+          finished_at: null,
+          updated_at: now,
+          attempts: eb('attempts', '+', 1),
+        }))
+        .where('campaign_id', '=', id)
+        .where('state', 'in', ['failed', 'timed_out'])
+        .executeTakeFirst();
+      const count = Number(n.numUpdatedRows);
+      if (count > 0 && r.status === 'completed') {
+        await trx
+          .updateTable('campaigns')
+          .set({ status: 'running', finished_at: null, updated_at: now, counted_from: now })
+          .where('id', '=', id)
+          .execute();
+      }
+      await audit(trx, now, actor, 'campaign.retry_failed', `campaign:${id}`, { executions: count });
+      return count;
+    });
+    this.engine.invalidate(r.model_id);
+    return { ...(await this.get(actor, id)), retried };
+  }
+
+  private view(r: CampaignRow, counts: Counts): CampaignView {
+    return {
+      id: r.id,
+      vendor_id: r.vendor_id,
+      model_id: r.model_id,
+      firmware_id: r.firmware_id,
+      version: r.version,
+      name: r.name,
+      status: r.status as CampaignStatus,
+      target: JSON.parse(r.target) as TargetSpec,
+      stages: JSON.parse(r.stages) as StagesSpec,
+      thresholds: JSON.parse(r.thresholds) as Thresholds,
+      offline: r.offline as 'skip' | 'queue',
+      queue_expiry_sec: r.queue_expiry_sec,
+      window_sec: r.window_sec,
+      total: r.total,
+      stage: r.stage,
+      rate_per_minute: r.rate_per_min,
+      counts,
+      pause_reason: r.pause_reason,
+      pause_figures: r.pause_figures ? (JSON.parse(r.pause_figures) as Figures & { criterion: string | null }) : null,
+      paused_at: iso(r.paused_at === null ? null : Number(r.paused_at)),
+      created_by: r.created_by,
+      created_at: new Date(Number(r.created_at)).toISOString(),
+      finished_at: iso(r.finished_at === null ? null : Number(r.finished_at)),
+    };
+  }
+}
+
+function execView(e: {
+  campaign_id: string;
+  sn: string;
+  stage: number | null;
+  state: string;
+  detail: string | null;
+  from_version: string | null;
+  attempts: number;
+  notified_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}): ExecutionView {
+  return {
+    campaign_id: e.campaign_id,
+    sn: e.sn,
+    stage: e.stage,
+    state: e.state as ExecState,
+    detail: e.detail,
+    from_version: e.from_version,
+    attempts: e.attempts,
+    notified_at: iso(e.notified_at === null ? null : Number(e.notified_at)),
+    finished_at: iso(e.finished_at === null ? null : Number(e.finished_at)),
+    updated_at: new Date(Number(e.updated_at)).toISOString(),
+  };
+}

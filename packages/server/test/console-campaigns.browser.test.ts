@@ -1,0 +1,150 @@
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IN_FLIGHT } from '../src/features/campaigns/campaigns.model.js';
+import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
+import { SYSTEM_CLI } from '../src/shared/principal.js';
+import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+
+/**
+ * Firmware campaigns in a real browser (issue 14 item 3): an engineer creates a campaign from the form,
+ * watches its chart move as devices report, sees it pause itself and reads why (en, zh; desktop and
+ * phone), then resumes and cancels it. Devices are moved by the engine directly (no sockets here).
+ */
+if (browserSkipReason) console.warn(`[bindery tests] console browser tests skipped: ${browserSkipReason}`);
+
+describe.skipIf(!!browserSkipReason)('firmware campaigns in chromium', { timeout: 180_000 }, () => {
+  let w: ConsoleWorld;
+  let cb: ConsoleBrowser;
+  let vendorId: string;
+  const ENGINEER = 'ota.engineer';
+  const db = () => w.h.deps.db.kysely;
+  const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000 });
+  const shot = async (page: Page, name: string) => {
+    await poll(() => page.locator('.ant-spin-blur, .ant-spin-spinning').count()).toBe(0);
+    await page.waitForTimeout(600);
+    await cb.shot(page, name);
+  };
+
+  beforeAll(async () => {
+    cb = await launchConsoleBrowser();
+    w = await startConsoleWorld();
+    const s = w.h.services;
+    vendorId = (
+      await db().selectFrom('models').select('vendor_id').where('model_id', '=', w.models.pkLock!).executeTakeFirstOrThrow()
+    ).vendor_id;
+    const u = await s.accounts.createUser('test', { username: ENGINEER, password: w.password });
+    const { token } = await s.vendorPeople.createInvite(SYSTEM_CLI, vendorId, { role: 'engineer' });
+    await s.vendorPeople.acceptInvite(token, { kind: 'user', userId: u.id, isOperator: false });
+    await db()
+      .updateTable('devices')
+      .set({ firmware_version: '2.3.0', online: 1 })
+      .where('model_id', '=', w.models.pkLock!)
+      .execute();
+    await s.firmware.publishUrl(SYSTEM_CLI, w.models.pkLock!, {
+      version: '2.6.0',
+      download_url: 'https://firmware.example/lock-2.6.0.bin',
+      md5sum: 'fedcba9876543210fedcba9876543210',
+      size: 1_048_576,
+      make_current: false,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await cb?.close();
+    await w?.close();
+  });
+
+  const pick = async (page: Page, testId: string, text: RegExp) => {
+    await page.getByTestId(testId).click();
+    await page
+      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
+      .filter({ hasText: text })
+      .first()
+      .click();
+  };
+
+  it('creates a campaign, watches it move, sees it pause itself and why, resumes and cancels it', async () => {
+    const page = await cb.newPage({ lang: 'en' });
+    await signIn(page, w.baseUrl, ENGINEER, w.password, `/vendors/${vendorId}/campaigns`);
+    await page.getByTestId('campaign-new').click();
+    await page.getByTestId('campaign-name').fill('Lock 2.6.0 rollout');
+    await pick(page, 'campaign-model', /Smart Door Lock S2/);
+    await pick(page, 'campaign-image', /2\.6\.0/);
+    await page.locator('#min_executions').fill('2');
+    await page.locator('#failure_pct').fill('20');
+    await shot(page, 'vendor-campaign-new-en');
+    await page.getByTestId('campaign-start').click();
+    await page.getByTestId('campaign-status').filter({ hasText: 'Running' }).waitFor();
+    const c = (await w.h.services.campaigns.list(SYSTEM_CLI, vendorId))[0]!;
+    expect(c.name).toBe('Lock 2.6.0 rollout');
+
+    // The scheduler tells the canary; two devices report: one comes back upgraded, one on its old version.
+    const engine = w.h.services.campaigns.engine;
+    await engine.runOnce();
+    const told = (await w.h.services.campaigns.executions(SYSTEM_CLI, c.id)).executions.filter((e) =>
+      (IN_FLIGHT as string[]).includes(e.state),
+    );
+    expect(told.length).toBeGreaterThanOrEqual(2);
+    const key = (sn: string) => sn.toLowerCase();
+    let at = Date.now();
+    const step = async (
+      sn: string,
+      from: 'notified' | 'downloading',
+      to: 'downloading' | 'succeeded' | 'failed',
+      detail: string | null,
+    ) => {
+      // Real time, after the scheduler's own samples, so the chart's points stay in order.
+      await new Promise((r) => setTimeout(r, 300));
+      at = Math.max(Date.now(), at + 1);
+      await engine.move(c.id, key(sn), sn, [from], to, detail, at);
+      await engine.sample(c.id, at, await engine.counts(c.id));
+    };
+    await step(told[0]!.sn, 'notified', 'downloading', null);
+    await step(told[1]!.sn, 'notified', 'downloading', null);
+    await step(told[0]!.sn, 'downloading', 'succeeded', null);
+    await page.getByTestId('campaign-count-succeeded').filter({ hasText: ': 1' }).waitFor();
+    await step(told[1]!.sn, 'downloading', 'failed', 'came_back_old_version');
+    await engine.runOnce();
+
+    await page.getByTestId('campaign-status').filter({ hasText: 'Paused' }).waitFor();
+    const reason = page.getByTestId('campaign-pause-reason');
+    await reason.waitFor();
+    expect(await reason.innerText()).toContain('too many devices failed');
+    expect(await reason.innerText()).toContain('2 devices finished: 1 succeeded, 1 failed');
+    expect(await page.getByTestId('campaign-chart').locator('canvas').count()).toBe(1);
+    await shot(page, 'vendor-campaign-paused-en');
+
+    for (const [lang, phone, name] of [
+      ['zh', false, 'vendor-campaign-paused-zh'],
+      ['zh', true, 'vendor-campaign-paused-zh-phone'],
+      ['en', true, 'vendor-campaign-paused-en-phone'],
+    ] as const) {
+      const p = await cb.newPage({ lang, phone });
+      await signIn(p, w.baseUrl, ENGINEER, w.password, `/vendors/${vendorId}/campaigns/${c.id}`);
+      await p.getByTestId('campaign-pause-reason').waitFor();
+      if (lang === 'zh') expect(await p.getByTestId('campaign-pause-reason').innerText()).toContain('已自动暂停');
+      await shot(p, name);
+      await p.close();
+    }
+    const list = await cb.newPage({ lang: 'zh' });
+    await signIn(list, w.baseUrl, ENGINEER, w.password, `/vendors/${vendorId}/campaigns`);
+    await list.getByTestId('campaign-list').locator('tr', { hasText: 'Lock 2.6.0 rollout' }).waitFor();
+    await shot(list, 'vendor-campaigns-zh');
+    await list.close();
+
+    // The device page shows the device's execution.
+    const dev = await cb.newPage({ lang: 'en' });
+    await signIn(dev, w.baseUrl, ENGINEER, w.password, `/vendors/${vendorId}/devices/${told[1]!.sn}`);
+    await dev.getByTestId('device-campaigns').locator('tr', { hasText: 'Came back with the old version' }).waitFor();
+    await shot(dev, 'vendor-device-campaigns-en');
+    await dev.close();
+
+    await page.getByTestId('campaign-resume').click();
+    await page.getByTestId('campaign-status').filter({ hasText: 'Running' }).waitFor();
+    expect((await w.h.services.campaigns.get(SYSTEM_CLI, c.id)).status).toBe('running');
+    await page.getByTestId('campaign-cancel').click();
+    await page.locator('.ant-popconfirm .ant-btn-primary').click();
+    await page.getByTestId('campaign-status').filter({ hasText: 'Cancelled' }).waitFor();
+    expect((await w.h.services.campaigns.get(SYSTEM_CLI, c.id)).status).toBe('cancelled');
+  });
+});

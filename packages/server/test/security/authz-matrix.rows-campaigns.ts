@@ -1,0 +1,61 @@
+import { SYSTEM_CLI } from '../../src/shared/principal.js';
+import type { Who, World } from './authz-matrix.fixture.js';
+import type { Row } from './authz-matrix.rows.js';
+
+/** The matrix, continued (issue 14): firmware campaigns belong to their vendor (operators act for all). */
+const VA: readonly Who[] = ['operator', 'vendorA'];
+
+/** One campaign of vendor A over model A, made once per world. */
+const made = new WeakMap<World, Promise<string>>();
+function campaignOf(w: World): Promise<string> {
+  let p = made.get(w);
+  if (!p) {
+    p = w.h.services.campaigns.create(SYSTEM_CLI, w.vendorA, body(w)).then((c) => c.id);
+    made.set(w, p);
+  }
+  return p;
+}
+
+function body(w: World) {
+  return {
+    name: `matrix ${w.next()}`,
+    model_id: w.modelA,
+    firmware_id: w.firmwareA,
+    stages: { canary_count: 1, rate_per_minute: 10, factor: 2, stage_size: 10 },
+    thresholds: { min_executions: 10, failure_pct: 10, timeout_pct: 20, did_not_come_back_pct: 5 },
+  };
+}
+
+const byId = (method: 'GET' | 'POST', suffix = ''): Row => ({
+  op: `${method} /api/v1/campaigns/{campaignId}${suffix}`,
+  allow: VA,
+  req: async ({ w }) => ({
+    url: `/api/v1/campaigns/${await campaignOf(w)}${suffix}`,
+    ...(method === 'POST' ? { payload: {} } : {}),
+  }),
+});
+
+export const CAMPAIGN_ROWS: Row[] = [
+  {
+    op: 'POST /api/v1/vendors/{vendorId}/campaigns',
+    allow: VA,
+    req: ({ w }) => ({ url: `/api/v1/vendors/${w.vendorA}/campaigns`, payload: body(w) }),
+  },
+  {
+    op: 'GET /api/v1/vendors/{vendorId}/campaigns',
+    allow: VA,
+    req: ({ w }) => ({ url: `/api/v1/vendors/${w.vendorA}/campaigns` }),
+  },
+  byId('GET'),
+  byId('GET', '/samples'),
+  byId('GET', '/executions'),
+  byId('POST', '/pause'),
+  byId('POST', '/resume'),
+  byId('POST', '/retry'),
+  byId('POST', '/cancel'),
+  {
+    op: 'GET /api/v1/devices/{sn}/campaigns',
+    allow: VA,
+    req: ({ w }) => ({ url: `/api/v1/devices/${w.sn.orgIn}/campaigns` }),
+  },
+];
