@@ -315,9 +315,9 @@ describe.skipIf(!!browserSkipReason)('web console in chromium', () => {
     await shot(page, 'org-devices');
     await page.getByTestId('lang').click();
     await page.getByTestId('nav-org-members').click();
-    await page.getByTestId('members').getByText('设备管理员').first().waitFor();
+    await page.getByTestId('members-table').getByText('设备管理员').first().waitFor();
     await page.reload();
-    await page.getByTestId('members').getByText('超级管理员').waitFor();
+    await page.getByTestId('members-table').getByText('超级管理员').first().waitFor();
     await shot(page, 'members-zh');
     await page.goto(`${w.baseUrl}/notifications`);
     await page.getByRole('heading', { name: '通知' }).waitFor();
