@@ -141,7 +141,12 @@ export function buildServices(deps: Deps): Services {
   const cloudDevices = new CloudDevicesService(deps, events, binding, organisations);
   const ticketRenewal = new TicketRenewal(deps, events);
   registerNotificationListeners(events, notifications, organisations, deps.db.kysely);
-  const campaigns = new CampaignsService(deps, models, devices, new CampaignEngine(deps, pushes, notifications, events));
+  const campaigns = new CampaignsService(
+    deps,
+    models,
+    devices,
+    new CampaignEngine(deps, pushes, notifications, events, firmware),
+  );
   // Open device pages reload when their device changes, on whichever process the change happened.
   registerDeviceLive(events, deps.bus);
   const fleetStats = new FleetStatsService(deps);

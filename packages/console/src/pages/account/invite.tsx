@@ -6,7 +6,7 @@ import { useI18n } from '../../i18n/index.js';
 import { navigate } from '../../router.js';
 import { useSession } from '../../session.js';
 import { Loading, Notice, RoleName } from '../../ui.js';
-import { hashToken, NewAccountFields, PublicFrame, passwordProblem } from './public-frame.js';
+import { hashToken, NewAccountFields, PublicFrame, useNewAccountForm } from './public-frame.js';
 import { VendorInvite } from './vendor-invite.js';
 
 type Preview = NonNullable<Awaited<ReturnType<typeof loadPreview>>>;
@@ -188,47 +188,15 @@ function SignedOut({ token, p, onJoined }: { token: string; p: Preview; onJoined
 
 function JoinForm({ token, p, onJoined }: { token: string; p: Preview; onJoined: OnJoined }) {
   const { t } = useTranslation('account');
-  const c = useI18n();
-  const { refresh } = useSession();
-  const [name, setName] = useState('');
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [confirm, setConfirm] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const problem = passwordProblem(password, confirm);
-    if (problem) return setError(t(problem));
-    setBusy(true);
-    setError(null);
-    try {
-      await unwrap(
-        api.POST('/api/v1/invites/accept', {
-          body: { token, username: username.trim(), password, ...(name.trim() ? { display_name: name.trim() } : {}) },
-        }),
-      );
-      await refresh();
-      onJoined({ org: p.organisation.name, orgId: p.organisation.id, role: p.role });
-    } catch (x) {
-      setError(c.err(x));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const form = useNewAccountForm(
+    (body) => unwrap(api.POST('/api/v1/invites/accept', { body: { token, ...body } })),
+    () => onJoined({ org: p.organisation.name, orgId: p.organisation.id, role: p.role }),
+  );
   return (
-    <form onSubmit={submit} data-testid="invite-join-form">
-      <NewAccountFields
-        value={{ name, username, password, confirm }}
-        onChange={(v) => {
-          setName(v.name);
-          setUsername(v.username);
-          setPassword(v.password);
-          setConfirm(v.confirm);
-        }}
-      />
-      {error && <Notice kind="error">{error}</Notice>}
-      <button type="submit" className="primary wide" disabled={busy} data-testid="invite-join">
+    <form onSubmit={form.submit} data-testid="invite-join-form">
+      <NewAccountFields value={form.value} onChange={form.setValue} />
+      {form.error && <Notice kind="error">{form.error}</Notice>}
+      <button type="submit" className="primary wide" disabled={form.busy} data-testid="invite-join">
         {t('invite.join')}
       </button>
     </form>

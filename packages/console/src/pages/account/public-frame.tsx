@@ -1,6 +1,7 @@
-import type { ReactNode } from 'react';
+import { type FormEvent, type ReactNode, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useI18n } from '../../i18n/index.js';
+import { useSession } from '../../session.js';
 
 /**
  * The frame of the pages people open before (or while) signing in: invitation, password reset,
@@ -132,4 +133,42 @@ export function NewAccountFields({ value, onChange }: { value: NewAccount; onCha
       />
     </>
   );
+}
+
+/** What an account form sends: trimmed username and display name (left out when empty), the password. */
+export interface NewAccountBody {
+  username: string;
+  password: string;
+  display_name?: string;
+}
+
+/**
+ * The state and submit of a form that creates an account (sign-up, an organisation's or a vendor's
+ * invitation): checks the password pair, sends, refreshes the session, then `done`; a refusal in words.
+ */
+export function useNewAccountForm(send: (body: NewAccountBody) => Promise<unknown>, done: () => void) {
+  const { t } = useTranslation('account');
+  const c = useI18n();
+  const { refresh } = useSession();
+  const [value, setValue] = useState<NewAccount>({ name: '', username: '', password: '', confirm: '' });
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const problem = passwordProblem(value.password, value.confirm);
+    if (problem) return setError(t(problem));
+    setBusy(true);
+    setError(null);
+    try {
+      const name = value.name.trim();
+      await send({ username: value.username.trim(), password: value.password, ...(name ? { display_name: name } : {}) });
+      await refresh();
+      done();
+    } catch (x) {
+      setError(c.err(x));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { value, setValue, error, busy, submit };
 }

@@ -1,48 +1,23 @@
 import { useQuery } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap } from '../../api/client.js';
 import { useI18n } from '../../i18n/index.js';
 import { Link, navigate } from '../../router.js';
-import { useSession } from '../../session.js';
 import { Loading, Notice } from '../../ui.js';
-import { NewAccountFields, PublicFrame, passwordProblem } from './public-frame.js';
+import { NewAccountFields, PublicFrame, useNewAccountForm } from './public-frame.js';
 
 /** /signup: an account for personal use, while an operator has opened sign-up; otherwise it says so. */
 export function Component() {
   const { t } = useTranslation('account');
   const c = useI18n();
-  const { refresh } = useSession();
   const open = useQuery({
     queryKey: ['/api/v1/instance/public'],
     queryFn: () => unwrap(api.GET('/api/v1/instance/public')),
   });
-  const [name, setName] = useState('');
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [confirm, setConfirm] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const problem = passwordProblem(password, confirm);
-    if (problem) return setError(t(problem));
-    setBusy(true);
-    setError(null);
-    try {
-      await unwrap(
-        api.POST('/api/v1/signup', {
-          body: { username: username.trim(), password, ...(name.trim() ? { display_name: name.trim() } : {}) },
-        }),
-      );
-      await refresh();
-      navigate('/devices', { replace: true });
-    } catch (x) {
-      setError(c.err(x));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const form = useNewAccountForm(
+    (body) => unwrap(api.POST('/api/v1/signup', { body })),
+    () => navigate('/devices', { replace: true }),
+  );
   return (
     <PublicFrame testId="signup-page">
       <section className="card">
@@ -56,19 +31,11 @@ export function Component() {
             {t('signup.closed')}
           </Notice>
         ) : (
-          <form onSubmit={submit} data-testid="signup-form">
+          <form onSubmit={form.submit} data-testid="signup-form">
             <p className="muted">{t('signup.intro')}</p>
-            <NewAccountFields
-              value={{ name, username, password, confirm }}
-              onChange={(v) => {
-                setName(v.name);
-                setUsername(v.username);
-                setPassword(v.password);
-                setConfirm(v.confirm);
-              }}
-            />
-            {error && <Notice kind="error">{error}</Notice>}
-            <button type="submit" className="primary wide" disabled={busy} data-testid="signup-submit">
+            <NewAccountFields value={form.value} onChange={form.setValue} />
+            {form.error && <Notice kind="error">{form.error}</Notice>}
+            <button type="submit" className="primary wide" disabled={form.busy} data-testid="signup-submit">
               {t('signup.submit')}
             </button>
           </form>

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { ApiError, api, unwrap } from '../../api/client.js';
 import { useI18n } from '../../i18n/index.js';
@@ -7,7 +7,7 @@ import { navigate } from '../../router.js';
 import { useSession } from '../../session.js';
 import { Loading, Notice } from '../../ui.js';
 import { SignInForm } from './invite.js';
-import { NewAccountFields, PublicFrame, passwordProblem } from './public-frame.js';
+import { NewAccountFields, PublicFrame, useNewAccountForm } from './public-frame.js';
 
 /** A vendor invitation's token starts with this (the server's VENDOR_INVITE_PREFIX). */
 export const VENDOR_TOKEN_PREFIX = 'v.';
@@ -150,47 +150,15 @@ function SignedOut({ token, onJoined }: { token: string; onJoined: () => void })
 
 function JoinForm({ token, onJoined }: { token: string; onJoined: () => void }) {
   const { t } = useTranslation('account');
-  const c = useI18n();
-  const { refresh } = useSession();
-  const [name, setName] = useState('');
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [confirm, setConfirm] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const problem = passwordProblem(password, confirm);
-    if (problem) return setError(t(problem));
-    setBusy(true);
-    setError(null);
-    try {
-      await unwrap(
-        api.POST('/api/v1/vendor-invites/accept', {
-          body: { token, username: username.trim(), password, ...(name.trim() ? { display_name: name.trim() } : {}) },
-        }),
-      );
-      await refresh();
-      onJoined();
-    } catch (x) {
-      setError(c.err(x));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const form = useNewAccountForm(
+    (body) => unwrap(api.POST('/api/v1/vendor-invites/accept', { body: { token, ...body } })),
+    () => onJoined(),
+  );
   return (
-    <form onSubmit={submit} data-testid="invite-join-form">
-      <NewAccountFields
-        value={{ name, username, password, confirm }}
-        onChange={(v) => {
-          setName(v.name);
-          setUsername(v.username);
-          setPassword(v.password);
-          setConfirm(v.confirm);
-        }}
-      />
-      {error && <Notice kind="error">{error}</Notice>}
-      <button type="submit" className="primary wide" disabled={busy} data-testid="invite-join">
+    <form onSubmit={form.submit} data-testid="invite-join-form">
+      <NewAccountFields value={form.value} onChange={form.setValue} />
+      {form.error && <Notice kind="error">{form.error}</Notice>}
+      <button type="submit" className="primary wide" disabled={form.busy} data-testid="invite-join">
         {t('invite.join')}
       </button>
     </form>

@@ -4,8 +4,7 @@ import type { Deps } from '../../deps.js';
 import { audit } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import { newId } from '../../shared/ids.js';
-import { linkQuery, signLink } from '../firmware/download.js';
-import type { FirmwareInfo } from '../firmware/firmware.service.js';
+import type { FirmwareInfo, FirmwareService } from '../firmware/firmware.service.js';
 import type { DevicePushService } from '../gateway/pushes.service.js';
 import type { NotificationsService } from '../notifications/notifications.service.js';
 import {
@@ -54,13 +53,13 @@ export class CampaignEngine {
   private readonly active = new Map<string, { until: number; yes: boolean }>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  private linkKey: Buffer | undefined;
 
   constructor(
-    private readonly deps: Pick<Deps, 'db' | 'clock' | 'config' | 'logger' | 'secrets'>,
+    private readonly deps: Pick<Deps, 'db' | 'clock' | 'logger'>,
     private readonly pushes: DevicePushService,
     private readonly notifications: NotificationsService,
     private readonly events: DomainEvents,
+    private readonly firmware: Pick<FirmwareService, 'deviceInfo'>,
     opts: EngineOptions = {},
   ) {
     this.nodeId = opts.nodeId ?? `${hostname()}:${process.pid}:${newId('n').slice(-6)}`;
@@ -474,13 +473,8 @@ export class CampaignEngine {
     const fw = await this.db.selectFrom('firmware').selectAll().where('id', '=', e.firmware_id).executeTakeFirst();
     if (!fw) return undefined;
     if (e.state === 'notified') await this.move(e.campaign_id, e.sn_key, e.sn, ['notified'], 'downloading', null, this.now());
-    let url = fw.url ?? `${this.deps.config.publicUrl}/api/v1/firmware/${fw.id}/file`;
-    if (fw.file_name) {
-      // The same per-device signed link get_firmware_info gives for the current image (firmware/download.ts).
-      this.linkKey ??= this.deps.secrets.deriveKey('firmware-download-link');
-      url += `?${linkQuery(signLink(this.linkKey, fw.id, d.sn, this.now()))}`;
-    }
-    return { firmware_version: fw.version, md5sum: fw.md5, size: fw.size, download_url: url };
+    // The same answer (and per-device signed link) the firmware feature gives for a model's current image.
+    return this.firmware.deviceInfo(fw, d.sn);
   }
 
   private listen(): void {

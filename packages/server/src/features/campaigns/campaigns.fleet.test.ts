@@ -142,16 +142,30 @@ describe.each(storageBackends())('firmware campaigns on 1 000 simulated devices 
       expect(created.total).toBe(N);
       expect(created.counts.queued).toBe(N);
       // Two schedulers with short leases; their device signals come through the app's engine.
-      const a = new CampaignEngine(g.h.deps, g.h.services.pushes, g.h.services.notifications, new DomainEvents(), {
-        nodeId: 'A',
-        leaseMs: 5_000,
-        sampleEveryMs: 200,
-      });
-      const b = new CampaignEngine(g.h.deps, g.h.services.pushes, g.h.services.notifications, new DomainEvents(), {
-        nodeId: 'B',
-        leaseMs: 5_000,
-        sampleEveryMs: 200,
-      });
+      const a = new CampaignEngine(
+        g.h.deps,
+        g.h.services.pushes,
+        g.h.services.notifications,
+        new DomainEvents(),
+        g.h.services.firmware,
+        {
+          nodeId: 'A',
+          leaseMs: 5_000,
+          sampleEveryMs: 200,
+        },
+      );
+      const b = new CampaignEngine(
+        g.h.deps,
+        g.h.services.pushes,
+        g.h.services.notifications,
+        new DomainEvents(),
+        g.h.services.firmware,
+        {
+          nodeId: 'B',
+          leaseMs: 5_000,
+          sampleEveryMs: 200,
+        },
+      );
       const midStage = await drive(a, created.id, (c) => c.stage >= 2 && c.counts.notified + c.counts.downloading > 0);
       expect(midStage.status).toBe('running');
       // A "dies" holding the lease: B may not take over until it runs out.

@@ -242,6 +242,14 @@ export class FirmwareService {
       .where('is_current', '=', 1)
       .executeTakeFirst();
     if (!row) return null;
+    return this.deviceInfo(row, forSn);
+  }
+
+  /**
+   * A firmware row as get_firmware_info answers it (the model's current image, or a campaign's): with
+   * `forSn`, an uploaded file's download_url is a short-lived link signed for that device.
+   */
+  deviceInfo(row: Selectable<FirmwareTable>, forSn?: string): FirmwareInfo {
     const v = this.view(row);
     let url = v.download_url;
     if (forSn !== undefined && row.file_name)
