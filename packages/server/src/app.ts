@@ -197,8 +197,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(deviceLogsRoutes(services));
   await app.register(callbacksRoutes(services));
   // The WeCom direct-access gateway: WebSocket upgrades on this same port (docs/protocol.md).
-  services.instance.local = await attachGateway(app, deps, services);
-  await app.register(instanceRoutes(services));
+  const gateway = await attachGateway(app, deps, services);
+  await app.register(instanceRoutes(services, gateway));
   await app.register(merchantAdminRoutes(services));
   // The WeChat Pay v3 surface: its own error shape, body parser and signed replies.
   await app.register(merchantV3Routes(services), { prefix: '/v3' });

@@ -3,18 +3,20 @@ import { performance } from 'node:perf_hooks';
 import { snKey } from '@bindery/protocol';
 import type { Selectable } from 'kysely';
 import { OutboundPolicy, OutboundRefusedError } from '../../adapters/outbound/policy.js';
-import type { CallbackEndpointsTable, OutboxTable, WebhooksTable } from '../../adapters/storage/schema.js';
+import type { CallbackEndpointsTable, WebhooksTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, type ErrorCode, fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import type { BindMethod, DomainEvent, DomainEvents } from '../../shared/domain-events.js';
 import { newId } from '../../shared/ids.js';
-import { canActForVendor, type Principal, requireVendor } from '../../shared/principal.js';
+import { type Principal, requireVendor } from '../../shared/principal.js';
 import type { DeviceRow } from '../devices/devices.repo.js';
 import type { DevicesService } from '../devices/devices.service.js';
 import type { ModelsService } from '../models/models.service.js';
 import type { OrganisationsService } from '../organisations/organisations.service.js';
+import { type DeliveryFilters, DeliveryLog, type DeliveryView, type WebhookOwner } from './delivery-log.js';
 import { type AttemptResult, type ClaimedRow, Outbox, type OutboxItem, type OutboxOptions } from './outbox.js';
+import { envelope, openCorpId, WEBHOOK_EVENTS, type WebhookEvent, webhookData, webhookType, wecomMessage } from './payloads.js';
 import { postWebhook, postWecom } from './transport.js';
 import { verifyUnknownSn } from './verify-device.js';
 import { type CallbackCredentials, isEncodingAesKey, newCallbackToken, newEncodingAesKey } from './wecom-crypto.js';
@@ -35,20 +37,8 @@ const WECOM_EVENTS = new Set<string>([
 ]);
 const HOOK_CACHE_MS = 5_000;
 
-export const WEBHOOK_EVENTS = [
-  'device.registered',
-  'device.activated',
-  'device.bound',
-  'device.unbound',
-  'device.online',
-  'device.offline',
-  'device.firmware_result',
-  'device.error_report',
-  'device.log_uploaded',
-  /** A firmware campaign paused itself (domain event campaign.paused; features/campaigns). */
-  'rollout.paused',
-] as const;
-export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+export type { DeliveryFilters, DeliveryView, WebhookOwner } from './delivery-log.js';
+export { envelope, openCorpId, WEBHOOK_EVENTS, type WebhookEvent } from './payloads.js';
 
 /** The bind errcodes of §B4.3 and what the binder is told. */
 const BIND_REFUSALS: Record<number, ErrorCode> = {
@@ -86,11 +76,6 @@ export interface CallbackSettingsInput {
   verify_device?: boolean;
 }
 
-export interface WebhookOwner {
-  type: 'vendor' | 'org';
-  id: string;
-}
-
 export interface WebhookView {
   id: string;
   owner_type: 'vendor' | 'org';
@@ -99,41 +84,6 @@ export interface WebhookView {
   events: WebhookEvent[] | null;
   created_at: number;
   disabled_at: number | null;
-}
-
-export interface DeliveryFilters {
-  status?: string;
-  event_type?: string;
-  sn?: string;
-  cursor?: string;
-  limit?: number;
-}
-
-export interface AttemptView {
-  at: number;
-  http_status: number | null;
-  errcode: number | null;
-  error: string | null;
-  duration_ms: number;
-}
-
-export interface DeliveryView {
-  id: string;
-  vendor_id: string | null;
-  org_id: string | null;
-  target: { kind: string; id: string };
-  event_type: string;
-  sn: string | null;
-  status: string;
-  attempts: number;
-  next_attempt_at: number | null;
-  created_at: number;
-  finished_at: number | null;
-  last_http_status: number | null;
-  last_error: string | null;
-  reply: unknown;
-  redelivery_of: string | null;
-  attempt_log: AttemptView[];
 }
 
 /** A callback or webhook URL as it may be saved: the outbound policy's refusals are OUTBOUND_URL_REFUSED. */
@@ -169,6 +119,7 @@ function sec(ms: number): number {
  */
 export class CallbacksService {
   readonly outbox: Outbox;
+  readonly deliveries: DeliveryLog;
   /**
    * Reply deadlines (§B4.1). The bind's 3 s is the contract; the others are ours to choose, and a
    * test on a loaded machine may widen them.
@@ -203,6 +154,9 @@ export class CallbacksService {
   ) {
     this.outbound = new OutboundPolicy({ allow: deps.config.outboundAllow });
     this.outbox = new Outbox(deps, (row) => this.deliver(row), opts);
+    this.deliveries = new DeliveryLog(deps.db.kysely, deps.clock, this.outbox, (actor, owner) =>
+      this.requireWebhookOwner(actor, owner),
+    );
     this.listen(ctx.events);
   }
 
@@ -425,123 +379,19 @@ export class CallbacksService {
     this.hooks = null;
   }
 
-  // ── the delivery log ──────────────────────────────────────────────────────
+  // ── the delivery log (delivery-log.ts) ───────────────────────────────────
 
-  /** A vendor's deliveries (callbacks and its webhooks), newest first, with every attempt. */
-  async listDeliveries(
-    actor: Principal,
-    owner: WebhookOwner,
-    f: DeliveryFilters = {},
-  ): Promise<{ deliveries: DeliveryView[]; next_cursor: string | null }> {
-    await this.requireWebhookOwner(actor, owner);
-    const limit = Math.max(1, Math.min(200, Math.floor(Number(f.limit ?? 50)) || 50));
-    let q = this.db
-      .selectFrom('outbox')
-      .selectAll()
-      .where(owner.type === 'vendor' ? 'vendor_id' : 'org_id', '=', owner.id);
-    if (owner.type === 'org') q = q.where('target_kind', '=', 'webhook');
-    if (f.status) {
-      if (!['pending', 'delivered', 'failed'].includes(f.status))
-        fail('VALIDATION_FAILED', 'status must be pending, delivered or failed');
-      q = q.where('status', '=', f.status);
-    }
-    if (f.event_type) q = q.where('event_type', '=', f.event_type);
-    if (f.sn) q = q.where((eb) => eb(eb.fn<string>('lower', ['sn']), '=', String(f.sn).toLowerCase()));
-    if (f.cursor) {
-      const c = Number(Buffer.from(f.cursor, 'base64url').toString('utf8'));
-      if (!Number.isSafeInteger(c) || c <= 0) fail('VALIDATION_FAILED', 'cursor is invalid');
-      q = q.where('seq', '<', c);
-    }
-    const rows = await q
-      .orderBy('seq', 'desc')
-      .limit(limit + 1)
-      .execute();
-    const page = rows.slice(0, limit);
-    const views = await this.views(page);
-    const next = rows.length > limit ? Buffer.from(String(page.at(-1)!.seq)).toString('base64url') : null;
-    return { deliveries: views, next_cursor: next };
+  listDeliveries(actor: Principal, owner: WebhookOwner, f: DeliveryFilters = {}) {
+    return this.deliveries.list(actor, owner, f);
   }
 
-  private async views(present: Selectable<OutboxTable>[]): Promise<DeliveryView[]> {
-    if (!present.length) return [];
-    const attempts = await this.db
-      .selectFrom('delivery_attempts')
-      .selectAll()
-      .where(
-        'outbox_seq',
-        'in',
-        present.map((r) => r.seq),
-      )
-      .orderBy('id')
-      .execute();
-    const by = new Map<number, AttemptView[]>();
-    for (const a of attempts) {
-      const list = by.get(a.outbox_seq) ?? [];
-      list.push({ at: a.at, http_status: a.http_status, errcode: a.errcode, error: a.error, duration_ms: a.duration_ms });
-      by.set(a.outbox_seq, list);
-    }
-    return present.map((r) => {
-      let reply: unknown = null;
-      if (r.reply) {
-        try {
-          reply = JSON.parse(r.reply);
-        } catch {
-          reply = r.reply;
-        }
-      }
-      return {
-        id: r.id,
-        vendor_id: r.vendor_id,
-        org_id: r.org_id,
-        target: { kind: r.target_kind, id: r.target_id },
-        event_type: r.event_type,
-        sn: r.sn,
-        status: r.status,
-        attempts: r.attempts,
-        next_attempt_at: r.status === 'pending' ? r.next_attempt_at : null,
-        created_at: r.created_at,
-        finished_at: r.finished_at,
-        last_http_status: r.last_http_status,
-        last_error: r.last_error,
-        reply,
-        redelivery_of: r.redelivery_of,
-        attempt_log: by.get(r.seq) ?? [],
-      };
-    });
-  }
-
-  private rowById(id: string) {
-    return this.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
-  }
-
-  private async requireDeliveryAccess(actor: Principal, id: string) {
-    const r = await this.rowById(id);
-    if (!r) fail('DELIVERY_NOT_FOUND');
-    const mayVendor = r.vendor_id !== null && canActForVendor(actor, r.vendor_id, 'integrations');
-    if (!mayVendor) {
-      if (r.org_id === null || r.target_kind !== 'webhook') fail('DELIVERY_NOT_FOUND');
-      try {
-        await this.requireWebhookOwner(actor, { type: 'org', id: r.org_id });
-      } catch {
-        fail('DELIVERY_NOT_FOUND');
-      }
-    }
-    return r;
-  }
-
-  async getDelivery(actor: Principal, id: string): Promise<DeliveryView> {
-    const r = await this.requireDeliveryAccess(actor, id);
-    return (await this.views([r]))[0]!;
+  getDelivery(actor: Principal, id: string): Promise<DeliveryView> {
+    return this.deliveries.get(actor, id);
   }
 
   /** Sends a delivery again (a new row behind the device's other events); returns the new one. */
-  async redeliver(actor: Principal, id: string): Promise<DeliveryView> {
-    const r = await this.requireDeliveryAccess(actor, id);
-    if (r.status === 'pending') fail('VALIDATION_FAILED', 'This delivery is still being attempted');
-    const newId = await this.outbox.redeliver(r.id);
-    const org = r.target_kind === 'webhook' ? r.org_id : null;
-    await audit(this.db, this.deps.clock.now(), actor, 'callback.redeliver', `delivery:${r.id}`, { new_id: newId }, org);
-    return this.getDelivery(actor, newId);
+  redeliver(actor: Principal, id: string): Promise<DeliveryView> {
+    return this.deliveries.redeliver(actor, id);
   }
 
   // ── delivering one row ────────────────────────────────────────────────────
@@ -747,38 +597,9 @@ export class CallbacksService {
   }
 
   private async wecomFor(e: DomainEvent, owner: { type: 'org' | 'user'; id: string } | null): Promise<OutboxItem | null> {
-    let msgType: 'event' | 'command';
-    let kind: string;
-    let extra: Record<string, unknown> = {};
-    switch (e.type) {
-      case 'device.unbound':
-        // A transfer's unbind is superseded by the new owner's bind callback, already sent.
-        if (e.transfer) return null;
-        msgType = 'event';
-        kind = 'unbind';
-        break;
-      case 'model.ticket_renewed':
-        msgType = 'event';
-        kind = 'model_ticket';
-        extra = { model_ticket: e.ticket };
-        break;
-      case 'device.firmware_requested':
-        msgType = 'command';
-        kind = 'update_firmware';
-        extra = { oper_id: e.operId };
-        break;
-      case 'device.status_requested':
-        msgType = 'command';
-        kind = 'fetch_device_status';
-        break;
-      case 'device.user_scan':
-        msgType = 'command';
-        kind = 'user_scan';
-        extra = { oper_id: e.operId, open_userid: e.userId, state: e.state, user_type: e.userType };
-        break;
-      default:
-        return null;
-    }
+    const m = wecomMessage(e);
+    if (!m) return null;
+    const { msgType, kind, extra } = m;
     const ep = await this.endpoint(`model:${e.modelId}`);
     if (!ep) return null;
     const id = newId('dlv');
@@ -830,73 +651,5 @@ export class CallbacksService {
       });
     }
     return items;
-  }
-}
-
-/** The auth_corpid of §B4.2: an organisation's id; a personal space is `user:<id>`. */
-export function openCorpId(type: 'org' | 'user', id: string): string {
-  return type === 'org' ? id : `user:${id}`;
-}
-
-/** The common plaintext envelope (§B4.2). Model-level events leave out device_sn and auth_corpid. */
-export function envelope(
-  msgType: 'event' | 'command',
-  kind: string,
-  b: {
-    reqId: string;
-    sn?: string;
-    createtime: number;
-    modelId?: string;
-    authCorpid?: string;
-    serviceCorpid: string;
-    extra?: Record<string, unknown>;
-  },
-): Record<string, unknown> {
-  const base_info: Record<string, unknown> = { req_id: b.reqId };
-  if (b.sn !== undefined) base_info.device_sn = b.sn;
-  base_info.createtime = b.createtime;
-  if (b.modelId !== undefined) base_info.model_id = b.modelId;
-  if (b.authCorpid !== undefined) base_info.auth_corpid = b.authCorpid;
-  base_info.service_corpid = b.serviceCorpid;
-  const body = msgType === 'event' ? { event_type: kind, ...b.extra } : { command_type: kind, ...b.extra };
-  return { msg_type: msgType, base_info, [msgType]: body };
-}
-
-/** The webhook event a domain event is delivered as (most keep their name). */
-function webhookType(e: DomainEvent): WebhookEvent {
-  return (e.type === 'campaign.paused' ? 'rollout.paused' : e.type) as WebhookEvent;
-}
-
-function webhookData(e: DomainEvent): Record<string, unknown> {
-  if (e.type === 'campaign.paused') {
-    return {
-      campaign_id: e.campaignId,
-      vendor_id: e.vendorId,
-      model_id: e.modelId,
-      name: e.name,
-      version: e.version,
-      criterion: e.criterion,
-      reason: e.reason,
-      figures: e.figures,
-    };
-  }
-  if (!('sn' in e)) return {};
-  const base = { sn: e.sn, model_id: e.modelId, vendor_id: e.vendorId };
-  switch (e.type) {
-    case 'device.bound':
-      return { ...base, owner_type: e.ownerType, owner_id: e.ownerId, method: e.method ?? null, transfer: e.transfer ?? false };
-    case 'device.unbound':
-      return { ...base, owner_type: e.ownerType, owner_id: e.ownerId, transfer: e.transfer ?? false };
-    case 'device.online':
-    case 'device.offline':
-      return { ...base, via: e.via };
-    case 'device.firmware_result':
-      return { ...base, oper_id: e.operId, errcode: e.errcode, errmsg: e.errmsg, cur_version: e.curVersion };
-    case 'device.error_report':
-      return { ...base, report_id: e.reportId };
-    case 'device.log_uploaded':
-      return { ...base, log_id: e.logId };
-    default:
-      return base;
   }
 }

@@ -7,8 +7,8 @@ import { AppError } from '../../errors.js';
 import { newId } from '../../shared/ids.js';
 import { typedSnNeedsCode } from '../binding/bind-proof.js';
 import type { DevicesService } from '../devices/devices.service.js';
-import { envelope } from './callbacks.service.js';
 import type { Outbox } from './outbox.js';
+import { envelope } from './payloads.js';
 import type { WecomAttempt } from './transport.js';
 
 export interface VerifyDeviceContext {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
+import type { LocalNode } from './instance.service.js';
 
 const warning = {
   type: 'object',
@@ -95,7 +96,7 @@ const health = {
 } as const;
 
 /** Instance health and first-start warnings, for operators (docs/operations.md). */
-export function instanceRoutes(s: Services) {
+export function instanceRoutes(s: Services, local: LocalNode | null) {
   return async function instance(app: FastifyInstance) {
     app.get(
       '/api/v1/instance/health',
@@ -106,7 +107,7 @@ export function instanceRoutes(s: Services) {
           response: { 200: health },
         },
       },
-      async (req) => s.instance.health(principalOf(req)),
+      async (req) => s.instance.health(principalOf(req), local),
     );
 
     app.get(

@@ -71,15 +71,13 @@ export interface LocalNode {
  * first-start warnings the console shows as a banner.
  */
 export class InstanceService {
-  /** Set once the gateway is attached (app.ts); its report is read live, not from the heartbeat. */
-  local: LocalNode | null = null;
-
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'bus' | 'limiter' | 'config' | 'clock'>,
     private readonly presence: PresenceRegistry,
   ) {}
 
-  async health(actor: Principal): Promise<InstanceHealth> {
+  /** `local` is this process's gateway (the HTTP app passes it; the CLI has none): read live, not from the heartbeat. */
+  async health(actor: Principal, local: LocalNode | null = null): Promise<InstanceHealth> {
     requireOperator(actor);
     const redis = this.deps.config.redisUrl ? 'redis' : 'memory';
     const [dependencies, cluster, queues, warnings] = await Promise.all([
@@ -88,7 +86,7 @@ export class InstanceService {
         probe('bus', redis, () => this.deps.bus.ping?.() ?? Promise.resolve(true)),
         probe('rate_limiter', redis, () => this.deps.limiter.ping?.() ?? Promise.resolve(true)),
       ]),
-      this.nodes(),
+      this.nodes(local),
       this.queueDepths(),
       this.findWarnings(),
     ]);
@@ -141,7 +139,7 @@ export class InstanceService {
     return out;
   }
 
-  private async nodes(): Promise<{ nodes: NodeHealth[]; error: string | null }> {
+  private async nodes(local: LocalNode | null): Promise<{ nodes: NodeHealth[]; error: string | null }> {
     const byId = new Map<string, NodeHealth>();
     let error: string | null = null;
     try {
@@ -150,7 +148,7 @@ export class InstanceService {
       error = e instanceof Error ? e.message : String(e);
     }
     // This process from its live figures, whatever its last heartbeat said.
-    if (this.local) byId.set(this.local.nodeId, nodeHealth(this.local.nodeId, this.local.report(), true));
+    if (local) byId.set(local.nodeId, nodeHealth(local.nodeId, local.report(), true));
     const nodes = [...byId.values()].sort(
       (a, b) => Number(b.this_process) - Number(a.this_process) || a.node_id.localeCompare(b.node_id),
     );

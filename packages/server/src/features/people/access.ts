@@ -24,13 +24,16 @@ export async function endAccess(
 }
 
 /**
- * Anonymous forms that write (password-reset preview and completion, self sign-up) are limited per
+ * Anonymous forms (password-reset preview and completion, self sign-up, invitation preview and
+ * accept) are limited per
  * network address, in the shared limiter so the count holds across processes. Tokens are 256-bit,
  * so this is about load and account-creation spam rather than guessing.
  */
 export const ANONYMOUS_FORMS = {
   reset: { name: 'form_reset', points: 30, windowSec: 15 * 60 },
   signup: { name: 'form_signup', points: 10, windowSec: 60 * 60 },
+  /** Organisation and vendor invitation links: preview and accept share one count. */
+  invite: { name: 'form_invite', points: 30, windowSec: 15 * 60 },
 } as const satisfies Record<string, LimitRule>;
 
 export async function limitAnonymousForm(limiter: RateLimiter, rule: LimitRule, ip: string | null | undefined): Promise<void> {

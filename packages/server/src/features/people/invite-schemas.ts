@@ -49,3 +49,22 @@ export const invitePreviewSchema = {
   },
   required: ['organisation', 'role', 'department', 'scope', 'invited_by', 'invitee', 'expires_at'],
 } as const;
+
+/** The invitation token travels in the body, never in a path that would be logged. */
+export const inviteTokenBody = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: { type: 'string', maxLength: 128 } },
+} as const;
+
+/** Accepting an invitation: as the signed-in user, or by signing up with these fields. */
+export const acceptInviteBody = {
+  type: 'object',
+  required: ['token'],
+  properties: {
+    token: { type: 'string', maxLength: 128 },
+    username: { type: 'string', maxLength: 64 },
+    password: { type: 'string', maxLength: 1024 },
+    display_name: { type: 'string', maxLength: 128 },
+  },
+} as const;

@@ -3,7 +3,7 @@ import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
 import { orgGate } from '../organisations/organisations.routes.js';
 import { ROLES, type Role } from '../organisations/permissions.js';
-import { invitePreviewSchema, inviteSchema } from './invite-schemas.js';
+import { acceptInviteBody, invitePreviewSchema, inviteSchema, inviteTokenBody } from './invite-schemas.js';
 import { clearSessionCookies, sessionOf, setSessionCookies } from './session-auth.js';
 
 const userSchema = {
@@ -315,11 +315,11 @@ export function peopleRoutes(s: Services) {
           tags: ['people'],
           summary: 'What an invitation offers (no sign-in needed)',
           security: [],
-          body: { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 128 } } },
+          body: inviteTokenBody,
           response: { 200: invitePreviewSchema },
         },
       },
-      async (req) => s.people.previewInvite(req.body.token, req.principal),
+      async (req) => s.people.previewInvite(req.body.token, req.principal, req.ip),
     );
 
     app.post<{ Body: { token: string; username?: string; password?: string; display_name?: string } }>(
@@ -330,16 +330,7 @@ export function peopleRoutes(s: Services) {
           tags: ['people'],
           summary: 'Accept an invitation as the signed-in user, or sign up with a username and password',
           security: [],
-          body: {
-            type: 'object',
-            required: ['token'],
-            properties: {
-              token: { type: 'string', maxLength: 128 },
-              username: { type: 'string', maxLength: 64 },
-              password: { type: 'string', maxLength: 1024 },
-              display_name: { type: 'string', maxLength: 128 },
-            },
-          },
+          body: acceptInviteBody,
         },
       },
       async (req, reply) => {
@@ -348,7 +339,7 @@ export function peopleRoutes(s: Services) {
           req.principal === null && b.username !== undefined
             ? { username: b.username, password: b.password ?? '', displayName: b.display_name }
             : undefined;
-        const r = await s.people.acceptInvite(b.token, req.principal, signup);
+        const r = await s.people.acceptInvite(b.token, req.principal, signup, req.ip);
         if (r.created && signup) {
           // A new account is signed in straight away, so the invitation link ends in the console.
           const { token, session } = await s.people.login(signup.username, signup.password, {

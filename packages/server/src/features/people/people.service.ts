@@ -10,6 +10,7 @@ import type { NotificationsService } from '../notifications/notifications.servic
 import type { OrganisationsService, OrgView } from '../organisations/organisations.service.js';
 import { manageable, type Role } from '../organisations/permissions.js';
 import { vendorRolesOf, vendorsOfUser } from '../vendors/vendor-people.service.js';
+import { ANONYMOUS_FORMS, limitAnonymousForm } from './access.js';
 import { insertUser, MIN_PASSWORD, type NewUserInput, newUserRow, toUserView } from './users.js';
 
 /** A session lives a week past its last use, and never longer than 30 days from login. */
@@ -474,6 +475,7 @@ export class PeopleService {
   async previewInvite(
     token: string,
     actor: Principal | null = null,
+    ip?: string | null,
   ): Promise<{
     organisation: { id: string; name: string };
     role: Role;
@@ -483,6 +485,7 @@ export class PeopleService {
     invitee: { username: string; display_name: string } | null;
     expires_at: string;
   }> {
+    await limitAnonymousForm(this.deps.limiter, ANONYMOUS_FORMS.invite, ip);
     const inv = await this.pendingInvite(token, actor);
     const org = await this.db
       .selectFrom('organisations')
@@ -530,7 +533,9 @@ export class PeopleService {
     token: string,
     actor: Principal | null,
     signup?: NewUserInput,
+    ip?: string | null,
   ): Promise<{ user: UserView; org_id: string; role: Role; created: boolean }> {
+    await limitAnonymousForm(this.deps.limiter, ANONYMOUS_FORMS.invite, ip);
     const inv = await this.pendingInvite(token, actor);
     const now = this.deps.clock.now();
     let userId: string;

@@ -221,6 +221,25 @@ describe.each(storageBackends())('people on $backend.name', ({ backend, skip }) 
     await h.services.organisations.removeMember(asUser(org.users.boss), org.orgId, org.users.outsider);
   });
 
+  it.skipIf(skip)('invitation links are limited per network address, organisation and vendor links together', async () => {
+    const { token } = await h.services.people.createInvite(SYSTEM_CLI, org.orgId, { role: 'member', departmentId: org.dept.eng });
+    const vendorId = (await h.services.vendors.create(SYSTEM_CLI, { name: 'Throttled' })).id;
+    const vendorInvite = await h.services.vendorPeople.createInvite(SYSTEM_CLI, vendorId, { role: 'engineer' });
+    const from = (url: string, t: string, ip: string) =>
+      h.app.inject({ method: 'POST', url, payload: { token: t }, remoteAddress: ip });
+    const codes: number[] = [];
+    for (let i = 0; i < 15; i++) codes.push((await from('/api/v1/invites/preview', token, '10.31.0.1')).statusCode);
+    for (let i = 0; i < 15; i++) codes.push((await from('/api/v1/vendor-invites/preview', vendorInvite.token, '10.31.0.1')).statusCode);
+    expect(codes.every((c) => c === 200)).toBe(true);
+    // The 31st in 15 minutes, whichever kind: preview or accept, organisation or vendor.
+    const limited = await from('/api/v1/invites/accept', token, '10.31.0.1');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error.code).toBe('RATE_LIMITED');
+    expect((await from('/api/v1/vendor-invites/preview', vendorInvite.token, '10.31.0.1')).statusCode).toBe(429);
+    // Another address is not held back, and the invitation was not used up by the refusals.
+    expect((await from('/api/v1/invites/preview', token, '10.31.0.2')).statusCode).toBe(200);
+  });
+
   it.skipIf(skip)('a device admin invites only members, only into their scope; members invite nobody', async () => {
     const sa = await login(h.app, 'salesadmin.ppl', PASSWORD);
     expect(

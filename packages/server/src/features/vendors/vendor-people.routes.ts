@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
 import { VENDOR_ROLES, type VendorRole } from '../../shared/principal.js';
+import { acceptInviteBody, inviteTokenBody } from '../people/invite-schemas.js';
 import { setSessionCookies } from '../people/session-auth.js';
 
 const role = { type: 'string', enum: [...VENDOR_ROLES] } as const;
@@ -47,7 +48,6 @@ const userSchema = {
 } as const;
 
 const vendorParams = { type: 'object', required: ['vendorId'], properties: { vendorId: { type: 'string' } } } as const;
-const tokenBody = { type: 'object', required: ['token'], properties: { token: { type: 'string', maxLength: 128 } } } as const;
 
 /**
  * A vendor's people (issue 13): members and roles, invitations. Managing them takes the `people`
@@ -176,7 +176,7 @@ export function vendorPeopleRoutes(s: Services) {
           tags: ['vendors'],
           summary: 'What a vendor invitation (token starting `v.`) offers (no sign-in needed)',
           security: [],
-          body: tokenBody,
+          body: inviteTokenBody,
           response: {
             200: {
               type: 'object',
@@ -200,7 +200,7 @@ export function vendorPeopleRoutes(s: Services) {
           },
         },
       },
-      async (req) => s.vendorPeople.previewInvite(req.body.token),
+      async (req) => s.vendorPeople.previewInvite(req.body.token, req.ip),
     );
 
     app.post<{ Body: { token: string; username?: string; password?: string; display_name?: string } }>(
@@ -211,16 +211,7 @@ export function vendorPeopleRoutes(s: Services) {
           tags: ['vendors'],
           summary: 'Accept a vendor invitation as the signed-in user, or sign up with a username and password',
           security: [],
-          body: {
-            type: 'object',
-            required: ['token'],
-            properties: {
-              token: { type: 'string', maxLength: 128 },
-              username: { type: 'string', maxLength: 64 },
-              password: { type: 'string', maxLength: 1024 },
-              display_name: { type: 'string', maxLength: 128 },
-            },
-          },
+          body: acceptInviteBody,
           response: {
             201: {
               type: 'object',
@@ -242,7 +233,7 @@ export function vendorPeopleRoutes(s: Services) {
           req.principal === null && b.username !== undefined
             ? { username: b.username, password: b.password ?? '', displayName: b.display_name }
             : undefined;
-        const r = await s.vendorPeople.acceptInvite(b.token, req.principal, signup);
+        const r = await s.vendorPeople.acceptInvite(b.token, req.principal, signup, req.ip);
         if (r.created && signup) {
           // A new account is signed in straight away, so the link ends in the vendor's console.
           const { token, session } = await s.people.login(signup.username, signup.password, {

@@ -6,6 +6,7 @@ import { audit } from '../../shared/audit.js';
 import { newId, newToken, sha256Hex } from '../../shared/ids.js';
 import { isOperator, type Principal, requireVendor, VENDOR_ROLES, type VendorRole } from '../../shared/principal.js';
 import type { UserView } from '../accounts/accounts.service.js';
+import { ANONYMOUS_FORMS, limitAnonymousForm } from '../people/access.js';
 import { insertUser, type NewUserInput, newUserRow, toUserView } from '../people/users.js';
 
 /** As an organisation's: a week, once. */
@@ -69,7 +70,7 @@ function checkRole(role: unknown): VendorRole {
  * always keeps one vendor admin once it has one, except that an operator may remove the last.
  */
 export class VendorPeopleService {
-  constructor(private readonly deps: Pick<Deps, 'db' | 'clock' | 'config'>) {}
+  constructor(private readonly deps: Pick<Deps, 'db' | 'clock' | 'config' | 'limiter'>) {}
 
   private get db() {
     return this.deps.db.kysely;
@@ -226,13 +227,17 @@ export class VendorPeopleService {
   }
 
   /** What a vendor invitation offers, for the /invite page (no sign-in needed). */
-  async previewInvite(token: string): Promise<{
+  async previewInvite(
+    token: string,
+    ip?: string | null,
+  ): Promise<{
     kind: 'vendor';
     vendor: { id: string; name: string };
     role: VendorRole;
     invited_by: { display_name: string } | null;
     expires_at: string;
   }> {
+    await limitAnonymousForm(this.deps.limiter, ANONYMOUS_FORMS.invite, ip);
     const inv = await this.pendingInvite(this.db, token);
     const vendor = await this.db
       .selectFrom('vendors')
@@ -257,7 +262,9 @@ export class VendorPeopleService {
     token: string,
     actor: Principal | null,
     signup?: NewUserInput,
+    ip?: string | null,
   ): Promise<{ user: UserView; vendor_id: string; role: VendorRole; created: boolean }> {
+    await limitAnonymousForm(this.deps.limiter, ANONYMOUS_FORMS.invite, ip);
     const inv = await this.pendingInvite(this.db, token);
     const now = this.deps.clock.now();
     let userId: string;
