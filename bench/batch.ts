@@ -13,7 +13,8 @@
  * Each step runs in its own process on one SQLite data directory, as a server would serve a
  * create request and later a download; "peak RSS" is that process's VmHWM (every thread,
  * the render workers included), start-up included. PostgreSQL creation is timed too when
- * DATABASE_URL is set (in a schema of its own, dropped afterwards). Run it under
+ * DATABASE_URL is set (in a schema of its own, dropped afterwards). BENCH_MEM_TRACE=1 prints
+ * each step's memory (RSS, VmHWM, heap, external) every second on stderr. Run it under
  * `flock /tmp/bench.lock` so two benchmarks never share the cores.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -62,6 +63,17 @@ async function child(step: string, dir: string, arg: string): Promise<void> {
     loadConfig({ BINDERY_DATA_DIR: dir, BINDERY_LOG_LEVEL: 'silent', BINDERY_PUBLIC_URL: PUBLIC_URL }),
   );
   const s = buildServices(deps);
+  // BENCH_MEM_TRACE=1: the process's memory every second on stderr (where the peak comes from).
+  const trace = process.env.BENCH_MEM_TRACE
+    ? setInterval(() => {
+        const m = process.memoryUsage();
+        const mb = (b: number) => Math.round(b / 2 ** 20);
+        console.error(
+          `mem ${step}: rss ${mb(m.rss)} hwm ${Math.round(vmHwmMb())} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)}`,
+        );
+      }, 1000)
+    : null;
+  trace?.unref();
   let result: StepResult;
   try {
     if (step === 'create') {

@@ -9,6 +9,7 @@
  *
  *   npm run bench:firmware-download
  *   BENCH_ROUNDS=3 BENCH_CONCURRENCY=200 BENCH_MIB=16 npm run bench:firmware-download
+ *   BENCH_PROF=/tmp/prof npm run bench:firmware-download   (a CPU profile of the Bindery process)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -80,7 +81,12 @@ async function round(t: Target, md5: string): Promise<{ seconds: number; bytes: 
 
 async function startBindery(dataDir: string, image: string) {
   const child: ChildProcess = fork(fileURLToPath(new URL('./firmware-download/server-child.ts', import.meta.url)), [], {
-    execArgv: ['--import', import.meta.resolve('tsx')],
+    // BENCH_PROF=<dir> writes a V8 CPU profile of the server process there (node --cpu-prof).
+    execArgv: [
+      '--import',
+      import.meta.resolve('tsx'),
+      ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
+    ],
     env: { ...process.env, BINDERY_LOG_LEVEL: 'warn', BENCH_DATA_DIR: dataDir, BENCH_IMAGE: image },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

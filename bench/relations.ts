@@ -8,7 +8,6 @@
  *
  * Run it holding the bench lock: flock /tmp/bench.lock npm run bench:relations
  */
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -16,40 +15,21 @@ import path from 'node:path';
 import { snKey } from '@bindery/protocol';
 import ExcelJS from 'exceljs';
 import { sql } from 'kysely';
-import { SecretBox } from '../packages/server/src/adapters/secrets/secret-box.js';
-import { type Db, openDatabase } from '../packages/server/src/adapters/storage/database.js';
-import { loadConfig } from '../packages/server/src/config.js';
-import { DevicesService } from '../packages/server/src/features/devices/devices.service.js';
+import type { Db } from '../packages/server/src/adapters/storage/database.js';
 import { ModelsService } from '../packages/server/src/features/models/models.service.js';
 import { RelationsService } from '../packages/server/src/features/relations/relations.service.js';
 import { VendorsService } from '../packages/server/src/features/vendors/vendors.service.js';
-import { systemClock } from '../packages/server/src/shared/clock.js';
-import { Metrics } from '../packages/server/src/shared/metrics.js';
 import type { Principal } from '../packages/server/src/shared/principal.js';
-import { createPgSchema } from '../packages/server/src/testing/backends.js';
+import { type BenchBackend, benchSn, fillDevices, openBenchDb, settle } from './fleet-db.js';
+import { machine } from './gateway/machine.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const TARGET_S = 20;
 const SYS: Principal = { kind: 'system', name: 'bench' };
-const pgUrl = process.env.DATABASE_URL;
-
-function machine(): string {
-  const cpus = os.cpus();
-  return [
-    `CPU: ${cpus[0]?.model ?? 'unknown'} × ${cpus.length} cores`,
-    `RAM: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    `Node: ${process.version}`,
-    `OS: ${os.type()} ${os.release()}`,
-    `load average: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  ].join('\n');
-}
 
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
-const sn = (i: number) => `REL${String(i).padStart(7, '0')}`;
+const sn = (i: number) => benchSn('REL', i);
 const imei = (i: number) => String(860_000_000_000_000 + i);
 
 async function writeCsv(file: string, pk: string): Promise<void> {
@@ -88,21 +68,6 @@ async function unpairAll(db: Db): Promise<void> {
     .execute();
 }
 
-/**
- * Between timed phases: reclaim the dead row versions the previous phase left (PostgreSQL) and
- * checkpoint, so every phase starts from the same settled table instead of paying for the one
- * before it (a forced checkpoint or a bloated index in the middle of a timing).
- */
-async function settle(db: Db): Promise<void> {
-  if (db.caps.backend === 'postgres') {
-    await sql`VACUUM ANALYZE devices`.execute(db.kysely);
-    await sql`CHECKPOINT`.execute(db.kysely);
-  } else {
-    await sql`ANALYZE`.execute(db.kysely);
-    await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db.kysely);
-  }
-}
-
 async function pairedCount(db: Db): Promise<number> {
   const r = await db.kysely
     .selectFrom('devices')
@@ -112,38 +77,20 @@ async function pairedCount(db: Db): Promise<number> {
   return Number(r.n);
 }
 
-async function run(backend: 'sqlite' | 'postgres', dir: string): Promise<Result> {
-  let db: Db;
-  let drop = async () => {};
-  if (backend === 'sqlite') db = openDatabase({ kind: 'sqlite', file: path.join(dir, 'bench.sqlite') });
-  else {
-    const s = await createPgSchema(pgUrl!);
-    drop = s.drop;
-    db = openDatabase({ kind: 'postgres', url: pgUrl!, schema: s.schema, poolSize: 4 });
-  }
+async function run(backend: BenchBackend, dir: string): Promise<Result> {
+  const b = await openBenchDb(backend, dir);
+  const { db, deps } = b;
   try {
-    await db.migrate();
-    const config = loadConfig({
-      BINDERY_DATA_DIR: dir,
-      BINDERY_PUBLIC_URL: 'https://bindery.bench',
-      BINDERY_LOG_LEVEL: 'silent',
-    });
-    const deps = { config, db, clock: systemClock, secrets: new SecretBox(randomBytes(32)), metrics: new Metrics(false) };
     const vendors = new VendorsService(deps);
     const models = new ModelsService(deps);
-    const devices = new DevicesService(deps, models);
     const relations = new RelationsService(deps);
 
     const vendor = await vendors.create(SYS, { name: 'Bench' });
     const { model } = await models.create(SYS, vendor.id, { name: 'Cellular', product_key: 'pkBench' });
 
-    // 1. Register ROWS devices with bulk inserts (setup, timed for reference).
+    // 1. Register ROWS devices in bulk (setup, timed for reference).
     let t = process.hrtime.bigint();
-    const now = Date.now();
-    await db.kysely.transaction().execute(async (trx) => {
-      const rows = Array.from({ length: ROWS }, (_, i) => devices.newDeviceRow(model, sn(i), now));
-      await devices.repo.with(trx).insertMany(rows);
-    });
+    await fillDevices(db, { vendorId: vendor.id, modelIds: [model.model_id], count: ROWS, prefix: 'REL' });
     const register = seconds(t);
 
     const csvFile = path.join(dir, 'relations.csv');
@@ -204,25 +151,24 @@ async function run(backend: 'sqlite' | 'postgres', dir: string): Promise<Result>
 
     return { backend, register, baseline, importCsv, dryRun, reimport, importXlsx };
   } finally {
-    await db.close();
-    await drop();
+    await b.close();
   }
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:relations — ${ROWS} rows\n${machine()}\n`);
+  console.log(`bench:relations — ${ROWS} rows\n${machine().text}\n`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bindery-bench-relations-'));
   const results: Result[] = [];
   try {
     results.push(await run('sqlite', dir));
-    if (pgUrl) results.push(await run('postgres', dir));
+    if (process.env.DATABASE_URL) results.push(await run('postgres', dir));
     else console.log('PostgreSQL skipped: set DATABASE_URL=postgres://… to measure it');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   const f = (s: number) => `${s.toFixed(2)} s`;
   console.log(
-    '| backend | register (bulk insert) | baseline raw update | import csv | dry run csv | re-import (unchanged) | import xlsx | import ÷ baseline | target |',
+    '| backend | register (INSERT … SELECT) | baseline raw update | import csv | dry run csv | re-import (unchanged) | import xlsx | import ÷ baseline | target |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
@@ -230,12 +176,7 @@ async function main(): Promise<void> {
       `| ${r.backend} | ${f(r.register)} | ${f(r.baseline)} | ${f(r.importCsv)} | ${f(r.dryRun)} | ${f(r.reimport)} | ${f(r.importXlsx)} | ${(r.importCsv / r.baseline).toFixed(1)}× | ${r.importCsv <= TARGET_S ? `met (≤ ${TARGET_S} s)` : `MISSED (> ${TARGET_S} s)`} |`,
     );
   }
-  console.log(
-    `\nload average at the end: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(`\nload average at the end: ${machine().load.join(' ')}`);
 }
 
 main().catch((e) => {

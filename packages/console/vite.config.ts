@@ -21,7 +21,7 @@ export default defineConfig({
           groups: [
             {
               name: 'shell',
-              test: /\/src\/(nav\.ts|session\.tsx|ui\.tsx|api\.ts|router\.tsx|third-party\.tsx|notifications\.tsx|api\/client\.ts|shell\/app-shell\.tsx|shell\/require-session\.tsx|pages\/not-found\.tsx)$/,
+              test: /\/src\/(nav\.ts|session\.tsx|ui\.tsx|api\.ts|router\.tsx|third-party\.tsx|notifications\.tsx|api\/client\.ts|shell\/app-shell\.tsx|shell\/require-session\.tsx|pages\/not-found\.tsx|pages\/personal\/bind\.tsx)$/,
             },
           ],
         },

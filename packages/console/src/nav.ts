@@ -25,6 +25,7 @@ const SUPER: Role[] = ['super_admin'];
 export const orgNav: NavItem[] = [
   { to: 'devices', label: 'nav.org.devices', testId: 'nav-org-devices', roles: ADMINS },
   { to: 'dashboard', label: 'nav.org.dashboard', testId: 'nav-org-dashboard', roles: SUPER },
+  { to: 'campaigns', label: 'nav.org.campaigns', testId: 'nav-org-campaigns', roles: SUPER },
   { to: 'members', label: 'nav.org.members', testId: 'nav-org-members', roles: ADMINS },
   { to: 'departments', label: 'nav.org.departments', testId: 'nav-org-departments', roles: SUPER },
   { to: 'settings', label: 'nav.org.settings', testId: 'nav-org-settings', roles: SUPER },
@@ -62,6 +63,7 @@ export const vendorNav: Array<NavItem & { vendorRoles: VendorRole[] }> = [
   { to: 'campaigns', label: 'nav.vendor.campaigns', testId: 'nav-v-campaigns', vendorRoles: V_ENG },
   { to: 'integrations', label: 'nav.vendor.integrations', testId: 'nav-v-integrations', vendorRoles: V_ENG },
   { to: 'people', label: 'nav.vendor.people', testId: 'nav-v-people', vendorRoles: ['vendor_admin'] },
+  { to: 'keys', label: 'nav.vendor.keys', testId: 'nav-v-keys', vendorRoles: ['vendor_admin'] },
 ];
 
 /** The vendor role that decides a vendor's menu: an operator acts for every vendor as its admin. */

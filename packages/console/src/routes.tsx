@@ -26,6 +26,7 @@ function phonePage<K extends string>(load: () => Promise<Record<K, ComponentType
 const myDevices = phonePage(() => import('./pages/personal/devices.js'), 'MyDevicesPage');
 const scan = phonePage(() => import('./pages/personal/scan.js'), 'ScanPage');
 const inbox = phonePage(() => import('./pages/personal/notifications.js'), 'NotificationsPage');
+const bluetooth = phonePage(() => import('./pages/personal/bluetooth.js'), 'BluetoothPage');
 
 export function page(load: () => Promise<{ Component: ComponentType }>) {
   const C = lazy(() =>
@@ -71,6 +72,7 @@ export const routes: RouteObject[] = [
           { path: 'wwopen/connect/hardware/addDevice', element: scan },
           { path: 'connect/hardware', element: <ConnectPage /> },
           { path: 'bind', element: <BindPage /> },
+          { path: 'bluetooth', element: bluetooth },
           { path: 'notifications', element: inbox },
           { path: 'account', element: page(() => import('./pages/account/account.js')) },
           {
@@ -86,6 +88,8 @@ export const routes: RouteObject[] = [
               { path: 'webhooks', element: page(() => import('./pages/org/webhooks.js')) },
               { path: 'merchant', element: page(() => import('./pages/org/merchant.js')) },
               { path: 'dashboard', element: page(() => import('./pages/org/dashboard.js')) },
+              { path: 'campaigns', element: page(() => import('./pages/org/campaigns.js')) },
+              { path: 'campaigns/:campaignId', element: page(() => import('./pages/org/campaign.js')) },
               { path: '*', element: <NotFoundPage /> },
             ],
           },
@@ -106,6 +110,7 @@ export const routes: RouteObject[] = [
               { path: 'campaigns', element: page(() => import('./pages/vendor/campaigns.js')) },
               { path: 'campaigns/:campaignId', element: page(() => import('./pages/vendor/campaign.js')) },
               { path: 'people', element: page(() => import('./pages/vendor/people.js')) },
+              { path: 'keys', element: page(() => import('./pages/vendor/keys.js')) },
               { path: 'dashboard', element: page(() => import('./pages/vendor/dashboard.js')) },
               { path: '*', element: <NotFoundPage /> },
             ],

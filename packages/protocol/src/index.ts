@@ -1,3 +1,4 @@
+export * from './bluetooth.js';
 export * from './enums.js';
 export * from './errcodes.js';
 export * from './frames.js';

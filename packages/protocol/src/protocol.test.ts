@@ -132,6 +132,8 @@ describe('§A8 QR grammar', () => {
     expect(parseScan(quectelPayload('pk1', 'SN9'))).toEqual({ kind: 'quectel', pk: 'pk1', sn: 'SN9' });
     expect(parseScan('https://x/hw/addDevice')).toEqual({ kind: 'add_device' });
     expect(parseScan('https://x/wwopen/connect/hardware/addDevice')).toEqual({ kind: 'add_device' });
+    expect(parseScan('https://x/hw/f?t=bt')).toEqual({ kind: 'bluetooth_discovery' });
+    expect(parseScan('https://x/hw/f?t=qr').kind).toBe('unknown');
     expect(parseScan('hello').kind).toBe('unknown');
     expect(parseScan('https://x/connect/hardware?type=qrcode&sn=a').kind).toBe('unknown');
   });

@@ -11,6 +11,8 @@ export type ScanKind =
   | { kind: 'static_login'; loginCode: string; state: string }
   | { kind: 'quectel'; pk: string; sn: string }
   | { kind: 'add_device' }
+  /** Seed 001's constant QR `…/hw/f?t=bt`: find the device over Bluetooth (docs/protocol.md BT rules). */
+  | { kind: 'bluetooth_discovery' }
   | { kind: 'unknown'; reason: string };
 
 const CONNECT_PATH = '/connect/hardware';
@@ -119,6 +121,7 @@ export function parseScan(text: string): ScanKind {
   if (path.endsWith('/hw/addDevice') || path.endsWith('/wwopen/connect/hardware/addDevice')) {
     return { kind: 'add_device' };
   }
+  if (path.endsWith('/hw/f') && url.searchParams.get('t') === 'bt') return { kind: 'bluetooth_discovery' };
   if (!path.endsWith(CONNECT_PATH)) return { kind: 'unknown', reason: 'not a connect/hardware link' };
   return parseConnectParams(url.searchParams);
 }

@@ -10,6 +10,7 @@ export {
   WsErr,
 } from '@bindery/protocol';
 export * from './backoff.js';
+export * from './bluetooth/index.js';
 export * from './device.js';
 export * from './events.js';
 export * from './qr.js';

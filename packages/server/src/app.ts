@@ -11,6 +11,7 @@ import { auditRoutes } from './features/audit/audit.routes.js';
 import { bindingRoutes } from './features/binding/binding.routes.js';
 import { deviceLiveRoutes } from './features/binding/device-live.js';
 import { orgDevicesRoutes } from './features/binding/org-devices.routes.js';
+import { bluetoothRoutes } from './features/bluetooth/bluetooth.routes.js';
 import { callbacksRoutes } from './features/callbacks/callbacks.routes.js';
 import { campaignsRoutes } from './features/campaigns/campaigns.routes.js';
 import { cloudApiRoutes } from './features/cloud-api/cloud-api.routes.js';
@@ -187,6 +188,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(instanceSettingsRoutes(services));
   await app.register(organisationsRoutes(services));
   await app.register(landingRoutes(services));
+  await app.register(bluetoothRoutes(services));
   await app.register(notificationsRoutes(services));
   await app.register(deviceLiveRoutes(services, deps.bus));
   await app.register(thirdPartyRoutes(services));

@@ -31,6 +31,8 @@ export interface Config {
   trustProxy: boolean;
   /** BINDERY_OUTBOUND_ALLOW: internal ranges callbacks and webhooks may reach (default none). */
   outboundAllow: Cidr[];
+  /** BINDERY_TIME_ZONE: the instance's IANA time zone (maintenance windows of owners without one); default UTC. */
+  timeZone?: string;
 }
 
 export class ConfigError extends Error {
@@ -125,6 +127,13 @@ export function loadConfig(env: Env = process.env): Config {
     else problems.push(`BINDERY_OUTBOUND_ALLOW must be a comma-separated list of CIDRs or addresses (got "${part.trim()}")`);
   }
 
+  const timeZone = str('BINDERY_TIME_ZONE') ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    problems.push(`BINDERY_TIME_ZONE must be an IANA time zone such as Asia/Shanghai (got "${timeZone}")`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -144,5 +153,6 @@ export function loadConfig(env: Env = process.env): Config {
     deviceOfflineAfterSec,
     trustProxy: tp === 'true',
     outboundAllow,
+    timeZone,
   };
 }

@@ -27,6 +27,11 @@ export const ERRORS = {
   LOG_NOT_FOUND: { status: 404, errcode: 46031, message: 'No such device log' },
   CAMPAIGN_NOT_FOUND: { status: 404, errcode: 46035, message: 'No such firmware campaign' },
   CAMPAIGN_STATE: { status: 409, errcode: 40435, message: 'The campaign cannot do this in its current state' },
+  CAMPAIGN_NOT_ALLOWED: {
+    status: 403,
+    errcode: 48062,
+    message: "The model's vendor does not let organisations run firmware campaigns on this model",
+  },
   FIRMWARE_VERSION_EXISTS: { status: 409, errcode: 40430, message: 'This firmware version is already published for the model' },
   FIRMWARE_LINK_INVALID: {
     status: 403,
@@ -110,6 +115,22 @@ export const ERRORS = {
     status: 429,
     errcode: 45012,
     message: 'This account has claimed many devices by typed SN recently; scan their labels, or try again later',
+  },
+  // Bluetooth discovery (docs/protocol.md BT, docs/binding.md).
+  BT_PROOF_INVALID: {
+    status: 400,
+    errcode: 40470,
+    message: 'This Bluetooth identity proof is not genuine: its signature does not match a device registered here',
+  },
+  BT_PROOF_REPLAYED: {
+    status: 409,
+    errcode: 40471,
+    message: 'This Bluetooth identity proof was used before; read the device again',
+  },
+  BT_TICKET_INVALID: {
+    status: 400,
+    errcode: 40472,
+    message: 'This Bluetooth ticket is invalid, used, expired or of another account; find the device again',
   },
   // Cloud devices (§B1/§B3, docs/cloud-api.md).
   AUTH_CODE_INVALID: {

@@ -5,6 +5,7 @@ import { BindingService } from './features/binding/binding.service.js';
 import { registerDeviceLive } from './features/binding/device-live.js';
 import { DeviceManagementService } from './features/binding/manage.service.js';
 import { OrgDevicesService } from './features/binding/org-devices.service.js';
+import { BluetoothService } from './features/bluetooth/bluetooth.service.js';
 import { CallbacksService } from './features/callbacks/callbacks.service.js';
 import { CampaignEngine } from './features/campaigns/campaigns.engine.js';
 import { CampaignsService } from './features/campaigns/campaigns.service.js';
@@ -67,6 +68,8 @@ export interface Services {
   instanceSettings: InstanceSettingsService;
   /** Device lists, the device page, rename/upgrade/reboot/fetch-log, scan resolution. */
   management: DeviceManagementService;
+  /** Bluetooth discovery: identity proofs and the tickets that bind (features/bluetooth). */
+  bluetooth: BluetoothService;
   /** An organisation's device list with departments, its csv, bulk unbind and move. */
   orgDevices: OrgDevicesService;
   /** Third-party entry: an application's return origins, checked before the console sends someone back. */
@@ -122,11 +125,15 @@ export function buildServices(deps: Deps): Services {
   const merchant = new MerchantService(deps, { events });
   const inspections = new InspectionsService(deps, merchant);
   const pushes = new DevicePushService(deps, devices, events);
+  // A device's admins read its command history as its vendor does.
+  pushes.deviceAdmins = binding;
   const instance = new InstanceService(deps, pushes.presence);
   const firmware = new FirmwareService(deps, models, devices, pushes);
   const deviceLogs = new DeviceLogsService(deps, devices);
   const management = new DeviceManagementService(deps, binding, organisations, events, pushes, deviceLogs);
   const orgDevices = new OrgDevicesService(deps, binding, management, organisations);
+  const bluetooth = new BluetoothService(deps, binding, management, devices.repo, pushes.presence);
+  binding.bluetoothTickets = bluetooth;
   const thirdParty = new ThirdPartyService(deps, organisations);
   const audit = new AuditService(deps, organisations);
   const notifications = new NotificationsService(deps);
@@ -168,6 +175,7 @@ export function buildServices(deps: Deps): Services {
     passwordResets,
     instanceSettings,
     management,
+    bluetooth,
     orgDevices,
     thirdParty,
     audit,

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
 import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+import { pickOption } from './support/vendor-console.js';
 
 /**
  * The vendor's models and fleet in a real browser (issue 13, items 2 and 3): an operator, acting as
@@ -29,13 +30,8 @@ describe.skipIf(!!browserSkipReason)('vendor models and devices in chromium', { 
     await cb.shot(page, name);
   };
   const db = () => w.h.deps.db.kysely;
-  const pick = async (page: Page, text: RegExp) => {
-    await page
-      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-      .filter({ hasText: text })
-      .first()
-      .click();
-  };
+  // A dropdown still fading out would answer the next pick (support/vendor-console.ts).
+  const pick = pickOption;
   const FLEET = ['FLT0001', 'FLT0002', 'FLT0003', 'FLT0004', 'FLT0005'];
 
   beforeAll(async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
 import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+import { inviteVendorPerson, pickOption } from './support/vendor-console.js';
 
 /**
  * Vendor people in a real browser (issue 13, item 1): a vendor admin invites an engineer and a
@@ -51,19 +52,7 @@ describe.skipIf(!!browserSkipReason)('vendor people in chromium', () => {
 
   /** The admin's people page: invites `role` and returns the link's token (read from the link shown once). */
   async function invite(page: Page, role: 'engineer' | 'production', optionText: RegExp, shotName?: string): Promise<string> {
-    await page.getByTestId('vinvite-open').click();
-    await page.getByTestId('vinvite-role').click();
-    await page
-      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-      .filter({ hasText: optionText })
-      .first()
-      .click();
-    await page.getByTestId('vinvite-submit').click();
-    const link = (await page.getByTestId('vinvite-link').textContent()) ?? '';
-    expect(link).toMatch(/\/invite#v\./);
-    if (shotName) await cb.shot(page, shotName);
-    await page.getByTestId('vinvite-done').click();
-    await page.getByTestId('vinvite-link').waitFor({ state: 'detached' });
+    const link = await inviteVendorPerson(page, optionText, shotName ? () => cb.shot(page, shotName) : undefined);
     const token = link.slice(link.indexOf('#') + 1);
     const row = await w.h.deps.db.kysely
       .selectFrom('vendor_invites')
@@ -140,11 +129,7 @@ describe.skipIf(!!browserSkipReason)('vendor people in chromium', () => {
 
       // The admin moves the production worker to engineer; the server has it.
       await admin.getByTestId(`vmember-role-prod.${lang}`).click();
-      await admin
-        .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-        .filter({ hasText: lang === 'en' ? /^Engineer$/ : /^工程师$/ })
-        .first()
-        .click();
+      await pickOption(admin, lang === 'en' ? /^Engineer$/ : /^工程师$/);
       await expect
         .poll(async () => {
           const r = await w.h.deps.db.kysely

@@ -26,6 +26,9 @@ interface SimOptions {
   publicUrl?: string;
   duration?: number;
   until?: 'subscribed' | 'settled';
+  offlineUntilProvisioned?: boolean;
+  productKey?: string;
+  provisionAfter?: number;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -63,13 +66,28 @@ export function register(program: Command, ctx: CliContext): void {
       'stop once every device is subscribed | settled (subscribed or waiting)',
       oneOf(['subscribed', 'settled'] as const),
     )
+    .option(
+      '--offline-until-provisioned',
+      'devices start offline and power on once provisioned over (simulated) Bluetooth (docs/sdk.md; this process only)',
+    )
+    .option(
+      '--product-key <pk>',
+      'with --offline-until-provisioned and --manifest: the model the devices sign their identity for',
+    )
+    .option(
+      '--provision-after <seconds>',
+      'with --offline-until-provisioned: the simulator provisions every device itself',
+      intArg(0),
+    )
     .action(async (o: SimOptions) => {
       let devices: FleetDeviceSpec[];
+      let productKey = o.productKey;
       if (o.manifest && o.register) throw new InvalidArgumentError('give --manifest or --register, not both');
       if (o.manifest) devices = loadManifest(o.manifest, { seedOnly: !!o.seedOnly });
       else if (o.register) {
         if (!o.model) throw new InvalidArgumentError('--register needs --model');
         const s = await ctx.services();
+        if (o.offlineUntilProvisioned && !productKey) productKey = (await s.models.getRow(ctx.actor, o.model)).product_key;
         const base = `${o.prefix ?? 'SIM'}${Date.now().toString(36).toUpperCase()}`;
         const bar = ctx.progress('registering');
         devices = [];
@@ -87,6 +105,11 @@ export function register(program: Command, ctx: CliContext): void {
         await ctx.close();
       } else throw new InvalidArgumentError('give --manifest <file> or --register <n> --model <modelId>');
 
+      if (o.offlineUntilProvisioned && !productKey)
+        throw new InvalidArgumentError('--offline-until-provisioned needs --product-key');
+      if (o.provisionAfter !== undefined && !o.offlineUntilProvisioned) {
+        throw new InvalidArgumentError('--provision-after needs --offline-until-provisioned');
+      }
       const url = o.url ?? ctx.config().publicUrl.replace(/^http/, 'ws');
       const qrSn = o.qr === 'first' ? devices[0]!.sn : o.qr;
       const final = await runSimulator(
@@ -111,6 +134,9 @@ export function register(program: Command, ctx: CliContext): void {
           ...(qrSn ? { qrSn } : {}),
           ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
           ...(o.duration ? { durationSec: o.duration } : {}),
+          ...(o.offlineUntilProvisioned
+            ? { processes: 0, offlineUntilProvisioned: { productKey: productKey! }, provisionAfterSec: o.provisionAfter }
+            : {}),
           untilSubscribed: o.until === 'subscribed',
           untilSettled: o.until === 'settled',
         },

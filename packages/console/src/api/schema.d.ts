@@ -232,6 +232,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/batches/{batchId}/labels-a4.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The batch's labels-a4.pdf, streamed (as in the zip): A4 sheets of 4 × 8 labels (47.5 × 34.1 mm) with cut guides; each label's QR, SN and verification code. Audited */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    batchId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/batches/{batchId}/labels-roll.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The batch's labels-roll.pdf, streamed (as in the zip): one 50 × 30 mm label per page, for roll label printers; each label's QR, SN and verification code. Audited */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    batchId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/batches/{batchId}/preview.svg": {
         parameters: {
             query?: never;
@@ -317,7 +389,7 @@ export interface paths {
         put?: never;
         /**
          * Bind a device by typed SN or scanned code to your personal space or an organisation
-         * @description Give `sn` (optionally with `product_key`; `verif_code` unless the model is `sn_only`) or `content` (the scanned text: a connect/hardware URL or a Quectel label). Taking over or joining a personal device needs a label or screen scan. Wrong SNs and codes lock an account after 10 in 15 minutes (an address after 100); typed-SN claims are limited to 20 an hour per account.
+         * @description Give `sn` (optionally with `product_key`; `verif_code` unless the model is `sn_only`), `content` (the scanned text: a connect/hardware URL or a Quectel label) or `bluetooth_ticket` (from POST /api/v1/bluetooth/identity; proves possession, 400 BT_TICKET_INVALID when used, expired or another account's). Taking over or joining a personal device needs a label or screen scan. Wrong SNs and codes lock an account after 10 in 15 minutes (an address after 100); typed-SN claims are limited to 20 an hour per account.
          */
         post: {
             parameters: {
@@ -329,6 +401,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        bluetooth_ticket?: string;
                         content?: string;
                         enable_app?: boolean;
                         owner: {
@@ -357,6 +430,146 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bluetooth/identity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify the identity proof read from a Bluetooth device (0xFCC9): the device, its bind options and a ticket
+         * @description The proof is the base64 of the characteristic value (docs/protocol.md BT-6). Its sign must match the device SecretNo (else 400 BT_PROOF_INVALID, counted towards the binding lockout) and its nonce must be greater than the last one accepted (else 409 BT_PROOF_REPLAYED). The ticket is for this account, single use, valid 5 minutes: POST /api/v1/bind with `bluetooth_ticket` binds without a verification code.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        proof: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            bind_options: {
+                                /** @enum {string} */
+                                action: "bind" | "login" | "choose_method" | "none";
+                                device?: {
+                                    associated_app: {
+                                        app_key: string;
+                                        name: string;
+                                    } | null;
+                                    binding_mode: string;
+                                    bound: boolean;
+                                    default_name: string;
+                                    model_id: string;
+                                    model_name: string;
+                                    requires_verif_code: boolean;
+                                    sn: string;
+                                };
+                                device_page?: string;
+                                kind: string;
+                                message: string;
+                                owners?: {
+                                    /** @enum {string} */
+                                    effect?: "bind" | "share" | "take_over";
+                                    id: string;
+                                    may_bind: boolean;
+                                    name: string;
+                                    pickable?: "all" | string[];
+                                    reason?: {
+                                        code?: string;
+                                        message?: string;
+                                    };
+                                    role: string | null;
+                                    /** @enum {string} */
+                                    type: "org" | "user";
+                                }[];
+                                /** @enum {string} */
+                                validity: "ok" | "expired" | "forged" | "unknown" | "used" | "invalid" | "bound" | "forbidden";
+                            };
+                            bound: boolean;
+                            model: {
+                                model_id: string;
+                                name: string;
+                                product_key: string;
+                            };
+                            online: boolean;
+                            owner?: {
+                                id: string;
+                                /** @enum {string} */
+                                type: "org" | "user";
+                            };
+                            sn: string;
+                            ticket: string;
+                            /** Format: date-time */
+                            ticket_expires_at: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bluetooth/tickets/{ticket}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether a Bluetooth ticket's device is online (polled while it joins Wi-Fi; the ticket's holder only) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    ticket: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            firmware_version?: string;
+                            online: boolean;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -405,10 +618,17 @@ export interface paths {
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
                                 model_id: string;
                                 name: string;
                                 /** @enum {string} */
                                 offline?: "skip" | "queue";
+                                org_id?: string | null;
                                 pause_figures?: {
                                     criterion?: string | null;
                                     did_not_come_back?: number;
@@ -433,6 +653,8 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "running" | "paused" | "cancelled" | "completed";
                                 target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
                                     from_versions?: (string | null)[];
                                     online_only?: boolean;
                                     org_id?: string;
@@ -506,10 +728,17 @@ export interface paths {
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
                                 model_id: string;
                                 name: string;
                                 /** @enum {string} */
                                 offline?: "skip" | "queue";
+                                org_id?: string | null;
                                 pause_figures?: {
                                     criterion?: string | null;
                                     did_not_come_back?: number;
@@ -534,6 +763,8 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "running" | "paused" | "cancelled" | "completed";
                                 target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
                                     from_versions?: (string | null)[];
                                     online_only?: boolean;
                                     org_id?: string;
@@ -662,10 +893,17 @@ export interface paths {
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
                                 model_id: string;
                                 name: string;
                                 /** @enum {string} */
                                 offline?: "skip" | "queue";
+                                org_id?: string | null;
                                 pause_figures?: {
                                     criterion?: string | null;
                                     did_not_come_back?: number;
@@ -690,6 +928,8 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "running" | "paused" | "cancelled" | "completed";
                                 target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
                                     from_versions?: (string | null)[];
                                     online_only?: boolean;
                                     org_id?: string;
@@ -761,10 +1001,17 @@ export interface paths {
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
                                 model_id: string;
                                 name: string;
                                 /** @enum {string} */
                                 offline?: "skip" | "queue";
+                                org_id?: string | null;
                                 pause_figures?: {
                                     criterion?: string | null;
                                     did_not_come_back?: number;
@@ -789,6 +1036,8 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "running" | "paused" | "cancelled" | "completed";
                                 target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
                                     from_versions?: (string | null)[];
                                     online_only?: boolean;
                                     org_id?: string;
@@ -860,10 +1109,17 @@ export interface paths {
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
                                 model_id: string;
                                 name: string;
                                 /** @enum {string} */
                                 offline?: "skip" | "queue";
+                                org_id?: string | null;
                                 pause_figures?: {
                                     criterion?: string | null;
                                     did_not_come_back?: number;
@@ -888,6 +1144,8 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "running" | "paused" | "cancelled" | "completed";
                                 target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
                                     from_versions?: (string | null)[];
                                     online_only?: boolean;
                                     org_id?: string;
@@ -1434,7 +1692,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Commands sent to a device, newest first, with their status (pending, delivered, expired) */
+        /** Commands sent to a device, newest first, with their status (pending, delivered, expired): for its vendor, and for the admins who manage the device (its organisation's super admins, device admins whose scope holds it, a personal device's owner) */
         get: {
             parameters: {
                 query?: {
@@ -1453,7 +1711,23 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            commands: {
+                                body?: {
+                                    [key: string]: unknown;
+                                } | null;
+                                cmd: string;
+                                created_at: string;
+                                created_by: string;
+                                delivered_at: string | null;
+                                expires_at: string;
+                                id: string;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "expired";
+                            }[];
+                        };
+                    };
                 };
             };
         };
@@ -3306,6 +3580,7 @@ export interface paths {
                                 label_template?: string | null;
                                 model_id: string;
                                 name: string;
+                                org_campaigns_allowed?: boolean;
                                 product_key: string;
                                 require_check_char?: boolean;
                                 shared_seed?: boolean;
@@ -3350,6 +3625,8 @@ export interface paths {
                         /** @description For label_format=custom: text with {pk} and {sn} (and optionally {hw_code}); labels are also read back by it (docs/labels.md) */
                         label_template?: string | null;
                         name?: string;
+                        /** @description Organisations owning devices of the model may run firmware campaigns on them (docs/ota.md) */
+                        org_campaigns_allowed?: boolean;
                         product_key?: string;
                         require_check_char?: boolean;
                         /** @description All devices of this model use one seed SecretNo for get_secret_no (§A3) */
@@ -3381,6 +3658,7 @@ export interface paths {
                                 label_template?: string | null;
                                 model_id: string;
                                 name: string;
+                                org_campaigns_allowed?: boolean;
                                 product_key: string;
                                 require_check_char?: boolean;
                                 shared_seed?: boolean;
@@ -3442,6 +3720,7 @@ export interface paths {
                                 label_template?: string | null;
                                 model_id: string;
                                 name: string;
+                                org_campaigns_allowed?: boolean;
                                 product_key: string;
                                 require_check_char?: boolean;
                                 shared_seed?: boolean;
@@ -4646,6 +4925,8 @@ export interface paths {
                                 name?: string;
                                 parent_id?: string | null;
                                 role?: string | null;
+                                /** @description IANA time zone of maintenance windows; null = the instance's */
+                                time_zone?: string | null;
                             }[];
                         };
                     };
@@ -4728,6 +5009,8 @@ export interface paths {
                                 name?: string;
                                 parent_id?: string | null;
                                 role?: string | null;
+                                /** @description IANA time zone of maintenance windows; null = the instance's */
+                                time_zone?: string | null;
                             };
                         };
                     };
@@ -5064,6 +5347,298 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{orgId}/campaign-models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Models the organisation may run campaigns on (it owns devices of them, their vendor allows it), with their published images */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    orgId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            models: {
+                                devices: number;
+                                firmware: {
+                                    id: string;
+                                    is_current: boolean;
+                                    version: string;
+                                }[];
+                                model_id: string;
+                                name: string;
+                                vendor_name: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{orgId}/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An organisation's firmware campaigns, newest first, with counts by execution state (super admins) */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "running" | "paused" | "cancelled" | "completed";
+                };
+                header?: never;
+                path: {
+                    orgId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaigns: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                org_id?: string | null;
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Start a firmware campaign over the organisation's own devices of a model whose vendor allows it (super admins) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    orgId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        firmware_id: string;
+                        /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                        maintenance_window?: {
+                            days?: number[];
+                            end: string;
+                            start: string;
+                        };
+                        model_id: string;
+                        name: string;
+                        /** @enum {string} */
+                        offline?: "skip" | "queue";
+                        queue_expiry_sec?: number;
+                        stages: {
+                            canary_count?: number;
+                            canary_percent?: number;
+                            factor: number;
+                            max_rate_per_minute?: number;
+                            rate_per_minute: number;
+                            stage_size: number;
+                        };
+                        target?: {
+                            /** @description Only the organisation's devices in this department or a sub-department */
+                            department_id?: string;
+                            from_versions?: (string | null)[];
+                            online_only?: boolean;
+                            org_id?: string;
+                            sns?: string[];
+                        };
+                        thresholds: {
+                            did_not_come_back_pct: number | null;
+                            failure_pct: number | null;
+                            min_executions: number;
+                            timeout_pct: number | null;
+                        };
+                        window_sec?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            campaign: {
+                                counts: {
+                                    cancelled: number;
+                                    downloading: number;
+                                    failed: number;
+                                    notified: number;
+                                    queued: number;
+                                    skipped: number;
+                                    succeeded: number;
+                                    timed_out: number;
+                                };
+                                created_at?: string;
+                                created_by?: string;
+                                finished_at?: string | null;
+                                firmware_id?: string;
+                                id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
+                                model_id: string;
+                                name: string;
+                                /** @enum {string} */
+                                offline?: "skip" | "queue";
+                                org_id?: string | null;
+                                pause_figures?: {
+                                    criterion?: string | null;
+                                    did_not_come_back?: number;
+                                    executed?: number;
+                                    failed?: number;
+                                    succeeded?: number;
+                                    timed_out?: number;
+                                } | null;
+                                pause_reason?: string | null;
+                                paused_at?: string | null;
+                                queue_expiry_sec?: number;
+                                rate_per_minute: number;
+                                stage: number;
+                                stages?: {
+                                    canary_count?: number;
+                                    canary_percent?: number;
+                                    factor: number;
+                                    max_rate_per_minute?: number;
+                                    rate_per_minute: number;
+                                    stage_size: number;
+                                };
+                                /** @enum {string} */
+                                status: "running" | "paused" | "cancelled" | "completed";
+                                target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
+                                    from_versions?: (string | null)[];
+                                    online_only?: boolean;
+                                    org_id?: string;
+                                    sns?: string[];
+                                };
+                                thresholds?: {
+                                    did_not_come_back_pct: number | null;
+                                    failure_pct: number | null;
+                                    min_executions: number;
+                                    timeout_pct: number | null;
+                                };
+                                total: number;
+                                vendor_id: string;
+                                version: string;
+                                window_sec?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -5918,7 +6493,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change settings (super admins): member_binding lets ordinary members bind devices */
+        /** Change settings (super admins): member_binding lets ordinary members bind devices; time_zone (IANA, null = the instance's) is where maintenance windows are read */
         patch: {
             parameters: {
                 query?: never;
@@ -5932,6 +6507,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         member_binding?: boolean;
+                        time_zone?: string | null;
                     };
                 };
             };
@@ -5950,6 +6526,8 @@ export interface paths {
                                 name?: string;
                                 parent_id?: string | null;
                                 role?: string | null;
+                                /** @description IANA time zone of maintenance windows; null = the instance's */
+                                time_zone?: string | null;
                             };
                         };
                     };
@@ -6540,7 +7118,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API token or vendor key (your own; operators any user token) */
+        /** Revoke an API token (your own; operators any) or a vendor key (the vendor's admins, the vendor itself, operators); audited */
         delete: {
             parameters: {
                 query?: never;
@@ -7259,7 +7837,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A vendor's firmware campaigns, newest first, with counts by execution state */
+        /** A vendor's firmware campaigns (its organisations' too), newest first, with counts by execution state */
         get: {
             parameters: {
                 query?: {
@@ -7296,10 +7874,17 @@ export interface paths {
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
                                 model_id: string;
                                 name: string;
                                 /** @enum {string} */
                                 offline?: "skip" | "queue";
+                                org_id?: string | null;
                                 pause_figures?: {
                                     criterion?: string | null;
                                     did_not_come_back?: number;
@@ -7324,6 +7909,8 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "running" | "paused" | "cancelled" | "completed";
                                 target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
                                     from_versions?: (string | null)[];
                                     online_only?: boolean;
                                     org_id?: string;
@@ -7360,6 +7947,12 @@ export interface paths {
                 content: {
                     "application/json": {
                         firmware_id: string;
+                        /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                        maintenance_window?: {
+                            days?: number[];
+                            end: string;
+                            start: string;
+                        };
                         model_id: string;
                         name: string;
                         /** @enum {string} */
@@ -7374,6 +7967,8 @@ export interface paths {
                             stage_size: number;
                         };
                         target?: {
+                            /** @description Only the organisation's devices in this department or a sub-department */
+                            department_id?: string;
                             from_versions?: (string | null)[];
                             online_only?: boolean;
                             org_id?: string;
@@ -7413,10 +8008,17 @@ export interface paths {
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
+                                /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
+                                maintenance_window?: {
+                                    days?: number[];
+                                    end: string;
+                                    start: string;
+                                } | null;
                                 model_id: string;
                                 name: string;
                                 /** @enum {string} */
                                 offline?: "skip" | "queue";
+                                org_id?: string | null;
                                 pause_figures?: {
                                     criterion?: string | null;
                                     did_not_come_back?: number;
@@ -7441,6 +8043,8 @@ export interface paths {
                                 /** @enum {string} */
                                 status: "running" | "paused" | "cancelled" | "completed";
                                 target?: {
+                                    /** @description Only the organisation's devices in this department or a sub-department */
+                                    department_id?: string;
                                     from_versions?: (string | null)[];
                                     online_only?: boolean;
                                     org_id?: string;
@@ -8106,6 +8710,7 @@ export interface paths {
                                 label_template?: string | null;
                                 model_id: string;
                                 name: string;
+                                org_campaigns_allowed?: boolean;
                                 product_key: string;
                                 require_check_char?: boolean;
                                 shared_seed?: boolean;
@@ -8146,6 +8751,8 @@ export interface paths {
                         /** @description For label_format=custom: text with {pk} and {sn} (and optionally {hw_code}); labels are also read back by it (docs/labels.md) */
                         label_template?: string | null;
                         name: string;
+                        /** @description Organisations owning devices of the model may run firmware campaigns on them (docs/ota.md) */
+                        org_campaigns_allowed?: boolean;
                         product_key?: string;
                         require_check_char?: boolean;
                         /** @description All devices of this model use one seed SecretNo for get_secret_no (§A3) */
@@ -8177,6 +8784,7 @@ export interface paths {
                                 label_template?: string | null;
                                 model_id: string;
                                 name: string;
+                                org_campaigns_allowed?: boolean;
                                 product_key: string;
                                 require_check_char?: boolean;
                                 shared_seed?: boolean;

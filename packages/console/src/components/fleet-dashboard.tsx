@@ -3,9 +3,10 @@ import { BarChart, LineChart, PieChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
-import { type ReactNode, useEffect, useRef } from 'react';
+import type { ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import { errorText } from '../i18n/index.js';
+import { EChart } from './echart.js';
 
 /**
  * The fleet dashboard's charts (issue 14 item 6; docs/fleet-dashboard.md), shared by the vendor and
@@ -24,25 +25,9 @@ export interface FleetStatsShape {
 
 export const DAY_CHOICES = [7, 30, 90, 365] as const;
 
-/** One chart on a canvas that follows its box's width (desktop columns, phone full width). */
+/** A chart of the dashboard. */
 function Chart({ option, testId, height = 280 }: { option: echarts.EChartsCoreOption; testId: string; height?: number }) {
-  const ref = useRef<HTMLDivElement>(null);
-  const chart = useRef<echarts.ECharts | null>(null);
-  useEffect(() => {
-    if (!ref.current) return;
-    chart.current = echarts.init(ref.current, undefined, { renderer: 'canvas' });
-    const ro = new ResizeObserver(() => chart.current?.resize());
-    ro.observe(ref.current);
-    return () => {
-      ro.disconnect();
-      chart.current?.dispose();
-      chart.current = null;
-    };
-  }, []);
-  useEffect(() => {
-    chart.current?.setOption(option, true);
-  }, [option]);
-  return <div ref={ref} data-testid={testId} className="fleet-chart" style={{ height }} />;
+  return <EChart option={option} testId={testId} height={height} className="fleet-chart" />;
 }
 
 function ChartCard({ title, empty, children }: { title: string; empty: boolean; children: ReactNode }) {

@@ -1,3 +1,6 @@
+import { encodeBtMessage } from '@bindery/protocol/bluetooth';
+import { provisionableDevice } from '../bluetooth/device-link.js';
+import type { ScannedNetwork, VirtualPeripheral, WifiCredentials } from '../bluetooth/peripheral.js';
 import { Device, type DeviceOptions } from '../device.js';
 import { type DeviceCredentials, TypedEmitter } from '../events.js';
 import { type Clock, systemClock, systemTimers, type Timers } from '../time.js';
@@ -46,6 +49,16 @@ export interface FleetOptions {
   firmwareVersion?: string;
   /** Devices really upgrade on push_update_firmware, with these failure rates (docs/ota.md). */
   upgrade?: SimUpgradeOptions;
+  /**
+   * Devices start offline and stay so until provisioned over Bluetooth: each gets a
+   * VirtualPeripheral (`fleet.peripheral(sn)`, docs/protocol.md BT) and powers on its WSS flow once
+   * a `set_wifi` joins. Needs every device's SecretNo (it signs the identity proof).
+   */
+  offlineUntilProvisioned?: {
+    productKey: string;
+    networks?: ScannedNetwork[];
+    accessPoints?: Record<string, Omit<WifiCredentials, 'ssid'>>;
+  };
   /** Anything else for every device (intervals, req_id style, number encoding). */
   device?: Partial<Omit<DeviceOptions, 'url' | 'credentials'>>;
   clock?: Clock;
@@ -67,6 +80,8 @@ export interface FleetEvents {
 export class Fleet extends TypedEmitter<FleetEvents> {
   readonly devices: Device[] = [];
   private readonly bySn = new Map<string, Device>();
+  private readonly peripherals = new Map<string, VirtualPeripheral>();
+  private provisioned = 0;
   private readonly opts: FleetOptions;
   private readonly clock: Clock;
   private next = 0;
@@ -96,6 +111,23 @@ export class Fleet extends TypedEmitter<FleetEvents> {
       });
       this.watch(d, i);
       if (opts.upgrade) attachUpgrader(d, opts.upgrade);
+      const offline = opts.offlineUntilProvisioned;
+      if (offline) {
+        const { productKey, networks, accessPoints } = offline;
+        const p = provisionableDevice(d, {
+          productKey,
+          ...(networks ? { networks } : {}),
+          ...(accessPoints ? { accessPoints } : {}),
+          timers: opts.timers ?? systemTimers,
+          onProvisioned: () => {
+            // Powered on by its provisioning, outside the start window (fill()).
+            this.startedAt[i] = this.clock.now();
+            this.inFlight++;
+            this.provisioned++;
+          },
+        });
+        this.peripherals.set(spec.sn, p);
+      }
       this.devices.push(d);
       this.bySn.set(spec.sn, d);
     });
@@ -103,6 +135,18 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   device(sn: string): Device | undefined {
     return this.bySn.get(sn);
+  }
+
+  /** With `offlineUntilProvisioned`: the device's Bluetooth side, for a test or a person's phone double. */
+  peripheral(sn: string): VirtualPeripheral | undefined {
+    return this.peripherals.get(sn);
+  }
+
+  /** Does what a phone does over Bluetooth (BT-9): writes `set_wifi` to the device's peripheral. */
+  provision(sn: string, wifi: WifiCredentials): void {
+    const p = this.peripherals.get(sn);
+    if (!p) throw new Error(`device ${sn} is not waiting to be provisioned`);
+    for (const chunk of encodeBtMessage({ type: 'set_wifi', ...wifi })) p.write(chunk);
   }
 
   start(): void {
@@ -118,7 +162,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   counts(): FleetCounts {
     const c: FleetCounts = {
       total: this.devices.length,
-      started: this.next,
+      started: this.next + this.provisioned,
       connected: 0,
       waiting: 0,
       subscribed: 0,
@@ -139,6 +183,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   }
 
   private fill(): void {
+    // Offline devices power on when provisioned, not here.
+    if (this.opts.offlineUntilProvisioned) return;
     const max = this.opts.maxInFlight ?? Number.POSITIVE_INFINITY;
     while (!this.stopped && this.next < this.devices.length && this.inFlight < max) {
       const i = this.next++;

@@ -1,6 +1,6 @@
 import { buildBindQrUrl, renderTerminalQr } from '../qr.js';
 import { FleetCluster } from './cluster.js';
-import { Fleet, type FleetCounts, type FleetDeviceSpec, type SimUpgradeOptions } from './fleet.js';
+import { Fleet, type FleetCounts, type FleetDeviceSpec, type FleetOptions, type SimUpgradeOptions } from './fleet.js';
 
 export interface SimulatorOptions {
   /** The gateway, e.g. ws://127.0.0.1:8080/ */
@@ -22,6 +22,10 @@ export interface SimulatorOptions {
   /** Stop once every device is subscribed (or waiting, when `untilSettled`). */
   untilSubscribed?: boolean;
   untilSettled?: boolean;
+  /** Devices start offline until provisioned over Bluetooth (in-process fleets only; `Fleet.peripheral`). */
+  offlineUntilProvisioned?: FleetOptions['offlineUntilProvisioned'];
+  /** With `offlineUntilProvisioned`: the simulator provisions every device itself after this many seconds. */
+  provisionAfterSec?: number;
 }
 
 export interface SimulatorIo {
@@ -67,16 +71,29 @@ export async function runSimulator(o: SimulatorOptions, io: SimulatorIo): Promis
   const processes = o.processes ?? (o.devices.length > 19_000 ? Math.ceil(o.devices.length / 19_000) : 0);
   let fleet: Fleet | null = null;
   let cluster: FleetCluster | null = null;
+  if (o.offlineUntilProvisioned && processes !== 0) throw new Error('offline devices run in this process only (--processes 0)');
+  let provisionTimer: ReturnType<typeof setTimeout> | null = null;
   if (processes === 0) {
-    fleet = new Fleet({
+    const f = new Fleet({
       url: o.url,
       devices: o.devices,
       localAddresses: o.localAddresses,
       maxInFlight: o.maxInFlight ?? 500,
       firmwareVersion: o.firmwareVersion,
       upgrade: o.upgrade,
+      ...(o.offlineUntilProvisioned ? { offlineUntilProvisioned: o.offlineUntilProvisioned } : {}),
     });
-    fleet.start();
+    fleet = f;
+    f.start();
+    if (o.offlineUntilProvisioned && o.provisionAfterSec !== undefined) {
+      const [ssid, ap] = Object.entries(o.offlineUntilProvisioned.accessPoints ?? {})[0] ?? [
+        'bindery-sim',
+        { password: '', security: 'open' as const },
+      ];
+      provisionTimer = setTimeout(() => {
+        for (const d of o.devices) f.provision(d.sn, { ssid, ...ap });
+      }, o.provisionAfterSec * 1000);
+    }
   } else {
     cluster = await FleetCluster.start({
       url: o.url,
@@ -144,6 +161,7 @@ export async function runSimulator(o: SimulatorOptions, io: SimulatorIo): Promis
     process.once('SIGTERM', done);
   });
   if (qrTimer) clearInterval(qrTimer);
+  if (provisionTimer) clearTimeout(provisionTimer);
   if (io.isTty) io.status.write('\n');
   io.status.write(`${formatCounts(final)}\n`);
   fleet?.stop();

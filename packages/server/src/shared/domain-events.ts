@@ -111,7 +111,7 @@ export interface DeviceShareChange {
 }
 
 /** How a device came to be bound. */
-export type BindMethod = 'sn' | 'static_qr' | 'dynamic_qr' | 'quectel' | 'operator' | 'transfer' | 'rotating';
+export type BindMethod = 'sn' | 'static_qr' | 'dynamic_qr' | 'quectel' | 'bluetooth' | 'operator' | 'transfer' | 'rotating';
 
 export type OwnerType = 'org' | 'user';
 export type DomainEventType = DomainEvent['type'];

@@ -4,6 +4,13 @@ import type { Row } from './authz-matrix.rows.js';
 
 /** The matrix, continued (issue 14): firmware campaigns belong to their vendor (operators act for all). */
 const VA: readonly Who[] = ['operator', 'vendorA'];
+/** Organisation campaigns: organisation 1's super admins (operators act for all). */
+const SUPER: readonly Who[] = ['operator', 'superAdmin'];
+
+/** Model A lets the organisations owning its devices run campaigns (idempotent). */
+async function allowOrgCampaigns(w: World): Promise<void> {
+  await w.h.services.models.update(SYSTEM_CLI, w.modelA, { org_campaigns_allowed: true });
+}
 
 /** One campaign of vendor A over model A, made once per world. */
 const made = new WeakMap<World, Promise<string>>();
@@ -53,6 +60,33 @@ export const CAMPAIGN_ROWS: Row[] = [
   byId('POST', '/resume'),
   byId('POST', '/retry'),
   byId('POST', '/cancel'),
+  {
+    op: 'POST /api/v1/orgs/{orgId}/campaigns',
+    allow: SUPER,
+    req: async ({ w }) => {
+      await allowOrgCampaigns(w);
+      return { url: `/api/v1/orgs/${w.org1}/campaigns`, payload: { ...body(w), target: { sns: [w.sn.orgOut] } } };
+    },
+    // Gives the device back, so the vendor's campaign rows and the next principal find it free.
+    after: async ({ w }) => {
+      for (const c of await w.h.services.campaigns.listForOrg(SYSTEM_CLI, w.org1, { status: 'running' })) {
+        await w.h.services.campaigns.cancel(SYSTEM_CLI, c.id);
+      }
+    },
+  },
+  {
+    op: 'GET /api/v1/orgs/{orgId}/campaigns',
+    allow: SUPER,
+    req: ({ w }) => ({ url: `/api/v1/orgs/${w.org1}/campaigns` }),
+  },
+  {
+    op: 'GET /api/v1/orgs/{orgId}/campaign-models',
+    allow: SUPER,
+    req: async ({ w }) => {
+      await allowOrgCampaigns(w);
+      return { url: `/api/v1/orgs/${w.org1}/campaign-models` };
+    },
+  },
   {
     op: 'GET /api/v1/devices/{sn}/campaigns',
     allow: VA,

@@ -74,6 +74,8 @@ export const VENDOR_ROUTE_CAPS: Record<string, VendorCapability | 'none'> = {
   'GET /api/v1/batches/{batchId}': 'batches',
   'GET /api/v1/batches/{batchId}/download': 'batches',
   'GET /api/v1/batches/{batchId}/secrets.csv': 'batches',
+  'GET /api/v1/batches/{batchId}/labels-a4.pdf': 'batches',
+  'GET /api/v1/batches/{batchId}/labels-roll.pdf': 'batches',
   'GET /api/v1/batches/{batchId}/preview.svg': 'batches',
   'POST /api/v1/vendors/{vendorId}/relations/import': 'relations',
   'GET /api/v1/vendors/{vendorId}/relations/export.csv': 'relations',

@@ -102,8 +102,20 @@ export const ROWS: Row[] = [
   {
     op: 'DELETE /api/v1/tokens/{id}',
     allow: VA,
-    req: async ({ w }) =>
-      get(`/api/v1/tokens/${(await w.h.services.accounts.createVendorKey(SYSTEM_CLI, w.vendorA, 'doomed')).id}`),
+    req: async (c) => {
+      c.state.key = (await c.w.h.services.accounts.createVendorKey(SYSTEM_CLI, c.w.vendorA, 'doomed')).id;
+      return get(`/api/v1/tokens/${c.state.key}`);
+    },
+    // A vendor key is revoked by its vendor's admins (and operators) only; a refusal leaves it working.
+    effect: async (c) => {
+      const row = await c.w.h.deps.db.kysely
+        .selectFrom('api_tokens')
+        .select('revoked_at')
+        .where('id', '=', c.state.key!)
+        .executeTakeFirstOrThrow();
+      const revoked = row.revoked_at !== null;
+      return revoked === VA.includes(c.who) ? null : `revoked: ${revoked}`;
+    },
   },
   { op: 'POST /api/v1/vendors', allow: OP, req: ({ w }) => json('/api/v1/vendors', { name: `V ${w.next()}` }) },
   {
@@ -335,7 +347,12 @@ export const ROWS: Row[] = [
     allow: VA,
     req: ({ w }) => json(`/api/v1/devices/${w.sn.orgIn}/commands`, { cmd: 'restart' }),
   },
-  { op: 'GET /api/v1/devices/{sn}/commands', allow: VA, req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/commands`) },
+  // Issue 13 item 9: the device's admins read its command history too; member 1, who sees it, does not.
+  {
+    op: 'GET /api/v1/devices/{sn}/commands',
+    allow: [...VA, 'superAdmin', 'deviceAdmin'],
+    req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/commands`),
+  },
   { op: 'GET /api/v1/devices/{sn}/logs', allow: VA, req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/logs`) },
   { op: 'GET /api/v1/devices/{sn}/logs/{id}', allow: VA, req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/logs/${w.logId}`) },
   { op: 'GET /api/v1/devices/{sn}/error-reports', allow: VA, req: ({ w }) => get(`/api/v1/devices/${w.sn.orgIn}/error-reports`) },

@@ -5,6 +5,7 @@ import { routeAccessTable } from '../../src/http/gate.js';
 import { buildWorld, WHO, type Who, type World } from './authz-matrix.fixture.js';
 import { type Req, ROWS, type Row } from './authz-matrix.rows.js';
 import { ACCOUNTS_ROWS } from './authz-matrix.rows-accounts.js';
+import { BLUETOOTH_ROWS } from './authz-matrix.rows-bluetooth.js';
 import { CAMPAIGN_ROWS } from './authz-matrix.rows-campaigns.js';
 import { FLEET_STATS_ROWS } from './authz-matrix.rows-fleet-stats.js';
 import { LABELS_ROWS } from './authz-matrix.rows-labels.js';
@@ -13,6 +14,7 @@ import { ORG_DEVICES_ROWS } from './authz-matrix.rows-org-devices.js';
 import { PAIRING_ROWS } from './authz-matrix.rows-pairing.js';
 import { PEOPLE_ROWS } from './authz-matrix.rows-people.js';
 import { VENDOR_FLEET_ROWS } from './authz-matrix.rows-vendor-fleet.js';
+import { VENDOR_GAPS_ROWS } from './authz-matrix.rows-vendor-gaps.js';
 import { VENDOR_ROLE_ROWS, withVendorRoles } from './authz-matrix.rows-vendor-roles.js';
 
 /**
@@ -28,10 +30,12 @@ const TABLE: Row[] = withVendorRoles([
   ...ORG_DEVICES_ROWS,
   ...OPERATOR_ROWS,
   ...PAIRING_ROWS,
+  ...BLUETOOTH_ROWS,
   ...LABELS_ROWS,
   ...VENDOR_FLEET_ROWS,
   ...CAMPAIGN_ROWS,
   ...FLEET_STATS_ROWS,
+  ...VENDOR_GAPS_ROWS,
   ...VENDOR_ROLE_ROWS,
 ]);
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);

@@ -36,7 +36,8 @@ export function ensureConsoleBuilt(): void {
   }
 }
 
-export async function launchConsoleBrowser(): Promise<ConsoleBrowser> {
+/** `args`: extra chromium switches (the Bluetooth test turns on Web Bluetooth, behind a flag on Linux). */
+export async function launchConsoleBrowser(opts: { args?: string[] } = {}): Promise<ConsoleBrowser> {
   mkdirSync(SHOTS, { recursive: true });
   ensureConsoleBuilt();
   // launch() gives chromium a new, empty profile directory of its own and removes it on close.
@@ -51,6 +52,7 @@ export async function launchConsoleBrowser(): Promise<ConsoleBrowser> {
       '--disable-sync',
       '--disable-quic',
       '--no-first-run',
+      ...(opts.args ?? []),
     ],
   });
   const contexts: BrowserContext[] = [];

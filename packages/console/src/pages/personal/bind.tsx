@@ -37,7 +37,7 @@ function CodePage({ content }: { content: string }) {
     post<ScanResolution>('/api/v1/scan/resolve', { content })
       .then((r) => {
         if (!live) return;
-        if (r.action === 'choose_method') navigate('/scan', { replace: true });
+        if (r.action === 'choose_method') navigate(r.kind === 'bluetooth_discovery' ? '/bluetooth' : '/scan', { replace: true });
         // A bound device the scanner may see (its organisation's admin, its owner): its page, not a dead end.
         else if (r.validity === 'bound' && r.device_page) navigate(`${r.device_page}?scanned=bound`, { replace: true });
         else setRes(r);
@@ -68,7 +68,7 @@ function CodePage({ content }: { content: string }) {
     );
   }
   if (res.action === 'login') return <LoginConfirm res={res} content={content} />;
-  if (res.action === 'bind') return <BindConfirm res={res} content={content} />;
+  if (res.action === 'bind') return <BindConfirm res={res} proof={{ content }} />;
   return (
     <div className="narrow">
       <Problem text={validity(res.validity, res.message)} />
@@ -149,8 +149,21 @@ function DeviceSummary({ res }: { res: ScanResolution }) {
 
 const ownerKey = (o: { type: string; id: string }) => `${o.type}:${o.id}`;
 
-/** The confirmation page: model, SN, default name; owner, visibility range, remark name; confirm. */
-function BindConfirm({ res, content }: { res: ScanResolution; content: string }) {
+/**
+ * The confirmation page: model, SN, default name; owner, visibility range, remark name; confirm.
+ * `proof` is what the bind sends as the proof of possession: the scanned code, or the ticket the
+ * Bluetooth discovery page got for the device's identity (pages/personal/bluetooth.tsx). `onBound`
+ * replaces the "bound" card (that page goes on to the device page).
+ */
+export function BindConfirm({
+  res,
+  proof,
+  onBound,
+}: {
+  res: ScanResolution;
+  proof: { content: string } | { bluetooth_ticket: string };
+  onBound?: (r: BindResult) => void;
+}) {
   const { t, err } = useI18n();
   const owners = res.owners ?? [];
   const [owner, setOwner] = useState<string>(() => {
@@ -177,14 +190,15 @@ function BindConfirm({ res, content }: { res: ScanResolution; content: string })
     setError(null);
     try {
       const r = await post<BindResult>('/api/v1/bind', {
-        content,
+        ...proof,
         owner: { type: chosen.type, id: chosen.id },
         ...(remark.trim() ? { remark_name: remark.trim() } : {}),
         ...(code.trim() ? { verif_code: code.trim() } : {}),
         ...(chosen.type === 'org' && (depts.length || users.length) ? { visible_to: { departments: depts, users } } : {}),
         ...(enableApp ? { enable_app: true } : {}),
       });
-      setDone(r);
+      if (onBound) onBound(r);
+      else setDone(r);
     } catch (x) {
       const c = (x as { code?: string }).code;
       if (c === 'VERIF_CODE_REQUIRED') setAsked(true);

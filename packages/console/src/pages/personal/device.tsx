@@ -1,4 +1,4 @@
-import { type FormEvent, useCallback, useEffect, useState } from 'react';
+import { type FormEvent, lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import { ApiError, api, get, type DevicePage as Page, post } from '../../api.js';
 import { type Key, useI18n } from '../../i18n/index.js';
 import { Link, useLocation } from '../../router.js';
@@ -7,6 +7,9 @@ import { ReturnToApp, rememberReturn } from '../../third-party.js';
 import { Loading, Notice, OnlineBadge, RoleName } from '../../ui.js';
 
 type Msg = { kind: 'ok' | 'error'; text: string } | null;
+
+/** The command history, for the admins who manage the device: a small chunk of its own, off the phone path. */
+const DeviceCommands = lazy(() => import('./device-commands.js').then((m) => ({ default: m.DeviceCommands })));
 
 /**
  * The device page: model, SN, online state and last seen, firmware, bound by and when, admins,
@@ -84,6 +87,8 @@ export function DevicePage({ sn }: { sn: string }) {
     try {
       await post(`${base}/actions/${path}`, body);
       setMsg({ kind: 'ok', text: t('device.sent', { what: t(label) }) });
+      // Read the page again: the command history shows what was just sent.
+      void load();
     } catch (e) {
       setMsg({ kind: 'error', text: err(e) });
     }
@@ -237,25 +242,10 @@ export function DevicePage({ sn }: { sn: string }) {
           )}
         </section>
       </div>
-      {page.commands && page.commands.length > 0 && (
-        <section className="card">
-          <h2>{t('device.commands')}</h2>
-          <table className="table" data-testid="commands">
-            <tbody>
-              {page.commands.map((c) => (
-                <tr key={c.id}>
-                  <td className="mono">{c.cmd}</td>
-                  <td>
-                    <span className={`badge ${c.status === 'delivered' ? 'badge-on' : 'badge-off'}`}>
-                      {t(`device.cmd.${c.status}` as Key)}
-                    </span>
-                  </td>
-                  <td className="muted nowrap">{date(c.delivered_at ?? c.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </section>
+      {may('reboot') && (
+        <Suspense fallback={null}>
+          <DeviceCommands sn={d.sn} version={page} />
+        </Suspense>
       )}
       <section className="card">
         <h2>{t('device.errors')}</h2>

@@ -2,7 +2,7 @@ import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { type BindResult, post } from '../../api.js';
 import { decodeFile, decodeQr, decoderName } from '../../decode.js';
 import { type Key, reasonText, useI18n } from '../../i18n/index.js';
-import { navigate, useLocation } from '../../router.js';
+import { Link, navigate, useLocation } from '../../router.js';
 import { useMe } from '../../session.js';
 import { ReturnToApp, rememberReturn } from '../../third-party.js';
 import { Notice } from '../../ui.js';
@@ -21,10 +21,18 @@ export function ScanPage() {
   const loc = useLocation();
   // Opened by a third-party application (app + redirect_uri): it gets the person back when they are done.
   rememberReturn(loc.query);
+  // /scan#sn (from the Bluetooth page's "type the SN"): the SN form, not the camera.
+  useEffect(() => {
+    if (window.location.hash === '#sn') document.getElementById('sn')?.scrollIntoView();
+  }, []);
   return (
     <div className="narrow">
       <h1>{t('scan.title')}</h1>
       <Scanner />
+      {/* Devices that advertise over Bluetooth (seed 001), e.g. ones not yet on Wi-Fi. */}
+      <Link to="/bluetooth" className="button wide" data-testid="to-bluetooth">
+        {t('scan.bluetooth')}
+      </Link>
       <PasteCode />
       <AddBySn />
       <ReturnToApp result="cancelled" />
@@ -203,7 +211,7 @@ function AddBySn() {
   };
 
   return (
-    <section className="card">
+    <section className="card" id="sn">
       <h2>{t('scan.bySn')}</h2>
       <form onSubmit={submit} data-testid="sn-form">
         <label>

@@ -268,7 +268,15 @@ function BatchDetail({ batchId }: { batchId: string }) {
   const base = `/api/v1/batches/${encodeURIComponent(batchId)}`;
   const downloads: Array<{ key: string; href: string; testId: string }> = [
     { key: 'zip', href: `${base}/download`, testId: 'dl-zip' },
-    { key: 'pdf', href: `${base}/download?include=pdf`, testId: 'dl-pdf' },
+    // The two label PDFs on their own, to print straight away (the same files as in the zip).
+    { key: 'pdfA4', href: `${base}/labels-a4.pdf`, testId: 'dl-pdf-a4' },
+    { key: 'pdfRoll', href: `${base}/labels-roll.pdf`, testId: 'dl-pdf-roll' },
+    // The manifest as one csv: the fleet's static-QR sheet of this batch (the same rows, plus model and QR URL).
+    {
+      key: 'manifestCsv',
+      href: `/api/v1/vendors/${encodeURIComponent(vendorId)}/devices/qr-sheet?batch_id=${encodeURIComponent(batchId)}&format=csv`,
+      testId: 'dl-manifest-csv',
+    },
     { key: 'manifest', href: `${base}/download?include=manifest`, testId: 'dl-manifest' },
     { key: 'images', href: `${base}/download?include=png,svg`, testId: 'dl-images' },
   ];

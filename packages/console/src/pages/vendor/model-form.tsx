@@ -23,6 +23,7 @@ export interface ModelFormValues {
   require_check_char: boolean;
   label_format: LabelFormat;
   label_template?: string | null;
+  org_campaigns_allowed: boolean;
 }
 
 export const NEW_MODEL: ModelFormValues = {
@@ -35,6 +36,7 @@ export const NEW_MODEL: ModelFormValues = {
   require_check_char: false,
   label_format: 'wecom',
   label_template: 'ACME;{pk};{sn}',
+  org_campaigns_allowed: false,
 };
 
 export function formValuesOf(m: Model): ModelFormValues {
@@ -47,6 +49,7 @@ export function formValuesOf(m: Model): ModelFormValues {
     require_check_char: m.require_check_char ?? false,
     label_format: m.label_format,
     label_template: m.label_template ?? 'ACME;{pk};{sn}',
+    org_campaigns_allowed: m.org_campaigns_allowed ?? false,
   };
 }
 
@@ -61,6 +64,7 @@ export function bodyOf(v: ModelFormValues, creating: boolean): ModelBody {
     require_check_char: v.require_check_char,
     label_format: v.label_format,
     ...(v.label_format === 'custom' ? { label_template: v.label_template ?? '' } : {}),
+    org_campaigns_allowed: v.org_campaigns_allowed ?? false,
   };
   if (creating) {
     if (v.product_key?.trim()) body.product_key = v.product_key.trim();
@@ -163,6 +167,14 @@ export function ModelFields({ creating, productKey }: { creating: boolean; produ
         extra={t('models.checkCharHint')}
       >
         <Switch data-testid="model-check-char" />
+      </Form.Item>
+      <Form.Item
+        name="org_campaigns_allowed"
+        label={t('models.orgCampaigns')}
+        valuePropName="checked"
+        extra={t('models.orgCampaignsHint')}
+      >
+        <Switch data-testid="model-org-campaigns" />
       </Form.Item>
       <Form.Item name="label_format" label={t('models.labelFormat')}>
         <Radio.Group data-testid="model-label-format">

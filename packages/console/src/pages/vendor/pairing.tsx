@@ -223,14 +223,31 @@ function Station({
     refetchInterval: 10_000,
   });
 
-  // The batch's progress (all stations): after a pair, at most every 3 s, besides the 10 s poll.
+  // The batch's progress (all stations): after a pair, at most every 3 s, besides the 10 s poll. A pair
+  // inside the 3 s gets one trailing refresh, so the count catches up with the last pair of a burst.
   const lastRefresh = useRef(0);
+  const trailing = useRef<ReturnType<typeof setTimeout> | null>(null);
   const refetchBatch = batch.refetch;
   const refreshBatch = useCallback(() => {
-    if (shift.batchId === null || Date.now() - lastRefresh.current < 3000) return;
+    if (shift.batchId === null) return;
+    const wait = lastRefresh.current + 3000 - Date.now();
+    if (wait > 0) {
+      trailing.current ??= setTimeout(() => {
+        trailing.current = null;
+        lastRefresh.current = Date.now();
+        void refetchBatch();
+      }, wait);
+      return;
+    }
     lastRefresh.current = Date.now();
     void refetchBatch();
   }, [shift.batchId, refetchBatch]);
+  useEffect(
+    () => () => {
+      if (trailing.current) clearTimeout(trailing.current);
+    },
+    [],
+  );
 
   const send = useCallback(
     async (e: PairEntry): Promise<PairAnswer> => {

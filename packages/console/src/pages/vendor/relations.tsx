@@ -11,6 +11,8 @@ import { reasonIn } from './relation-reasons.js';
 interface Entry {
   id: string;
   actor: string;
+  /** The person's name, when a person imported it. */
+  actor_name?: string | null;
   file_name: string | null;
   format: string;
   result: string;
@@ -182,7 +184,7 @@ export function Component() {
           columns={[
             { title: t('relations.when'), dataIndex: 'started_at', render: (v: string) => c.date(v) },
             { title: t('relations.file'), dataIndex: 'file_name', render: (v: string | null) => v ?? '—' },
-            { title: t('relations.who'), dataIndex: 'actor' },
+            { title: t('relations.who'), dataIndex: 'actor', render: (v: string, e: Entry) => e.actor_name ?? v },
             {
               title: t('relations.result'),
               dataIndex: 'result',

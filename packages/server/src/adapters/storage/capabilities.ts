@@ -14,6 +14,11 @@ export interface StorageCapabilities {
   insertChunk(columns: number): number;
   /** True when `err` is a unique-constraint violation (each driver reports it its own way). */
   isUniqueViolation(err: unknown): boolean;
+  /**
+   * Finishes a generated column added to an existing table: SQLite adds only VIRTUAL ones (computed
+   * on read, stored in its indexes), PostgreSQL before 18 only STORED ones. Either may be indexed.
+   */
+  generatedColumn(c: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
 }
 
 function chunk(maxParams: number, columns: number): number {
@@ -27,6 +32,7 @@ export const sqliteCapabilities: StorageCapabilities = {
   insertChunk: (columns) => chunk(32_000, columns),
   isUniqueViolation: (err) =>
     typeof err === 'object' && err !== null && String((err as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT_UNIQUE'),
+  generatedColumn: (c) => c,
 };
 
 export const postgresCapabilities: StorageCapabilities = {
@@ -36,4 +42,5 @@ export const postgresCapabilities: StorageCapabilities = {
   maxParams: 65_000,
   insertChunk: (columns) => chunk(65_000, columns),
   isUniqueViolation: (err) => typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
+  generatedColumn: (c) => c.stored(),
 };

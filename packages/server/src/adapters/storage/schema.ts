@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { Generated, GeneratedAlways } from 'kysely';
 
 /**
  * Table shapes for Kysely. Timestamps are epoch milliseconds (BIGINT on PostgreSQL, INTEGER on
@@ -57,6 +57,8 @@ export interface ModelsTable {
   archived_at?: number | null;
   /** 017: seed-002 app scene given to devices registered without one. */
   app_scene_code?: string | null;
+  /** 024: organisations owning its devices may run firmware campaigns on them (1) or not (0). */
+  org_campaigns_allowed?: number;
 }
 
 export interface ModelTicketsTable {
@@ -117,6 +119,8 @@ export interface DevicesTable {
   // its position there; maintained by features/merchant/merchant-fleet.ts on ownership change
   merchant_org_id: string | null;
   merchant_seq: number | null;
+  /** registered | activated | bound | online, computed by the database from owner, activation and connection (026; device-state.ts). */
+  fleet_state: GeneratedAlways<'registered' | 'activated' | 'bound' | 'online'>;
 }
 
 export interface BatchesTable {
@@ -266,6 +270,8 @@ export interface OrgSettingsTable {
   /** Seed 004: ordinary members may bind devices only where this is on (off by default). */
   member_binding: number;
   updated_at: number;
+  /** 024: IANA time zone for maintenance windows; null = the instance's default. */
+  time_zone?: string | null;
 }
 
 export interface OrgMembersTable {
@@ -361,6 +367,23 @@ export interface UsedQrCodesTable {
   code_hash: string;
   sn_key: string;
   used_at: number;
+  expires_at: number;
+}
+
+/** 023: the last identity-proof nonce accepted per device (docs/protocol.md BT-11). */
+export interface BluetoothNoncesTable {
+  device_id: number;
+  last_nonce: number;
+  updated_at: number;
+}
+
+/** 023: tickets from accepted Bluetooth identity proofs, stored as SHA-256, bound to the account. */
+export interface BluetoothTicketsTable {
+  ticket_hash: string;
+  device_id: number;
+  user_id: string;
+  nonce: number;
+  created_at: number;
   expires_at: number;
 }
 
@@ -532,6 +555,8 @@ export interface Database {
   device_apps: DeviceAppsTable;
   device_users: DeviceUsersTable;
   used_qr_codes: UsedQrCodesTable;
+  bluetooth_nonces: BluetoothNoncesTable;
+  bluetooth_tickets: BluetoothTicketsTable;
   notifications: NotificationsTable;
   login_codes: LoginCodesTable;
   merchants: MerchantsTable;
@@ -557,9 +582,11 @@ export interface Database {
   campaigns: CampaignsTable;
   campaign_executions: CampaignExecutionsTable;
   campaign_samples: CampaignSamplesTable;
+  campaign_counts: CampaignCountsTable;
   fleet_daily: FleetDailyTable;
   fleet_daily_errors: FleetDailyErrorsTable;
   fleet_online: FleetOnlineTable;
+  fleet_online_daily: FleetOnlineDailyTable;
   fleet_versions: FleetVersionsTable;
 }
 
@@ -702,6 +729,10 @@ export interface CampaignsTable {
   created_at: number;
   updated_at: number;
   finished_at: number | null;
+  /** 024: the organisation running it (null: the vendor's own). */
+  org_id: string | null;
+  /** 024: JSON maintenance window {start, end, days?} in each owner's time zone. */
+  maintenance_window: string | null;
 }
 
 /** One device's execution of a campaign (021_campaigns). */
@@ -720,6 +751,13 @@ export interface CampaignExecutionsTable {
   deadline_at: number | null;
   finished_at: number | null;
   updated_at: number;
+}
+
+/** A campaign's executions by state, kept by every transition (028_campaign_counts). */
+export interface CampaignCountsTable {
+  campaign_id: string;
+  state: string;
+  n: number;
 }
 
 /** Counts by state at a moment, for a campaign's progress chart (021_campaigns). */
@@ -753,6 +791,16 @@ export interface FleetOnlineTable {
   /** Hour start, ms. */
   at: number;
   model_id: string;
+  devices: number;
+  online: number;
+}
+
+/** Each day's highest hourly sample (027_ota_read_paths), kept by the sampler beside fleet_online. */
+export interface FleetOnlineDailyTable {
+  scope: string;
+  model_id: string;
+  /** UTC epoch day. */
+  day: number;
   devices: number;
   online: number;
 }

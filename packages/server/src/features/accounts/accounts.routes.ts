@@ -88,7 +88,8 @@ export function accountsRoutes(s: Services) {
       {
         schema: {
           tags: ['accounts'],
-          summary: 'Revoke an API token or vendor key (your own; operators any user token)',
+          summary:
+            "Revoke an API token (your own; operators any) or a vendor key (the vendor's admins, the vendor itself, operators); audited",
           params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
         },
       },

@@ -180,12 +180,19 @@ export class AccountsService {
     if (!row) fail('NOT_FOUND', 'No such token');
     if (row.vendor_id) requireVendor(actor, row.vendor_id, 'keys');
     else if (!(actor.kind === 'user' && actor.userId === row.user_id)) requireOperator(actor);
-    await this.db
-      .updateTable('api_tokens')
-      .set({ revoked_at: this.deps.clock.now() })
-      .where('id', '=', tokenId)
-      .where('revoked_at', 'is', null)
-      .execute();
+    const now = this.deps.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('api_tokens')
+        .set({ revoked_at: now })
+        .where('id', '=', tokenId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      // Only a revocation that happened is recorded (a second DELETE changes nothing).
+      if (Number(r.numUpdatedRows) === 0) return;
+      if (row.vendor_id) await audit(trx, now, actor, 'vendor_key.revoke', row.vendor_id, { key: tokenId, name: row.name });
+      else await audit(trx, now, actor, 'token.revoke', `user:${row.user_id}`, { token: tokenId, name: row.name });
+    });
   }
 }
 

@@ -4,7 +4,8 @@ import { AppError, fail } from '../../errors.js';
 import { audit } from '../../shared/audit.js';
 import type { BindMethod } from '../../shared/domain-events.js';
 import type { Principal } from '../../shared/principal.js';
-import type { LockoutPolicy } from '../people/lockout.js';
+import type { DeviceRow } from '../devices/devices.repo.js';
+import type { LockoutKeys, LockoutPolicy } from '../people/lockout.js';
 
 /**
  * Proof of possession (issue 11, docs/binding.md). A bind is only as strong as what the binder
@@ -16,8 +17,11 @@ import type { LockoutPolicy } from '../people/lockout.js';
 export type TypedSnMode = 'verif_code' | 'sn_only';
 export const TYPED_SN_MODES: readonly TypedSnMode[] = ['verif_code', 'sn_only'];
 
-/** Methods whose content only the device (or its label) can give. Operators' binds are audited apart. */
-const POSSESSION: ReadonlySet<BindMethod> = new Set<BindMethod>(['static_qr', 'dynamic_qr', 'operator']);
+/**
+ * Methods whose content only the device (or its label) can give. Operators' binds are audited apart.
+ * `bluetooth`: a ticket from an identity proof the device signed with its SecretNo (BT-11).
+ */
+const POSSESSION: ReadonlySet<BindMethod> = new Set<BindMethod>(['static_qr', 'dynamic_qr', 'bluetooth', 'operator']);
 
 export function provesPossession(method: BindMethod): boolean {
   return POSSESSION.has(method);
@@ -154,4 +158,17 @@ export async function writeBindSettings(
       ...(mode !== cur.typed_sn_mode ? { typed_sn_mode_was: cur.typed_sn_mode } : {}),
     });
   });
+}
+
+/**
+ * Tickets that stand for a proof of possession obtained elsewhere (features/bluetooth): redeemed by
+ * POST /api/v1/bind. `spend` makes the ticket single-use inside the bind's transaction.
+ */
+export interface PossessionTickets {
+  /** Throws BT_TICKET_INVALID for an unknown, expired, used or another account's ticket. */
+  redeem(
+    actor: Principal,
+    ticket: string,
+    keys: LockoutKeys,
+  ): Promise<{ device: DeviceRow; spend: { hash: string; snKey: string; expiresAt: number } }>;
 }

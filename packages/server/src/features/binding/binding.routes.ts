@@ -79,7 +79,7 @@ export function bindingRoutes(s: Services) {
           tags: ['binding'],
           summary: 'Bind a device by typed SN or scanned code to your personal space or an organisation',
           description:
-            'Give `sn` (optionally with `product_key`; `verif_code` unless the model is `sn_only`) or `content` (the scanned text: a connect/hardware URL or a Quectel label). Taking over or joining a personal device needs a label or screen scan. Wrong SNs and codes lock an account after 10 in 15 minutes (an address after 100); typed-SN claims are limited to 20 an hour per account.',
+            "Give `sn` (optionally with `product_key`; `verif_code` unless the model is `sn_only`), `content` (the scanned text: a connect/hardware URL or a Quectel label) or `bluetooth_ticket` (from POST /api/v1/bluetooth/identity; proves possession, 400 BT_TICKET_INVALID when used, expired or another account's). Taking over or joining a personal device needs a label or screen scan. Wrong SNs and codes lock an account after 10 in 15 minutes (an address after 100); typed-SN claims are limited to 20 an hour per account.",
           body: bindBody,
         },
       },
@@ -93,6 +93,7 @@ export function bindingRoutes(s: Services) {
             sn: b.sn,
             productKey: b.product_key,
             content: b.content,
+            bluetoothTicket: b.bluetooth_ticket,
             verifCode: b.verif_code,
             remarkName: b.remark_name,
             visibleTo: b.visible_to,
@@ -104,7 +105,10 @@ export function bindingRoutes(s: Services) {
       },
     );
 
-    app.post<{ Params: { sn: string }; Body: Omit<BindBody, 'sn' | 'product_key' | 'content' | 'verif_code'> }>(
+    app.post<{
+      Params: { sn: string };
+      Body: Omit<BindBody, 'sn' | 'product_key' | 'content' | 'bluetooth_ticket' | 'verif_code'>;
+    }>(
       '/api/v1/devices/:sn/transfer',
       {
         schema: {
@@ -288,6 +292,7 @@ interface BindBody {
   sn?: string;
   product_key?: string;
   content?: string;
+  bluetooth_ticket?: string;
   verif_code?: string;
   remark_name?: string;
   visible_to?: { departments?: string[]; users?: string[] };
@@ -309,6 +314,8 @@ const bindBody = {
     sn: { type: 'string', maxLength: 200 },
     product_key: { type: 'string', maxLength: 64 },
     content: { type: 'string', maxLength: 4096 },
+    /** From POST /api/v1/bluetooth/identity: proves possession (features/bluetooth). */
+    bluetooth_ticket: { type: 'string', minLength: 1, maxLength: 128 },
     verif_code: { type: 'string', maxLength: 16 },
     remark_name: { type: 'string', maxLength: 64 },
     visible_to: { type: 'object', additionalProperties: false, properties: { departments: idList, users: idList } },

@@ -1,5 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
-import { hasValidCheckChar, isValidSn } from '@bindery/protocol';
+import { isValidSn } from '@bindery/protocol';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
@@ -29,12 +28,13 @@ import {
   type BindSettingsInput,
   type BindSettingsView,
   ClaimBudget,
+  type PossessionTickets,
   provesPossession,
   readBindSettings,
-  typedSnNeedsCode,
   writeBindSettings,
 } from './bind-proof.js';
 import { type ResolvedCode, ScanResolver, VALIDITY_MESSAGES, verifCodeFor } from './scan.js';
+import { TypedSnProof } from './typed-sn.js';
 
 export interface Owner {
   type: OwnerType;
@@ -58,6 +58,8 @@ export interface BindRequest extends BindOptions {
   sn?: string;
   productKey?: string;
   content?: string;
+  /** A ticket from POST /api/v1/bluetooth/identity (features/bluetooth). */
+  bluetoothTicket?: string;
 }
 
 export interface BindOutcome {
@@ -139,6 +141,9 @@ export class BindingService {
   readonly claims: ClaimBudget;
   /** Set by services.ts once the callbacks feature exists. */
   bindGate: BindGate | null = null;
+  /** Set by services.ts: Bluetooth tickets (features/bluetooth). */
+  bluetoothTickets: PossessionTickets | null = null;
+  private readonly typedSn: TypedSnProof;
 
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'metrics' | 'limiter'>,
@@ -150,6 +155,7 @@ export class BindingService {
     this.scans = new ScanResolver(deps, devices.repo);
     this.lockout = new Lockout(deps.limiter, BIND_LOCKOUT);
     this.claims = new ClaimBudget(deps.limiter);
+    this.typedSn = new TypedSnProof(deps, devices.repo, this.lockout, () => this.bindGate);
   }
 
   private get db() {
@@ -194,15 +200,18 @@ export class BindingService {
       // signed dynamic code prove the binder holds the device.
       if (method === 'quectel') {
         if (budget) await this.claims.check(budget);
-        await this.checkVerifCode(d, req.verifCode, keys);
+        await this.typedSn.checkVerifCode(d, req.verifCode, keys);
       }
+    } else if (req.bluetoothTicket !== undefined && req.bluetoothTicket !== null && this.bluetoothTickets) {
+      ({ device: d, spend } = await this.bluetoothTickets.redeem(actor, req.bluetoothTicket, keys));
+      method = 'bluetooth';
     } else if (req.sn !== undefined && req.sn !== null) {
       if (budget) await this.claims.check(budget);
-      d = await this.deviceByTypedSn(req.sn, req.productKey, keys);
+      d = await this.typedSn.device(req.sn, req.productKey, keys);
       method = 'sn';
-      await this.checkVerifCode(d, req.verifCode, keys);
+      await this.typedSn.checkVerifCode(d, req.verifCode, keys);
     } else {
-      fail('VALIDATION_FAILED', 'Give the SN, or the content of the scanned code');
+      fail('VALIDATION_FAILED', 'Give the SN, the content of the scanned code, or a Bluetooth ticket');
     }
     const outcome = await this.bindResolved(actor, d, req.owner, { ...req, method }, spend);
     if (budget && !provesPossession(method)) await this.claims.spend(budget);
@@ -234,69 +243,6 @@ export class BindingService {
         break;
       case 'used':
         fail('QR_USED');
-    }
-  }
-
-  /**
-   * A typed SN. With the model's product key the check character is verified first (it catches
-   * typos before any lookup); without one, it is verified when every model here uses them.
-   */
-  private async deviceByTypedSn(sn: unknown, productKey: string | undefined, keys: LockoutKeys): Promise<DeviceRow> {
-    if (!isValidSn(sn)) {
-      await this.lockout.fail(keys);
-      fail('INVALID_SN', undefined, { sn });
-    }
-    let modelId: string | undefined;
-    if (productKey !== undefined) {
-      const m = await this.db
-        .selectFrom('models')
-        .select(['model_id', 'require_check_char'])
-        .where('product_key', '=', productKey)
-        .executeTakeFirst();
-      if (!m) {
-        await this.lockout.fail(keys);
-        fail('MODEL_NOT_FOUND', `No device model has product key ${productKey}`);
-      }
-      if (m.require_check_char === 1 && !hasValidCheckChar(sn)) {
-        await this.lockout.fail(keys);
-        fail('SN_CHECK_FAILED');
-      }
-      modelId = m.model_id;
-    }
-    const d = await this.devices.repo.findBySn(sn);
-    if (d && (modelId === undefined || d.model_id === modelId)) return d;
-    if (!d && (await this.bindGate?.verifyUnknownSn(sn, modelId))) {
-      const vouched = await this.devices.repo.findBySn(sn);
-      if (vouched && (modelId === undefined || vouched.model_id === modelId)) return vouched;
-    }
-    await this.lockout.fail(keys);
-    if (modelId === undefined && !hasValidCheckChar(sn) && (await this.everyModelUsesCheckChars())) fail('SN_CHECK_FAILED');
-    fail('DEVICE_NOT_FOUND', `No device has SN ${sn}; check it for typos`);
-  }
-
-  private async everyModelUsesCheckChars(): Promise<boolean> {
-    const r = await this.db
-      .selectFrom('models')
-      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('require_check_char').as('cc')])
-      .executeTakeFirstOrThrow();
-    return Number(r.n) > 0 && Number(r.n) === Number(r.cc);
-  }
-
-  /** A typed SN's proof: the label's verification code, unless the model opted into `sn_only`. */
-  private async checkVerifCode(d: DeviceRow, given: string | null | undefined, keys: LockoutKeys): Promise<void> {
-    const s = await this.db
-      .selectFrom('model_bind_settings')
-      .select(['require_verif_code', 'typed_sn_mode'])
-      .where('model_id', '=', d.model_id)
-      .executeTakeFirst();
-    // sn_only passes a given code on to the vendor's bind callback unchecked (vendors may have their own).
-    if (!typedSnNeedsCode(s)) return;
-    if (given === undefined || given === null || given === '') fail('VERIF_CODE_REQUIRED');
-    const expected = Buffer.from(verifCodeFor(this.deps.secrets.open(d.secret_no_enc), d.sn));
-    const got = Buffer.from(String(given).trim());
-    if (expected.length !== got.length || !timingSafeEqual(expected, got)) {
-      await this.lockout.fail(keys);
-      fail('VERIF_CODE_WRONG');
     }
   }
 
@@ -864,6 +810,7 @@ export function notABindCode(kind: string): string {
     return 'This is a device management (login) code, not a binding code; open it to manage the device';
   }
   if (kind === 'add_device') return 'This is the add-device link; choose how to add the device';
+  if (kind === 'bluetooth_discovery') return 'This is the Bluetooth discovery link; find the device over Bluetooth';
   return VALIDITY_MESSAGES.invalid;
 }
 

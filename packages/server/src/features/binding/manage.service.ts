@@ -26,7 +26,7 @@ import {
 } from '../organisations/permissions.js';
 import { typedSnNeedsCode } from './bind-proof.js';
 import { type BindingService, boundByUser, type NetContext } from './binding.service.js';
-import { type CodeValidity, VALIDITY_MESSAGES } from './scan.js';
+import { type CodeValidity, type ResolvedCode, VALIDITY_MESSAGES } from './scan.js';
 
 /** The gateway's push door, as management needs it (features/gateway/pushes.service.ts). */
 export interface DevicePusher {
@@ -638,12 +638,26 @@ export class DeviceManagementService {
     await this.binding.lockout.check(keys);
     const r = await this.binding.scans.resolve(content);
     if (r.validity === 'unknown' || r.validity === 'forged') await this.binding.lockout.fail(keys);
+    return this.describe(actor, r);
+  }
+
+  /**
+   * What a resolved code offers the caller: the device card, and for bind codes the owners they may
+   * bind into. Also the `bind_options` of a Bluetooth identity (kind `bluetooth`, which proves
+   * possession as a label scan does; features/bluetooth).
+   */
+  async describe(
+    actor: Principal,
+    r: Pick<ResolvedCode, 'validity' | 'reason' | 'device' | 'model'> & { kind: ResolvedCode['kind'] | 'bluetooth' },
+  ): Promise<ScanResolution> {
     const message =
       r.validity === 'invalid'
         ? `${VALIDITY_MESSAGES.invalid}${r.reason ? ` (${r.reason})` : ''}`
         : VALIDITY_MESSAGES[r.validity];
     const out: ScanResolution = { kind: r.kind, validity: r.validity, message, action: 'none' };
     if (r.kind === 'add_device') return { ...out, action: 'choose_method', message: 'Choose how to add a device.' };
+    // The constant Bluetooth QR: the console opens its discovery page (/bluetooth).
+    if (r.kind === 'bluetooth_discovery') return { ...out, action: 'choose_method', message: 'Find the device over Bluetooth.' };
     if (!r.device || !r.model) return out;
     const d = r.device;
     const settings = await this.db

@@ -87,7 +87,8 @@ export class ScanResolver {
       case 'unknown':
         return (await this.customLabel(text.trim())) ?? { kind: 'unknown', validity: 'invalid', reason: scan.reason };
       case 'add_device':
-        return { kind: 'add_device', validity: 'ok' };
+      case 'bluetooth_discovery':
+        return { kind: scan.kind, validity: 'ok' };
       case 'static_bind':
         return this.withDevice('static_bind', await this.repo.findByHwCode(scan.hwCode));
       case 'quectel': {

@@ -7,11 +7,11 @@ import { newId } from '../../shared/ids.js';
 import type { FirmwareInfo, FirmwareService } from '../firmware/firmware.service.js';
 import type { DevicePushService } from '../gateway/pushes.service.js';
 import type { NotificationsService } from '../notifications/notifications.service.js';
+import { adjustCounts, moved, readCounts } from './campaigns.counts.js';
 import {
   type CampaignRow,
   type Counts,
   type ExecState,
-  emptyCounts,
   type Figures,
   IN_FLIGHT,
   judge,
@@ -19,6 +19,7 @@ import {
   type StagesSpec,
   type Thresholds,
 } from './campaigns.model.js';
+import { insideWindow, isTimeZone, leftInWindow, type MaintenanceWindow } from './campaigns.window.js';
 
 /** Who the engine's transitions are audited as. */
 export const ENGINE_ACTOR = 'system:campaigns';
@@ -33,9 +34,13 @@ export interface EngineOptions {
   sampleEveryMs?: number;
   /** Most devices one tick of one campaign notifies. */
   maxPerTick?: number;
+  /** The instance's time zone: maintenance windows of devices whose owner has none (config BINDERY_TIME_ZONE). */
+  timeZone?: string;
 }
 
-const DEFAULTS = { leaseMs: 15_000, tickMs: 1_000, sampleEveryMs: 10_000, maxPerTick: 500 };
+const DEFAULTS = { leaseMs: 15_000, tickMs: 1_000, sampleEveryMs: 10_000, maxPerTick: 500, timeZone: 'UTC' };
+/** How long the list of organisations' time zones is believed without asking again. */
+const ZONES_CACHE_MS = 30_000;
 /** How long "no campaign runs for this model" is believed on this process without asking again. */
 const ACTIVE_CACHE_MS = 1_000;
 
@@ -53,9 +58,10 @@ export class CampaignEngine {
   private readonly active = new Map<string, { until: number; yes: boolean }>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private zones: { until: number; list: string[] } | null = null;
 
   constructor(
-    private readonly deps: Pick<Deps, 'db' | 'clock' | 'logger'>,
+    private readonly deps: Pick<Deps, 'db' | 'clock' | 'logger'> & { config?: Pick<Deps['config'], 'timeZone'> },
     private readonly pushes: DevicePushService,
     private readonly notifications: NotificationsService,
     private readonly events: DomainEvents,
@@ -63,7 +69,7 @@ export class CampaignEngine {
     opts: EngineOptions = {},
   ) {
     this.nodeId = opts.nodeId ?? `${hostname()}:${process.pid}:${newId('n').slice(-6)}`;
-    this.opts = { ...DEFAULTS, ...opts };
+    this.opts = { ...DEFAULTS, ...opts, timeZone: opts.timeZone ?? deps.config?.timeZone ?? DEFAULTS.timeZone };
     this.listen();
   }
 
@@ -139,9 +145,11 @@ export class CampaignEngine {
     const now = this.now();
     await this.expire(c, now);
     if (c.status === 'running') {
-      const tripped = judge(JSON.parse(c.thresholds) as Thresholds, await this.figures(c.id, c.counted_from));
+      const figures = await this.figures(c.id, c.counted_from);
+      const tripped = judge(JSON.parse(c.thresholds) as Thresholds, figures);
       if (tripped) {
-        await this.pause(c, `Paused itself: ${tripped.reason}`, tripped.criterion, ENGINE_ACTOR);
+        // The figures the reason names, not a later count: devices keep finishing meanwhile.
+        await this.pause(c, `Paused itself: ${tripped.reason}`, tripped.criterion, ENGINE_ACTOR, figures);
       } else {
         await this.advance(c, now);
       }
@@ -212,27 +220,53 @@ export class CampaignEngine {
     const n = Math.min(due, room, this.opts.maxPerTick);
     if (n <= 0) return;
     const sent = await this.dispatch(c, stage, n, now);
-    if (sent > 0) {
-      await this.db
-        .updateTable('campaigns')
-        .set({ dispatch_at: dispatchAt + Math.round((sent * 60_000) / rate), updated_at: now })
-        .where('id', '=', c.id)
-        .execute();
+    // Fewer devices could be told than were due (the rest are outside their maintenance window):
+    // the rate restarts from now, so no backlog bursts out when their window opens.
+    const next = sent < n && c.maintenance_window ? now : dispatchAt + Math.round((sent * 60_000) / rate);
+    if (next !== dispatchAt) {
+      await this.db.updateTable('campaigns').set({ dispatch_at: next, updated_at: now }).where('id', '=', c.id).execute();
     }
   }
 
-  /** Tells the next `n` queued devices; returns how many left the queue. */
-  private async dispatch(c: CampaignRow, stage: number, n: number, now: number): Promise<number> {
+  /** The time zones organisations have set (cached), for the maintenance-window filter. */
+  private async orgZones(): Promise<string[]> {
+    const t = performance.now();
+    if (this.zones && this.zones.until > t) return this.zones.list;
     const rows = await this.db
+      .selectFrom('org_settings')
+      .select('time_zone')
+      .distinct()
+      .where('time_zone', 'is not', null)
+      .execute();
+    const list = rows.map((r) => r.time_zone).filter((z): z is string => typeof z === 'string' && isTimeZone(z));
+    this.zones = { until: t + ZONES_CACHE_MS, list };
+    return list;
+  }
+
+  /** Tells the next `n` queued devices (inside their maintenance window, when there is one); returns how many left the queue. */
+  private async dispatch(c: CampaignRow, stage: number, n: number, now: number): Promise<number> {
+    const win = c.maintenance_window ? (JSON.parse(c.maintenance_window) as MaintenanceWindow) : null;
+    let q = this.db
       .selectFrom('campaign_executions as e')
       .innerJoin('devices as d', 'd.id', 'e.device_id')
-      .select(['e.sn_key', 'e.sn', 'd.online', 'd.firmware_version', 'd.model_id', 'd.vendor_id'])
+      .leftJoin('org_settings as s', (j) => j.onRef('s.org_id', '=', 'd.owner_id').on('d.owner_type', '=', 'org'))
+      .select(['e.sn_key', 'e.sn', 'd.online', 'd.firmware_version', 'd.model_id', 'd.vendor_id', 's.time_zone'])
       .where('e.campaign_id', '=', c.id)
       .where('e.state', '=', 'queued')
-      .where((eb) => (stage === 0 ? eb('e.stage', '=', 0) : eb('e.stage', 'is', null)))
-      .orderBy('e.seq')
-      .limit(n)
-      .execute();
+      .where((eb) => (stage === 0 ? eb('e.stage', '=', 0) : eb('e.stage', 'is', null)));
+    if (win) {
+      // The owner's time zone: the organisation's setting, else the instance's (personal and unbound devices too).
+      const open = (await this.orgZones()).filter((z) => insideWindow(win, now, z));
+      const instanceOpen = insideWindow(win, now, this.opts.timeZone);
+      if (open.length === 0 && !instanceOpen) return 0;
+      q = q.where((eb) =>
+        eb.or([
+          ...(open.length ? [eb('s.time_zone', 'in', open)] : []),
+          ...(instanceOpen ? [eb('s.time_zone', 'is', null)] : []),
+        ]),
+      );
+    }
+    const rows = await q.orderBy('e.seq').limit(n).execute();
     for (const d of rows) {
       const offline = d.online !== 1;
       if (d.firmware_version === c.version) {
@@ -243,7 +277,12 @@ export class CampaignEngine {
         await this.move(c.id, d.sn_key, d.sn, ['queued'], 'skipped', 'offline', now, { stage });
         continue;
       }
-      const wait = offline ? c.queue_expiry_sec * 1000 : 0;
+      // With a maintenance window, a push queued for an offline device lasts only as long as the window.
+      const wait = !offline
+        ? 0
+        : win
+          ? Math.min(c.queue_expiry_sec * 1000, leftInWindow(win, now, d.time_zone ?? this.opts.timeZone))
+          : c.queue_expiry_sec * 1000;
       // Durable first: the device may answer before push() returns.
       const moved = await this.move(c.id, d.sn_key, d.sn, ['queued'], 'notified', offline ? 'queued_offline' : null, now, {
         stage,
@@ -291,22 +330,28 @@ export class CampaignEngine {
   ): Promise<boolean> {
     const ended = !['queued', ...IN_FLIGHT].includes(to);
     return this.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .updateTable('campaign_executions')
-        .set({ state: to, detail, updated_at: now, ...(ended ? { finished_at: now } : {}), ...extra })
-        .where('campaign_id', '=', campaignId)
-        .where('sn_key', '=', key)
-        .where('state', 'in', [...from])
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) return false;
-      await audit(trx, now, ENGINE_ACTOR, `campaign.execution.${to}`, `device:${sn}`, { campaign_id: campaignId, detail });
-      return true;
+      // One `from` state at a time: the stored counts need the state the execution left.
+      for (const was of from) {
+        const r = await trx
+          .updateTable('campaign_executions')
+          .set({ state: to, detail, updated_at: now, ...(ended ? { finished_at: now } : {}), ...extra })
+          .where('campaign_id', '=', campaignId)
+          .where('sn_key', '=', key)
+          .where('state', '=', was)
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) continue;
+        await audit(trx, now, ENGINE_ACTOR, `campaign.execution.${to}`, `device:${sn}`, { campaign_id: campaignId, detail });
+        // Last before commit: every transition of the campaign waits on these rows, so hold them briefly.
+        await adjustCounts(trx, campaignId, moved(was, to));
+        return true;
+      }
+      return false;
     });
   }
 
-  async pause(c: CampaignRow, reason: string, criterion: string | null, by: string): Promise<boolean> {
+  async pause(c: CampaignRow, reason: string, criterion: string | null, by: string, judged?: Figures): Promise<boolean> {
     const now = this.now();
-    const figures = await this.figures(c.id, c.counted_from);
+    const figures = judged ?? (await this.figures(c.id, c.counted_from));
     const ok = await this.db.transaction().execute(async (trx) => {
       const r = await trx
         .updateTable('campaigns')
@@ -344,6 +389,25 @@ export class CampaignEngine {
           data: { campaign_id: c.id, vendor_id: c.vendor_id, criterion, figures },
         },
       );
+      if (c.org_id) {
+        // An organisation's campaign: its super admins ran it, so they are told too.
+        const admins = await this.db
+          .selectFrom('org_members')
+          .select('user_id')
+          .where('org_id', '=', c.org_id)
+          .where('role', '=', 'super_admin')
+          .execute();
+        await this.notifications.notify(
+          admins.map((p) => p.user_id),
+          {
+            kind: 'campaign.paused',
+            title: 'Firmware campaign paused itself',
+            body: `${c.name} (${c.version}): ${reason}`,
+            link: `/orgs/${c.org_id}/campaigns/${c.id}`,
+            data: { campaign_id: c.id, org_id: c.org_id, criterion, figures },
+          },
+        );
+      }
       await this.events.emit({
         type: 'campaign.paused',
         campaignId: c.id,
@@ -362,16 +426,9 @@ export class CampaignEngine {
 
   // ── figures ──────────────────────────────────────────────────────────────
 
+  /** Executions by state, as stored by every transition (campaigns.counts.ts), not counted. */
   async counts(campaignId: string): Promise<Counts> {
-    const rows = await this.db
-      .selectFrom('campaign_executions')
-      .select((eb) => ['state', eb.fn.countAll<string | number>().as('n')])
-      .where('campaign_id', '=', campaignId)
-      .groupBy('state')
-      .execute();
-    const out = emptyCounts();
-    for (const r of rows) out[r.state as ExecState] = Number(r.n);
-    return out;
+    return readCounts(this.db, campaignId);
   }
 
   /** Executions ended since `from`; queued-while-offline ones that expired are not judged (the device never heard). */

@@ -50,6 +50,8 @@ export interface TargetSpec {
   sns?: string[];
   /** Only devices owned by this organisation. */
   org_id?: string;
+  /** Only the organisation's devices in this department or a sub-department (needs org_id). */
+  department_id?: string;
 }
 
 export type Counts = Record<ExecState, number>;

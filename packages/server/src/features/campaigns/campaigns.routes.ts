@@ -39,6 +39,23 @@ const targetSchema = {
     online_only: { type: 'boolean' },
     sns: { type: 'array', maxItems: 100_000, items: { type: 'string', maxLength: 128 } },
     org_id: { type: 'string', maxLength: 64 },
+    department_id: {
+      type: 'string',
+      maxLength: 64,
+      description: "Only the organisation's devices in this department or a sub-department",
+    },
+  },
+} as const;
+const windowSchema = {
+  type: 'object',
+  required: ['start', 'end'],
+  additionalProperties: false,
+  description:
+    "Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens",
+  properties: {
+    start: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' },
+    end: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' },
+    days: { type: 'array', minItems: 1, maxItems: 7, items: { type: 'integer', minimum: 0, maximum: 6 } },
   },
 } as const;
 const figuresSchema = {
@@ -58,6 +75,8 @@ const campaignView = {
   properties: {
     id: { type: 'string' },
     vendor_id: { type: 'string' },
+    org_id: { type: ['string', 'null'] },
+    maintenance_window: { ...windowSchema, type: ['object', 'null'] },
     model_id: { type: 'string' },
     firmware_id: { type: 'string' },
     version: { type: 'string' },
@@ -97,6 +116,28 @@ const executionView = {
     updated_at: { type: 'string' },
   },
 } as const;
+const createBody = {
+  type: 'object',
+  required: ['name', 'model_id', 'firmware_id', 'stages', 'thresholds'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', maxLength: 120 },
+    model_id: { type: 'string', maxLength: 64 },
+    firmware_id: { type: 'string', maxLength: 64 },
+    target: targetSchema,
+    stages: stagesSchema,
+    thresholds: thresholdsSchema,
+    offline: { type: 'string', enum: ['skip', 'queue'] },
+    queue_expiry_sec: { type: 'integer', minimum: 60 },
+    window_sec: { type: 'integer', minimum: 1 },
+    maintenance_window: windowSchema,
+  },
+} as const;
+const statusQuery = {
+  type: 'object',
+  properties: { status: { type: 'string', enum: ['running', 'paused', 'cancelled', 'completed'] } },
+} as const;
+const orgParams = { type: 'object', required: ['orgId'], properties: { orgId: { type: 'string', maxLength: 64 } } } as const;
 const one = { 200: { type: 'object', required: ['campaign'], properties: { campaign: campaignView } } } as const;
 const idParams = {
   type: 'object',
@@ -113,22 +154,7 @@ export function campaignsRoutes(s: Services) {
         schema: {
           tags: TAGS,
           summary: "Start a staged firmware campaign over a model's devices (canary, then growing rates; abort criteria)",
-          body: {
-            type: 'object',
-            required: ['name', 'model_id', 'firmware_id', 'stages', 'thresholds'],
-            additionalProperties: false,
-            properties: {
-              name: { type: 'string', maxLength: 120 },
-              model_id: { type: 'string', maxLength: 64 },
-              firmware_id: { type: 'string', maxLength: 64 },
-              target: targetSchema,
-              stages: stagesSchema,
-              thresholds: thresholdsSchema,
-              offline: { type: 'string', enum: ['skip', 'queue'] },
-              queue_expiry_sec: { type: 'integer', minimum: 60 },
-              window_sec: { type: 'integer', minimum: 1 },
-            },
-          },
+          body: createBody,
           response: { 201: one[200] },
         },
       },
@@ -141,17 +167,89 @@ export function campaignsRoutes(s: Services) {
       {
         schema: {
           tags: TAGS,
-          summary: "A vendor's firmware campaigns, newest first, with counts by execution state",
-          querystring: {
-            type: 'object',
-            properties: { status: { type: 'string', enum: ['running', 'paused', 'cancelled', 'completed'] } },
-          },
+          summary: "A vendor's firmware campaigns (its organisations' too), newest first, with counts by execution state",
+          querystring: statusQuery,
           response: {
             200: { type: 'object', required: ['campaigns'], properties: { campaigns: { type: 'array', items: campaignView } } },
           },
         },
       },
       async (req) => ({ campaigns: await s.campaigns.list(principalOf(req), req.params.vendorId, req.query) }),
+    );
+
+    // An organisation's own campaigns (super admins; the model's vendor must allow it).
+    app.post<{ Params: { orgId: string }; Body: CreateCampaignInput }>(
+      '/api/v1/orgs/:orgId/campaigns',
+      {
+        schema: {
+          tags: TAGS,
+          summary:
+            "Start a firmware campaign over the organisation's own devices of a model whose vendor allows it (super admins)",
+          params: orgParams,
+          body: createBody,
+          response: { 201: one[200] },
+        },
+      },
+      async (req, reply) =>
+        reply.status(201).send({ campaign: await s.campaigns.createForOrg(principalOf(req), req.params.orgId, req.body) }),
+    );
+
+    app.get<{ Params: { orgId: string }; Querystring: { status?: CampaignStatus } }>(
+      '/api/v1/orgs/:orgId/campaigns',
+      {
+        schema: {
+          tags: TAGS,
+          summary: "An organisation's firmware campaigns, newest first, with counts by execution state (super admins)",
+          params: orgParams,
+          querystring: statusQuery,
+          response: {
+            200: { type: 'object', required: ['campaigns'], properties: { campaigns: { type: 'array', items: campaignView } } },
+          },
+        },
+      },
+      async (req) => ({ campaigns: await s.campaigns.listForOrg(principalOf(req), req.params.orgId, req.query) }),
+    );
+
+    app.get<{ Params: { orgId: string } }>(
+      '/api/v1/orgs/:orgId/campaign-models',
+      {
+        schema: {
+          tags: TAGS,
+          summary:
+            'Models the organisation may run campaigns on (it owns devices of them, their vendor allows it), with their published images',
+          params: orgParams,
+          response: {
+            200: {
+              type: 'object',
+              required: ['models'],
+              properties: {
+                models: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['model_id', 'name', 'vendor_name', 'devices', 'firmware'],
+                    properties: {
+                      model_id: { type: 'string' },
+                      name: { type: 'string' },
+                      vendor_name: { type: 'string' },
+                      devices: int,
+                      firmware: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          required: ['id', 'version', 'is_current'],
+                          properties: { id: { type: 'string' }, version: { type: 'string' }, is_current: { type: 'boolean' } },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (req) => ({ models: await s.campaigns.orgOptions(principalOf(req), req.params.orgId) }),
     );
 
     app.get<{ Params: { campaignId: string } }>(

@@ -6,6 +6,7 @@ import type { Database } from '../../adapters/storage/schema.js';
  * each step, so it can never drift from them: registered (SN stored) → activated (it reached the
  * gateway or the cloud API) → bound (someone owns it) → online (bound and connected now).
  * An unbound device that is connected stays `activated`; the `online` filter finds it.
+ * The database keeps the same rule as the `fleet_state` column (migration 026), for the list's filter.
  * (The legacy `devices.state` column is not read: it said "registered" forever.)
  */
 export const DEVICE_STATES = ['registered', 'activated', 'bound', 'online'] as const;
@@ -16,16 +17,10 @@ export function deviceState(d: { owner_id: string | null; activated_at: number |
   return d.activated_at !== null ? 'activated' : 'registered';
 }
 
-/** The same rule as a WHERE condition, for the fleet list's state filter. */
+/**
+ * The state filter of the fleet list: the `fleet_state` column, which the database computes by the
+ * rule above (migration 026) and indexes with the vendor or model and the SN key.
+ */
 export function stateCondition(eb: ExpressionBuilder<Database, 'devices'>, state: DeviceState) {
-  switch (state) {
-    case 'registered':
-      return eb.and([eb('owner_id', 'is', null), eb('activated_at', 'is', null)]);
-    case 'activated':
-      return eb.and([eb('owner_id', 'is', null), eb('activated_at', 'is not', null)]);
-    case 'bound':
-      return eb.and([eb('owner_id', 'is not', null), eb('online', '=', 0)]);
-    case 'online':
-      return eb.and([eb('owner_id', 'is not', null), eb('online', '=', 1)]);
-  }
+  return eb('fleet_state', '=', state);
 }

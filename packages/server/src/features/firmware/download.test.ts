@@ -5,7 +5,7 @@ import { storageBackends } from '../../testing/backends.js';
 import { bearer } from '../../testing/harness.js';
 import { type GatewayHarness, startGatewayHarness } from '../gateway/gateway.testkit.js';
 import { subscribeDevice, WireDevice } from '../gateway/wire-device.js';
-import { DOWNLOAD_LINK_TTL_SEC, decideRange } from './download.js';
+import { DOWNLOAD_LINK_TTL_SEC, decideRange, FirmwareBytesCache } from './download.js';
 
 /** Issue 14 item 4: ranges, validators, and per-device signed links from get_firmware_info. */
 describe.each(storageBackends())('firmware downloads on $backend.name', ({ backend, skip }) => {
@@ -75,6 +75,30 @@ describe.each(storageBackends())('firmware downloads on $backend.name', ({ backe
     expect(head.headers.get('content-length')).toBe('10');
   });
 
+  it.skipIf(skip)('streams a file too large to hold in memory from disk, with the same range rules', async () => {
+    // Past FirmwareBytesCache's 32 MiB per file: this takes the file-stream path.
+    const big = Buffer.alloc(33 * 2 ** 20);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);
+    const key = (await g.h.services.accounts.createVendorKey(SYSTEM_CLI, g.vendorId, 'fw-big')).token;
+    const up = await g.h.app.inject({
+      method: 'POST',
+      url: `/api/v1/models/${g.modelId}/firmware/upload?version=3.1.0-big&make_current=false`,
+      headers: { ...bearer(key), 'content-type': 'application/octet-stream' },
+      payload: big,
+    });
+    expect(up.statusCode, up.body).toBe(201);
+    const url = `/api/v1/firmware/${up.json().firmware.id}/file`;
+    const cut = big.length - 300_000;
+    const first = await get(url, { range: `bytes=${cut - 100_000}-${cut - 1}` });
+    expect(first.statusCode).toBe(206);
+    // Buffer.equals: a deep toEqual over 100 000s of bytes takes seconds.
+    expect(first.rawPayload.equals(big.subarray(cut - 100_000, cut))).toBe(true);
+    const rest = await get(url, { range: `bytes=${cut}-`, 'if-range': first.headers.etag as string });
+    expect(rest.statusCode).toBe(206);
+    expect(rest.headers['content-range']).toBe(`bytes ${cut}-${big.length - 1}/${big.length}`);
+    expect(rest.rawPayload.equals(big.subarray(cut))).toBe(true);
+  });
+
   it.skipIf(skip)(
     'answers get_firmware_info with a link signed for the device; forged and expired links are refused',
     async () => {
@@ -136,5 +160,53 @@ describe('decideRange', () => {
     const mtime = Date.UTC(2026, 0, 1);
     expect(decideRange('bytes=1-', new Date(mtime).toUTCString(), 100, etag, mtime)).toMatchObject({ kind: 'partial' });
     expect(decideRange('bytes=1-', new Date(mtime - 1000).toUTCString(), 100, etag, mtime)).toEqual({ kind: 'full' });
+  });
+});
+
+describe('FirmwareBytesCache', () => {
+  /** A fake disk: counts reads; `short` answers fewer bytes than asked, `fail` rejects. */
+  function disk() {
+    const reads: string[] = [];
+    const read = async (p: string) => {
+      reads.push(p);
+      if (p === 'fail') throw new Error('EIO');
+      return Buffer.alloc(p === 'short' ? 5 : Number(p));
+    };
+    return { reads, read };
+  }
+
+  it('reads a file once for concurrent downloads and keeps it', async () => {
+    const d = disk();
+    const c = new FirmwareBytesCache(d.read, 100, 250);
+    const [a, b] = await Promise.all([c.get('a', '100', 100), c.get('a', '100', 100)]);
+    expect(a).toBe(b);
+    expect((await c.get('a', '100', 100))?.length).toBe(100);
+    expect(d.reads).toEqual(['100']);
+    expect(c.heldBytes).toBe(100);
+  });
+
+  it('streams what is too large to hold, and lets the least recently used file go first', async () => {
+    const d = disk();
+    const c = new FirmwareBytesCache(d.read, 100, 250);
+    expect(await c.get('big', '101', 101)).toBeNull();
+    expect(d.reads).toEqual([]);
+    await c.get('a', '100', 100);
+    await c.get('b', '100', 100);
+    await c.get('a', '100', 100); // a is now the most recently used
+    await c.get('c', '100', 100); // 300 > 250: b leaves
+    expect(c.heldBytes).toBe(200);
+    await c.get('a', '100', 100);
+    await c.get('b', '100', 100);
+    expect(d.reads).toEqual(['100', '100', '100', '100']);
+  });
+
+  it('keeps neither a failed nor a short read', async () => {
+    const d = disk();
+    const c = new FirmwareBytesCache(d.read, 100, 250);
+    expect(await c.get('x', 'fail', 10)).toBeNull();
+    expect(await c.get('y', 'short', 10)).toBeNull();
+    expect(c.heldBytes).toBe(0);
+    expect(await c.get('x', 'fail', 10)).toBeNull();
+    expect(d.reads).toEqual(['fail', 'short', 'fail']);
   });
 });

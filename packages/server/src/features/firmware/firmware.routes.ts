@@ -1,10 +1,11 @@
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors.js';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
-import { decideRange, etagOf, noneMatch } from './download.js';
+import { decideRange, etagOf, FirmwareBytesCache, noneMatch } from './download.js';
 import type { PublishUrlInput } from './firmware.service.js';
 
 /** Read size of a download: few syscalls per MiB, yet 200 downloads hold only ~50 MiB of buffers. */
@@ -30,6 +31,8 @@ const firmwareView = {
 
 /** Publishing firmware for a model, and the public download of uploaded files (§A5.7, §A10). */
 export function firmwareRoutes(s: Services) {
+  // Per app (so per process): the bytes of the images devices are downloading right now.
+  const fileBytes = new FirmwareBytesCache((p) => readFile(p));
   return async function firmware(app: FastifyInstance) {
     // Uploads arrive as raw bytes and are streamed to disk (this plugin's scope only).
     if (!app.hasContentTypeParser('application/octet-stream')) {
@@ -210,7 +213,10 @@ export function firmwareRoutes(s: Services) {
         reply.header('content-length', String(end - start + 1));
         // Fastify's HEAD handling keeps content-length for a stream (an empty one: no file read).
         if (req.method === 'HEAD') return reply.send(Readable.from([]));
-        // Streamed from disk in large reads: throughput, not memory, is what a fleet upgrade needs.
+        // Held in memory, a range is a slice of one Buffer written straight to the socket (no copy);
+        // files too large to hold stream from disk in large reads.
+        const bytes = await fileBytes.get(req.params.id, f.path, f.size);
+        if (bytes) return reply.send(bytes.subarray(start, end + 1));
         return reply.send(createReadStream(f.path, { start, end, highWaterMark: STREAM_CHUNK }));
       },
     );

@@ -172,6 +172,33 @@ export class FleetStatsService {
           )
           .execute();
       }
+      // The day's point of long charts: the highest of its hourly rows, refolded now that this
+      // hour's changed (fleet_online_at keeps this to the day's rows).
+      const dayStart = Math.floor(at / DAY_MS) * DAY_MS;
+      await trx
+        .insertInto('fleet_online_daily')
+        .columns(['scope', 'model_id', 'day', 'devices', 'online'])
+        .expression((eb) =>
+          eb
+            .selectFrom('fleet_online')
+            .select((e) => [
+              'scope',
+              'model_id',
+              sql<number>`${sql.lit(dayOf(at))}`.as('day'),
+              e.fn.max('devices').as('devices'),
+              e.fn.max('online').as('online'),
+            ])
+            .where('at', '>=', dayStart)
+            .where('at', '<', dayStart + DAY_MS)
+            .groupBy(['scope', 'model_id']),
+        )
+        .onConflict((oc) =>
+          oc.columns(['scope', 'model_id', 'day']).doUpdateSet({
+            devices: sql`excluded.devices`,
+            online: sql`excluded.online`,
+          }),
+        )
+        .execute();
       await trx.deleteFrom('fleet_versions').execute();
       const vs = [...versions.values()].map((v) => ({ ...v, sampled_at: now }));
       for (let i = 0; i < vs.length; i += chunk)
@@ -226,19 +253,14 @@ export class FleetStatsService {
             .where('at', '>=', firstDay * DAY_MS)
             .orderBy('at')
             .execute()
-        : // One point per day (its highest sample), folded in the database: 365 rows, not 8 760.
+        : // One point per day (its highest hourly sample), folded by the sampler: 365 rows, not 8 760.
           this.db
-            .selectFrom('fleet_online')
-            .select((eb) => [
-              sql<string | number>`at / ${sql.lit(DAY_MS)}`.as('day'),
-              eb.fn.max('devices').as('devices'),
-              eb.fn.max('online').as('online'),
-            ])
+            .selectFrom('fleet_online_daily')
+            .select(['day', 'devices', 'online'])
             .where('scope', '=', scope)
             .where('model_id', '=', model)
-            .where('at', '>=', firstDay * DAY_MS)
-            .groupBy(sql`at / ${sql.lit(DAY_MS)}`)
-            .orderBy(sql`at / ${sql.lit(DAY_MS)}`)
+            .where('day', '>=', firstDay)
+            .orderBy('day')
             .execute()
             .then((rows) => rows.map((r) => ({ at: Number(r.day) * DAY_MS, devices: r.devices, online: r.online }))),
       this.db
@@ -254,12 +276,15 @@ export class FleetStatsService {
         .where('model_id', '=', model)
         .where('day', '>=', firstDay)
         .execute(),
+      // One row per code, its days packed as "day:n,…": a year of 12 codes is 12 rows, not 4 380
+      // (row objects were most of a long range's time on both drivers; bench:dashboard).
       this.db
         .selectFrom('fleet_daily_errors')
-        .select(['day', 'code', 'n'])
+        .select(['code', sql<string>`string_agg(CAST(day AS text) || ':' || CAST(n AS text), ',')`.as('days')])
         .where('scope', '=', scope)
         .where('model_id', '=', model)
         .where('day', '>=', firstDay)
+        .groupBy('code')
         .execute(),
     ]);
 
@@ -280,11 +305,13 @@ export class FleetStatsService {
     }
     const codes = new Map<number, number[]>();
     for (const r of errorRows) {
-      const code = Number(r.code);
-      const arr = codes.get(code) ?? new Array<number>(days).fill(0);
-      const i = idx(Number(r.day));
-      if (i >= 0 && i < days) arr[i] = (arr[i] ?? 0) + Number(r.n);
-      codes.set(code, arr);
+      const arr = new Array<number>(days).fill(0);
+      for (const point of r.days.split(',')) {
+        const colon = point.indexOf(':');
+        const i = idx(Number(point.slice(0, colon)));
+        if (i >= 0 && i < days) arr[i] = (arr[i] ?? 0) + Number(point.slice(colon + 1));
+      }
+      codes.set(Number(r.code), arr);
     }
     const ranked = [...codes]
       .map(([code, per_day]) => ({ code: code as number | null, per_day, total: per_day.reduce((a, b) => a + b, 0) }))

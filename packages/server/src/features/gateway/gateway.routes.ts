@@ -13,6 +13,31 @@ const commandResult = {
   },
 } as const;
 
+const isoOrNull = { type: ['string', 'null'] } as const;
+const commandList = {
+  type: 'object',
+  required: ['commands'],
+  properties: {
+    commands: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'cmd', 'status', 'created_by', 'created_at', 'expires_at', 'delivered_at'],
+        properties: {
+          id: { type: 'string' },
+          cmd: { type: 'string' },
+          body: { type: ['object', 'null'], additionalProperties: true },
+          status: { type: 'string', enum: ['pending', 'delivered', 'expired'] },
+          created_by: { type: 'string' },
+          created_at: { type: 'string' },
+          expires_at: { type: 'string' },
+          delivered_at: isoOrNull,
+        },
+      },
+    },
+  },
+} as const;
+
 /** Commands to devices through the gateway (P-PUSH-4), for operators and the device's vendor. */
 export function gatewayRoutes(s: Services) {
   return async function gateway(app: FastifyInstance) {
@@ -57,8 +82,10 @@ export function gatewayRoutes(s: Services) {
       {
         schema: {
           tags: ['gateway'],
-          summary: 'Commands sent to a device, newest first, with their status (pending, delivered, expired)',
+          summary:
+            "Commands sent to a device, newest first, with their status (pending, delivered, expired): for its vendor, and for the admins who manage the device (its organisation's super admins, device admins whose scope holds it, a personal device's owner)",
           querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200 } } },
+          response: { 200: commandList },
         },
       },
       async (req) => ({ commands: await s.pushes.listCommands(principalOf(req), req.params.sn, req.query.limit) }),

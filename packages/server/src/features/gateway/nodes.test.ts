@@ -186,14 +186,14 @@ describe.each(storageBackends())('gateway across nodes (Redis) on $backend.name'
     await a.services.pushes.presence.heartbeat('node-a', a.app.gateway.limits.presenceTtlSec, a.app.gateway.report());
     const seen = (h: Awaited<ReturnType<Services['instance']['health']>>) =>
       h.nodes.map((n) => [n.node_id, n.this_process, n.devices]);
-    const fromB = await b.services.instance.health(SYSTEM_CLI);
+    const fromB = await b.services.instance.health(SYSTEM_CLI, b.app.gateway);
     expect(seen(fromB)).toEqual([
       ['node-b', true, onB],
       ['node-a', false, onA],
     ]);
     expect(fromB.devices_connected).toBe(onA + onB);
     expect(fromB.dependencies.find((x) => x.name === 'bus')).toMatchObject({ kind: 'redis', ok: true });
-    expect(seen(await a.services.instance.health(SYSTEM_CLI))).toEqual([
+    expect(seen(await a.services.instance.health(SYSTEM_CLI, a.app.gateway))).toEqual([
       ['node-a', true, onA],
       ['node-b', false, onB],
     ]);

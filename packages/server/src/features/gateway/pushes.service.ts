@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isValidSn, snKey } from '@bindery/protocol';
 import { newRedis } from '../../adapters/bus/redis-client.js';
 import type { Deps } from '../../deps.js';
-import { fail } from '../../errors.js';
+import { AppError, fail } from '../../errors.js';
 import { audit, deviceOrg, principalLabel } from '../../shared/audit.js';
 import type { DomainEvents } from '../../shared/domain-events.js';
 import type { Principal } from '../../shared/principal.js';
@@ -288,16 +288,39 @@ export class DevicePushService {
     });
   }
 
+  /**
+   * Who else reads a device's command history: the people who manage it (its organisation's super
+   * admins, device admins whose scope holds it, a personal device's owner) — the binding feature
+   * decides, as it does for the reboot they may send. Set in services.ts.
+   */
+  deviceAdmins: DeviceAdminCheck | null = null;
+
   async listCommands(actor: Principal, sn: string, limit = 50): Promise<CommandView[]> {
-    const d = await this.devices.getRow(actor, sn, 'devices');
+    const d = await this.commandReadable(actor, sn);
     const rows = await this.commands.list(d.id, Math.min(Math.max(limit, 1), 200));
     const now = this.deps.clock.now();
     return rows.map((r) => commandView(r, now));
   }
 
+  /** The device, for its vendor (the fleet) or for those who manage it; the vendor's answer wins for a vendor. */
+  private async commandReadable(actor: Principal, sn: string): Promise<{ id: number }> {
+    try {
+      return await this.devices.getRow(actor, sn, 'devices');
+    } catch (e) {
+      if (!(e instanceof AppError) || e.code !== 'FORBIDDEN' || actor.kind !== 'user' || !this.deviceAdmins) throw e;
+      // Not the vendor's: a member who only sees the device is refused (403), a stranger gets 404.
+      return (await this.deviceAdmins.requireAction(actor, sn, 'reboot')).device;
+    }
+  }
+
   async close(): Promise<void> {
     await this.presence.close();
   }
+}
+
+/** The binding feature's check that `actor` manages the device (the 'reboot' action: admins, not members). */
+export interface DeviceAdminCheck {
+  requireAction(actor: Principal, sn: string, action: 'reboot'): Promise<{ device: { id: number } }>;
 }
 
 export function commandView(r: CommandRow, now: number): CommandView {

@@ -48,7 +48,8 @@ export function landingRoutes(s: Services) {
       const content = `${s.people.publicUrl}${req.url}`;
       try {
         const r = await s.management.resolveScan(req.principal, content, { ip: req.ip });
-        if (r.action === 'choose_method') return reply.redirect('/hw/addDevice', 302);
+        if (r.action === 'choose_method')
+          return reply.redirect(r.kind === 'bluetooth_discovery' ? '/bluetooth' : '/hw/addDevice', 302);
         if (r.action === 'bind' && r.validity === 'ok') return send(reply, bindPage(r, content));
         if (r.action === 'login' && r.validity === 'ok') return send(reply, loginConfirmPage(r, content));
         return send(reply, errorPage(r));
@@ -87,6 +88,17 @@ export function landingRoutes(s: Services) {
         schema: { ...hidden, tags: ['landing'], summary: 'Add-device page, long form (seed 004)' },
       },
       addDevice,
+    );
+
+    // Seed 001's constant QR `…/hw/f?t=bt` opens Bluetooth discovery (the console's /bluetooth page,
+    // which signs in first); any other `t` is the add-device choice.
+    app.get<{ Querystring: { t?: string } }>(
+      '/hw/f',
+      {
+        config: { access: 'public' },
+        schema: { ...hidden, tags: ['landing'], summary: 'Constant QR (seed 001): t=bt opens Bluetooth discovery' },
+      },
+      async (req, reply) => reply.redirect(req.query.t === 'bt' ? '/bluetooth' : '/hw/addDevice', 302),
     );
 
     app.get<{ Querystring: { next?: string } }>(

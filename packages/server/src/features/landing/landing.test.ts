@@ -138,6 +138,9 @@ describe.each(storageBackends())('scan landing pages on $backend.name', ({ backe
     expect(viaQr.statusCode).toBe(404);
     const resolved = await boss.req('POST', '/api/v1/scan/resolve', { content: 'https://open.work.weixin.qq.com/hw/addDevice' });
     expect(resolved.json()).toMatchObject({ kind: 'add_device', action: 'choose_method' });
+    // Seed 001's constant Bluetooth QR, scanned in the console, leads to its discovery page.
+    const bt = await boss.req('POST', '/api/v1/scan/resolve', { content: 'https://open.work.weixin.qq.com/hw/f?t=bt' });
+    expect(bt.json()).toMatchObject({ kind: 'bluetooth_discovery', validity: 'ok', action: 'choose_method' });
   });
 
   it.skipIf(skip)('the resolve API gives kind, validity, device summary and the owners the caller may bind to', async () => {

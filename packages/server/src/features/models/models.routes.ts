@@ -27,6 +27,10 @@ const modelBody = {
       nullable: true,
       description: 'Seed-002 app scene for devices registered without one',
     },
+    org_campaigns_allowed: {
+      type: 'boolean',
+      description: 'Organisations owning devices of the model may run firmware campaigns on them (docs/ota.md)',
+    },
   },
 } as const;
 
@@ -54,6 +58,7 @@ export const modelSchema = {
     app_scene: strOrNull,
     created_at: str,
     archived_at: strOrNull,
+    org_campaigns_allowed: { type: 'boolean' },
   },
 } as const;
 

@@ -35,6 +35,8 @@ export interface ModelInput {
   require_check_char?: boolean;
   /** Seed-002 app scene given to devices registered under the model without one. */
   app_scene_code?: string | null;
+  /** Organisations owning devices of the model may run firmware campaigns on them (docs/ota.md). */
+  org_campaigns_allowed?: boolean;
 }
 
 export interface ModelView {
@@ -56,6 +58,7 @@ export interface ModelView {
   created_at: string;
   /** Archived models are listed apart and take no new devices or batches. */
   archived_at: string | null;
+  org_campaigns_allowed: boolean;
 }
 
 const PK_RE = /^[0-9A-Za-z_-]{1,64}$/;
@@ -100,6 +103,7 @@ export class ModelsService {
       created_at: now,
       archived_at: null,
       app_scene_code: input.app_scene_code ?? null,
+      org_campaigns_allowed: input.org_campaigns_allowed ? 1 : 0,
     };
     try {
       await this.db.transaction().execute(async (trx) => {
@@ -139,6 +143,7 @@ export class ModelsService {
     if (input.binding_mode !== undefined) patch.binding_mode = input.binding_mode;
     if (input.require_check_char !== undefined) patch.require_check_char = input.require_check_char ? 1 : 0;
     if (input.app_scene_code !== undefined) patch.app_scene_code = input.app_scene_code;
+    if (input.org_campaigns_allowed !== undefined) patch.org_campaigns_allowed = input.org_campaigns_allowed ? 1 : 0;
     if (Object.keys(patch).length > 0) {
       await this.db.transaction().execute(async (trx) => {
         await trx.updateTable('models').set(patch).where('model_id', '=', modelId).execute();
@@ -386,5 +391,6 @@ export function modelView(r: ModelsTable): ModelView {
     app_scene: r.app_scene_code ? (APP_SCENES[r.app_scene_code] ?? null) : null,
     created_at: new Date(r.created_at).toISOString(),
     archived_at: r.archived_at == null ? null : new Date(r.archived_at).toISOString(),
+    org_campaigns_allowed: r.org_campaigns_allowed === 1,
   };
 }

@@ -27,6 +27,7 @@ const orgSchema = {
     name: { type: 'string' },
     parent_id: { type: ['string', 'null'] },
     member_binding: { type: 'boolean' },
+    time_zone: { type: ['string', 'null'], description: "IANA time zone of maintenance windows; null = the instance's" },
     created_at: { type: 'string' },
     role: { type: ['string', 'null'] },
   },
@@ -140,20 +141,26 @@ export function organisationsRoutes(s: Services) {
       async (req) => s.organisations.get(principalOf(req), req.params.orgId),
     );
 
-    app.patch<{ Params: { orgId: string }; Body: { member_binding?: boolean } }>(
+    app.patch<{ Params: { orgId: string }; Body: { member_binding?: boolean; time_zone?: string | null } }>(
       '/api/v1/orgs/:orgId/settings',
       {
         preValidation: orgGate(s, 'super_admin'),
         schema: {
           tags: ['organisations'],
-          summary: 'Change settings (super admins): member_binding lets ordinary members bind devices',
-          body: { type: 'object', properties: { member_binding: { type: 'boolean' } }, additionalProperties: false },
+          summary:
+            "Change settings (super admins): member_binding lets ordinary members bind devices; time_zone (IANA, null = the instance's) is where maintenance windows are read",
+          body: {
+            type: 'object',
+            properties: { member_binding: { type: 'boolean' }, time_zone: { type: ['string', 'null'], maxLength: 64 } },
+            additionalProperties: false,
+          },
           response: { 200: { type: 'object', properties: { organisation: orgSchema } } },
         },
       },
       async (req) => ({
         organisation: await s.organisations.updateSettings(principalOf(req), req.params.orgId, {
           memberBinding: req.body.member_binding,
+          timeZone: req.body.time_zone,
         }),
       }),
     );

@@ -6,6 +6,7 @@ import { audit } from '../../shared/audit.js';
 import { newId } from '../../shared/ids.js';
 import { isOperator, type Principal, requireOperator } from '../../shared/principal.js';
 import type { UserView } from '../accounts/accounts.service.js';
+import { isTimeZone } from '../campaigns/campaigns.window.js';
 import { insertUser, newUserRow, toUserView } from '../people/users.js';
 import { ApplicationsService, type ApplicationView } from './applications.service.js';
 import { MembersService, type MemberView, type RangeInput } from './members.service.js';
@@ -21,6 +22,8 @@ export interface OrgView {
   name: string;
   parent_id: string | null;
   member_binding: boolean;
+  /** IANA time zone that maintenance windows are read in; null = the instance's default. */
+  time_zone: string | null;
   created_at: string;
 }
 
@@ -108,20 +111,23 @@ export class OrganisationsService {
     if (isOperator(actor)) {
       const rows = await this.db.selectFrom('organisations').selectAll().orderBy('created_at').orderBy('id').execute();
       const settings = await this.db.selectFrom('org_settings').selectAll().execute();
-      const mb = new Map(settings.map((s) => [s.org_id, s.member_binding === 1]));
+      const byOrg = new Map(settings.map((s) => [s.org_id, s]));
       const roles = await this.membershipsOf(actor);
-      return rows.map((r) => ({ ...toOrgView(r, mb.get(r.id) ?? false), role: roles.get(r.id) ?? null }));
+      return rows.map((r) => ({
+        ...toOrgView(r, byOrg.get(r.id)?.member_binding === 1, byOrg.get(r.id)?.time_zone ?? null),
+        role: roles.get(r.id) ?? null,
+      }));
     }
     if (actor.kind !== 'user') return [];
     const rows = await this.db
       .selectFrom('org_members as m')
       .innerJoin('organisations as o', 'o.id', 'm.org_id')
       .leftJoin('org_settings as s', 's.org_id', 'o.id')
-      .select(['o.id', 'o.name', 'o.parent_id', 'o.created_at', 's.member_binding', 'm.role'])
+      .select(['o.id', 'o.name', 'o.parent_id', 'o.created_at', 's.member_binding', 's.time_zone', 'm.role'])
       .where('m.user_id', '=', actor.userId)
       .orderBy('o.created_at')
       .execute();
-    return rows.map((r) => ({ ...toOrgView(r, r.member_binding === 1), role: r.role as Role }));
+    return rows.map((r) => ({ ...toOrgView(r, r.member_binding === 1, r.time_zone ?? null), role: r.role as Role }));
   }
 
   private async membershipsOf(actor: Principal): Promise<Map<string, Role>> {
@@ -142,18 +148,33 @@ export class OrganisationsService {
     };
   }
 
-  async updateSettings(actor: Principal, orgId: string, input: { memberBinding?: boolean }): Promise<OrgView> {
+  async updateSettings(
+    actor: Principal,
+    orgId: string,
+    input: { memberBinding?: boolean; timeZone?: string | null },
+  ): Promise<OrgView> {
     const ctx = await this.context(actor, orgId);
     this.requireSuperAdmin(ctx);
-    if (input.memberBinding !== undefined) {
+    const set: { member_binding?: number; time_zone?: string | null } = {};
+    if (input.memberBinding !== undefined) set.member_binding = input.memberBinding ? 1 : 0;
+    if (input.timeZone !== undefined) {
+      if (input.timeZone !== null && !isTimeZone(input.timeZone)) {
+        fail('VALIDATION_FAILED', 'time_zone must be an IANA time zone such as Asia/Shanghai, or null');
+      }
+      set.time_zone = input.timeZone;
+    }
+    if (Object.keys(set).length > 0) {
       const now = this.deps.clock.now();
       await this.db.transaction().execute(async (trx) => {
         await trx
           .updateTable('org_settings')
-          .set({ member_binding: input.memberBinding ? 1 : 0, updated_at: now })
+          .set({ ...set, updated_at: now })
           .where('org_id', '=', orgId)
           .execute();
-        await audit(trx, now, actor, 'org.settings', `org:${orgId}`, { member_binding: input.memberBinding });
+        await audit(trx, now, actor, 'org.settings', `org:${orgId}`, {
+          ...(input.memberBinding !== undefined ? { member_binding: input.memberBinding } : {}),
+          ...(input.timeZone !== undefined ? { time_zone: input.timeZone } : {}),
+        });
       });
     }
     return this.view(orgId);
@@ -163,11 +184,11 @@ export class OrganisationsService {
     const r = await this.db
       .selectFrom('organisations as o')
       .leftJoin('org_settings as s', 's.org_id', 'o.id')
-      .select(['o.id', 'o.name', 'o.parent_id', 'o.created_at', 's.member_binding'])
+      .select(['o.id', 'o.name', 'o.parent_id', 'o.created_at', 's.member_binding', 's.time_zone'])
       .where('o.id', '=', orgId)
       .executeTakeFirst();
     if (!r) fail('ORG_NOT_FOUND');
-    return toOrgView(r, r.member_binding === 1);
+    return toOrgView(r, r.member_binding === 1, r.time_zone ?? null);
   }
 
   private async userView(userId: string): Promise<UserView> {
@@ -417,6 +438,14 @@ export class OrganisationsService {
 function toOrgView(
   r: { id: string; name: string; parent_id: string | null; created_at: number },
   memberBinding: boolean,
+  timeZone: string | null = null,
 ): OrgView {
-  return { id: r.id, name: r.name, parent_id: r.parent_id, member_binding: memberBinding, created_at: iso(r.created_at) };
+  return {
+    id: r.id,
+    name: r.name,
+    parent_id: r.parent_id,
+    member_binding: memberBinding,
+    time_zone: timeZone,
+    created_at: iso(r.created_at),
+  };
 }

@@ -130,6 +130,33 @@ describe.each(storageBackends())('pairing station on $backend.name', ({ backend,
     expect(await count('pairings', ['idem_key', k2])).toBe(1);
   });
 
+  it.skipIf(skip)('answers a replayed refusal from the log even when the pair would now be made, and pairs nothing', async () => {
+    // The usual pair writes before it reads (the log's unique key answers a replay): the device
+    // update of a replay must roll back with the log row it could not write.
+    const sn = batchSns[38]!;
+    const k = idem();
+    await h.deps.db.kysely
+      .updateTable('devices')
+      .set({ device_key: 'TAKEN', device_key_norm: 'taken' })
+      .where('sn_key', '=', sn.toLowerCase())
+      .execute();
+    const first = await pair({ idempotency_key: k, device_key: imei(38), label: sn });
+    expect(first).toMatchObject({ outcome: 'refused', reason: 'sn_taken', replayed: false });
+    await h.deps.db.kysely
+      .updateTable('devices')
+      .set({ device_key: null, device_key_norm: null })
+      .where('sn_key', '=', sn.toLowerCase())
+      .execute();
+    const audits = await count('audit_log', ['action', 'pairing.pair']);
+    const again = await pair({ idempotency_key: k, device_key: imei(38), label: sn });
+    expect(again).toMatchObject({ outcome: 'refused', reason: 'sn_taken', replayed: true, at: first.at });
+    expect((await deviceOf(sn)).device_key_norm).toBeNull();
+    expect(await count('pairings', ['idem_key', k])).toBe(1);
+    expect(await count('audit_log', ['action', 'pairing.pair'])).toBe(audits);
+    // A new key pairs it.
+    expect((await pair({ device_key: imei(38), label: sn })).outcome).toBe('paired');
+  });
+
   it.skipIf(skip)('refuses with a reason: unknown, taken, other model or batch, duplicate, unreadable', async () => {
     const [a, b] = batchSns;
     const cases: Array<[Partial<PairInput>, string, Partial<PairResult>?]> = [

@@ -229,7 +229,8 @@ describe.each(storageBackends())('people on $backend.name', ({ backend, skip }) 
       h.app.inject({ method: 'POST', url, payload: { token: t }, remoteAddress: ip });
     const codes: number[] = [];
     for (let i = 0; i < 15; i++) codes.push((await from('/api/v1/invites/preview', token, '10.31.0.1')).statusCode);
-    for (let i = 0; i < 15; i++) codes.push((await from('/api/v1/vendor-invites/preview', vendorInvite.token, '10.31.0.1')).statusCode);
+    for (let i = 0; i < 15; i++)
+      codes.push((await from('/api/v1/vendor-invites/preview', vendorInvite.token, '10.31.0.1')).statusCode);
     expect(codes.every((c) => c === 200)).toBe(true);
     // The 31st in 15 minutes, whichever kind: preview or accept, organisation or vendor.
     const limited = await from('/api/v1/invites/accept', token, '10.31.0.1');

@@ -2,22 +2,24 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, type Writable } from 'node:stream';
+import type { PassThrough, Writable } from 'node:stream';
 import { type LabelFormat, labelContent } from '@bindery/protocol';
-import ExcelJS from 'exceljs';
 import type { ModelsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { csvField } from '../../shared/csv.js';
 import { verifCodeFor } from '../binding/scan.js';
+import type { LabelLayout } from './label-pdf.js';
+import { manifestXlsx } from './manifest-xlsx.js';
 import type { BatchRow, ProductionRepo } from './production.repo.js';
 import { crc32, packedLength } from './qr-render.js';
 import { acquireRenderPool, type RenderPool } from './render-pool.js';
-import { waitWritable, ZipWriter } from './zip-writer.js';
+import { waitWritable, ZipAbortedError, ZipWriter } from './zip-writer.js';
 
 /**
  * The batch zip (docs/labels.md), streamed. Memory is the labels' text (~100 bytes a label) and
- * their packed matrices (~175 bytes), kept once in shared buffers the PDF workers read in place,
- * plus the zip's central directory: everything else moves through in bounded windows.
+ * their packed matrices (~175 bytes), kept once in shared buffers the PDF workers read in place;
+ * the zip's central directory and manifest.xlsx go to temporary files, and everything else moves
+ * through in bounded windows.
  */
 
 /** What a zip may hold; all of it by default. */
@@ -50,6 +52,7 @@ const PAGE = 1000;
 const CODE_LEN = 6;
 
 export const MANIFEST_HEADER = ['SN', 'PK', 'hw_code', 'QR content', 'verification code'];
+const MANIFEST_WIDTHS = [24, 14, 26, 70, 18];
 
 /** The labels of a batch, read once, so every entry shows the same devices even if one is deleted meanwhile. */
 interface Labels {
@@ -64,7 +67,7 @@ interface Labels {
   code(i: number): string;
 }
 
-async function readLabels(ctx: BatchZipContext): Promise<Labels> {
+async function readLabels(ctx: Pick<BatchZipContext, 'deps' | 'repo' | 'batch'>): Promise<Labels> {
   const sns: string[] = [];
   const hwCodes: string[] = [];
   const codeParts: Buffer[] = [];
@@ -126,7 +129,15 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
   const images = include.has('png') || include.has('svg');
   const pdf = include.has('pdf');
   const total = Math.max(1, n * ((images || pdf ? 1 : 0) + (pdf ? 1 : 0)));
-  const zip = new ZipWriter(out, new Date(now));
+  let cd: { file: string; h: FileHandle; at: number } | null = null;
+  const zip = new ZipWriter(out, new Date(now), undefined, {
+    write: async (block) => {
+      cd ??= { ...(await tempFile('central-directory')), at: 0 };
+      for (let o = 0; o < block.length; ) o += (await cd.h.write(block, o, block.length - o, cd.at + o)).bytesWritten;
+      cd.at += block.length;
+    },
+    read: () => createReadStream(cd!.file, { highWaterMark: 256 * 1024 }),
+  });
   const started = process.hrtime.bigint();
   let lease: ReturnType<typeof acquireRenderPool> | null = null;
   /** PDF jobs started for this zip: stopped and waited for if the zip fails. */
@@ -151,7 +162,7 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
       // The spreadsheet is written to a temp file while the workers render (the main thread
       // is mostly idle then) and copied in at the end, instead of making the workers wait.
       const { file, h } = await tempFile('manifest.xlsx');
-      xlsxSource = manifestXlsx(n, rows);
+      xlsxSource = manifestXlsx(MANIFEST_HEADER, MANIFEST_WIDTHS, n, rows, new Date(now));
       xlsx = spool(xlsxSource, h).then((known) => ({ ...known, file }));
       xlsx.catch(() => {}); // awaited below
     }
@@ -174,17 +185,24 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
         const { file: rollFile, h: rollHandle } = await tempFile('labels-roll.pdf');
         // Both layouts at once, one per worker: A4 streams straight into the zip, the roll
         // sheet goes to a temp file and is copied in after (a zip entry must be contiguous).
+        // The roll's bytes come back through the port and this thread writes the file: when the
+        // worker wrote it itself (an fs.WriteStream on the descriptor), its heap kept ~0.6 KB
+        // a page live (a 100 000-page roll died under a 48 MB cap; through the port it peaked
+        // at 228 MB for the whole process under the same cap). Why is not known yet.
         const progress = [0, 0];
         const report = (k: number) => (d: number) => {
           progress[k] = d;
           onProgress?.(n + Math.min(progress[0]!, progress[1]!), total);
         };
         const a4 = pool.pdf(0, { layout: 'a4', meta, ...labels }, report(0));
-        const roll = pool.pdf(1, { layout: 'roll', meta, ...labels, fd: rollHandle.fd }, report(1));
+        const roll = pool.pdf(1, { layout: 'roll', meta, ...labels }, report(1));
         pdfJobs.push(a4, roll);
+        const rollSpool = spool(roll.chunks, rollHandle);
+        rollSpool.catch(() => {}); // awaited below
         await zip.addStream('labels-a4.pdf', a4.chunks, { deflate: false });
         await a4.done;
-        const rolled = await roll.done;
+        const rolled = await rollSpool;
+        await roll.done;
         await zip.addKnownStream('labels-roll.pdf', createReadStream(rollFile, { highWaterMark: 256 * 1024 }), rolled);
       }
     }
@@ -215,6 +233,74 @@ export async function streamBatchZip(ctx: BatchZipContext, out: Writable): Promi
   }
 }
 
+export interface PdfResult {
+  bytes: number;
+  devices: number;
+}
+
+/**
+ * One label PDF of a batch (`labels-a4.pdf` or `labels-roll.pdf`, exactly as in the zip) streamed
+ * into `out`, which is ended (or destroyed on failure). The QR matrices are computed by the
+ * render pool first (kept packed, ~175 bytes a label), then one worker lays the pages out and
+ * they stream as they are made, with the reader's backpressure.
+ */
+export async function renderBatchPdf(
+  ctx: Omit<BatchZipContext, 'include'>,
+  layout: LabelLayout,
+  out: Writable,
+): Promise<PdfResult> {
+  const { batch, model, onProgress } = ctx;
+  const L = await readLabels(ctx);
+  const n = L.n;
+  const format = model.label_format as LabelFormat;
+  const content = (i: number) =>
+    labelContent(ctx.deps.config.publicUrl, format, model.label_template, {
+      pk: model.product_key,
+      sn: L.sns[i]!,
+      hwCode: L.hwCodes[i]!,
+    });
+  const lease = acquireRenderPool();
+  let job: ReturnType<RenderPool['pdf']> | null = null;
+  let bytes = 0;
+  try {
+    const matrices = (await renderImages(lease.pool, L, content, null, { png: false, svg: false, pdf: true }, (d) =>
+      onProgress?.(d, 2 * n),
+    ))!;
+    job = lease.pool.pdf(
+      0,
+      {
+        layout,
+        meta: { modelName: model.name, batchId: batch.id },
+        sns: L.snBytes,
+        snOffsets: L.snOffsets,
+        codes: L.codes,
+        matrices: matrices.arena,
+        offsets: matrices.offsets,
+      },
+      (d) => onProgress?.(n + d, 2 * n),
+    );
+    for await (const chunk of job.chunks) {
+      if (out.destroyed || out.writableEnded)
+        throw new ZipAbortedError('the PDF output was closed before the document was complete');
+      bytes += chunk.length;
+      if (!out.write(chunk)) await waitWritable(out);
+    }
+    await job.done;
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    onProgress?.(2 * n, 2 * n);
+    return { bytes, devices: n };
+  } catch (e) {
+    if (!out.destroyed) out.destroy(e as Error);
+    if (job) {
+      job.cancel();
+      await job.done.catch(() => {});
+    }
+    throw e;
+  } finally {
+    await lease.release();
+  }
+}
+
 /**
  * PNG and SVG entries in label order, rendered by the pool a chunk at a time (a few chunks per
  * worker in flight: workers never wait for us, memory stays bounded). With `pdf`, each label's
@@ -224,7 +310,7 @@ async function renderImages(
   pool: RenderPool,
   L: Labels,
   content: (i: number) => string,
-  zip: ZipWriter,
+  zip: ZipWriter | null,
   opts: { png: boolean; svg: boolean; pdf: boolean },
   onProgress: (done: number) => void,
 ): Promise<{ arena: SharedArrayBuffer; offsets: SharedArrayBuffer } | null> {
@@ -253,8 +339,8 @@ async function renderImages(
     if (next < n) submit();
     for (const l of labels) {
       const sn = L.sns[done]!;
-      if (l.png) await zip.add(`png/${sn}.png`, l.png);
-      if (l.svg) await zip.add(`svg/${sn}.svg`, l.svg);
+      if (l.png) await zip?.add(`png/${sn}.png`, l.png);
+      if (l.svg) await zip?.add(`svg/${sn}.svg`, l.svg);
       if (l.matrix) {
         if (arenaUsed + l.matrix.length > arena.length) {
           const bigger = new Uint8Array(new SharedArrayBuffer(Math.max(arena.length * 2, arenaUsed + l.matrix.length)));
@@ -327,29 +413,4 @@ async function* manifestCsv(n: number, row: (i: number) => string[]): AsyncGener
     }
   }
   if (s) yield Buffer.from(s, 'utf8');
-}
-
-/** The manifest as a streamed xlsx (exceljs's WorkbookWriter), yielded as it is written. */
-function manifestXlsx(n: number, row: (i: number) => string[]): PassThrough {
-  const pt = new PassThrough({ highWaterMark: 256 * 1024 });
-  const write = async () => {
-    const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: pt, useSharedStrings: false, useStyles: true });
-    const ws = wb.addWorksheet('manifest', { views: [{ state: 'frozen', ySplit: 1 }] });
-    const widths = [24, 14, 26, 70, 18];
-    ws.columns = MANIFEST_HEADER.map((header, k) => ({ header, width: widths[k] }));
-    ws.getRow(1).font = { bold: true };
-    for (let i = 0; i < n; i++) {
-      if (pt.destroyed) return;
-      ws.addRow(row(i)).commit();
-      // Let the consumer drain what exceljs produced so far (and the render loop run).
-      if (i % 500 === 499) {
-        if (pt.writableNeedDrain) await waitWritable(pt);
-        else await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    }
-    ws.commit();
-    await wb.commit();
-  };
-  write().catch((e: Error) => pt.destroy(e));
-  return pt;
 }

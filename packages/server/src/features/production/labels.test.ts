@@ -175,29 +175,50 @@ describe('QR rendering from one matrix', () => {
 });
 
 describe('the streaming zip writer', () => {
-  it('writes ZIP64 when there are more than 65 535 entries, readable by independent readers', async () => {
-    const N = 70_000;
-    const buf = await collect(async (out) => {
-      const zip = new ZipWriter(out, new Date(Date.UTC(2026, 10, 21, 12, 0, 0)));
-      for (let i = 0; i < N; i++) {
-        const data = Buffer.from(`entry ${i}\n`);
-        await zip.add(`d/${i}.txt`, { data, crc: crc32(data) });
+  it.each([
+    ['in memory', false],
+    ['spilled to a file', true],
+  ])(
+    'writes ZIP64 when there are more than 65 535 entries, readable by independent readers (central directory %s)',
+    async (_, spill) => {
+      const N = 70_000;
+      // The spill keeps full central-directory blocks (1 MiB each) aside; 70 000 records fill ~4.
+      const spilled: Uint8Array[] = [];
+      const buf = await collect(async (out) => {
+        const zip = new ZipWriter(
+          out,
+          new Date(Date.UTC(2026, 10, 21, 12, 0, 0)),
+          undefined,
+          spill
+            ? {
+                write: async (block) => {
+                  spilled.push(Buffer.from(block));
+                },
+                read: () => Readable.from(spilled),
+              }
+            : undefined,
+        );
+        for (let i = 0; i < N; i++) {
+          const data = Buffer.from(`entry ${i}\n`);
+          await zip.add(`d/${i}.txt`, { data, crc: crc32(data) });
+        }
+        await zip.finish();
+      });
+      const eocd = buf.length - 22;
+      expect(buf.readUInt32LE(eocd)).toBe(0x06054b50);
+      expect(buf.readUInt16LE(eocd + 10)).toBe(0xffff); // the count lives in the ZIP64 record
+      expect(buf.readUInt32LE(eocd - 20)).toBe(0x07064b50);
+      const files = unzipSync(new Uint8Array(buf));
+      expect(Object.keys(files)).toHaveLength(N);
+      expect(Buffer.from(files['d/69999.txt']!).toString()).toBe('entry 69999\n');
+      expect(spilled.length > 0).toBe(spill);
+      if (hasTool('unzip')) {
+        const f = path.join(work, `z64-${spill}.zip`);
+        writeFileSync(f, buf);
+        expect(execFileSync('unzip', ['-tq', f]).toString()).toContain('No errors detected');
       }
-      await zip.finish();
-    });
-    const eocd = buf.length - 22;
-    expect(buf.readUInt32LE(eocd)).toBe(0x06054b50);
-    expect(buf.readUInt16LE(eocd + 10)).toBe(0xffff); // the count lives in the ZIP64 record
-    expect(buf.readUInt32LE(eocd - 20)).toBe(0x07064b50);
-    const files = unzipSync(new Uint8Array(buf));
-    expect(Object.keys(files)).toHaveLength(N);
-    expect(Buffer.from(files['d/69999.txt']!).toString()).toBe('entry 69999\n');
-    if (hasTool('unzip')) {
-      const f = path.join(work, 'z64.zip');
-      writeFileSync(f, buf);
-      expect(execFileSync('unzip', ['-tq', f]).toString()).toContain('No errors detected');
-    }
-  });
+    },
+  );
 
   it('streams entries of unknown size with data descriptors, stored or deflated', async () => {
     const big = Buffer.alloc(300_000, 'label ');

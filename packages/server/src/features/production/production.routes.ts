@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { SnPattern } from '@bindery/protocol';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
 import { batchWarnings, ZIP_PARTS, type ZipPart } from './production.service.js';
@@ -213,26 +213,32 @@ export function productionRoutes(s: Services) {
         const include = req.query.include ? (req.query.include.split(',') as ZipPart[]) : undefined;
         // Checks run before the first byte, so a missing or failed batch still gets a JSON error.
         const job = await s.production.prepareBatchZip(principalOf(req), req.params.batchId, { include });
-        const body = new PassThrough({ highWaterMark: 256 * 1024 });
-        // Issue 11: a download counts only when the response finished, every byte handed to the
-        // client; one that went away halfway ('close' before 'finish') is not counted.
-        const sent = finished(reply.raw);
-        sent.catch(() => {});
-        job
-          .stream(body)
-          .then(async (result) => {
-            await sent;
-            await job.delivered(result);
-          })
-          .catch((err: unknown) => {
-            req.log.warn({ err, batch: req.params.batchId }, 'batch zip stream ended early; not counted as downloaded');
-          });
-        reply.header('content-type', 'application/zip');
-        reply.header('content-disposition', `attachment; filename="${job.filename}"`);
-        reply.header('cache-control', 'no-store');
-        return reply.send(body);
+        return sendDownload(req, reply, job, 'application/zip');
       },
     );
+
+    // The zip's two label PDFs on their own (issue 13 item 4), for printing without unpacking the zip;
+    // the same rendering as the zip's entries (batch-zip.ts renderBatchPdf) and the same roles.
+    for (const [layout, what] of [
+      ['a4', 'A4 sheets of 4 × 8 labels (47.5 × 34.1 mm) with cut guides'],
+      ['roll', 'one 50 × 30 mm label per page, for roll label printers'],
+    ] as const) {
+      app.get<{ Params: { batchId: string } }>(
+        `/api/v1/batches/:batchId/labels-${layout}.pdf`,
+        {
+          schema: {
+            tags: ['batches'],
+            summary: `The batch's labels-${layout}.pdf, streamed (as in the zip): ${what}; each label's QR, SN and verification code. Audited`,
+            params: { type: 'object', required: ['batchId'], properties: { batchId: { type: 'string', maxLength: 64 } } },
+          },
+        },
+        async (req, reply) => {
+          // Checked before the first byte: a missing or unfinished batch still gets a JSON error.
+          const job = await s.production.prepareBatchPdf(principalOf(req), req.params.batchId, layout);
+          return sendDownload(req, reply, job, 'application/pdf');
+        },
+      );
+    }
 
     app.get<{ Params: { batchId: string } }>(
       '/api/v1/batches/:batchId/secrets.csv',
@@ -255,4 +261,36 @@ export function productionRoutes(s: Services) {
       },
     );
   };
+}
+
+/**
+ * Streams a prepared batch download (the zip, a label PDF). Issue 11: it counts as downloaded only
+ * when the response finished, every byte handed to the client; one that went away halfway ('close'
+ * before 'finish') is not counted.
+ */
+function sendDownload<R>(
+  req: FastifyRequest<{ Params: { batchId: string } }>,
+  reply: FastifyReply,
+  job: { filename: string; stream(out: PassThrough): Promise<R>; delivered(result: R): Promise<void> },
+  contentType: string,
+) {
+  const body = new PassThrough({ highWaterMark: 256 * 1024 });
+  const sent = finished(reply.raw);
+  sent.catch(() => {});
+  job
+    .stream(body)
+    .then(async (result) => {
+      await sent;
+      await job.delivered(result);
+    })
+    .catch((err: unknown) => {
+      req.log.warn(
+        { err, batch: req.params.batchId, file: job.filename },
+        'batch download ended early; not counted as downloaded',
+      );
+    });
+  reply.header('content-type', contentType);
+  reply.header('content-disposition', `attachment; filename="${job.filename}"`);
+  reply.header('cache-control', 'no-store');
+  return reply.send(body);
 }

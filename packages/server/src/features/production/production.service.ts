@@ -12,7 +12,8 @@ import { KyselyDevicesRepo } from '../devices/devices.repo.js';
 import type { DevicesService } from '../devices/devices.service.js';
 import type { ModelsService } from '../models/models.service.js';
 import { BatchBackground } from './batch-background.js';
-import { streamBatchZip, ZIP_PARTS, type ZipPart, type ZipResult } from './batch-zip.js';
+import { type PdfResult, renderBatchPdf, streamBatchZip, ZIP_PARTS, type ZipPart, type ZipResult } from './batch-zip.js';
+import type { LabelLayout } from './label-pdf.js';
 import { labelSvg, previewLabel } from './label-preview.js';
 import { type BatchCounts, type BatchRow, ProductionRepo } from './production.repo.js';
 import { waitWritable } from './zip-writer.js';
@@ -51,7 +52,8 @@ export interface BatchView {
   finished_at: string | null;
 }
 
-export { ZIP_PARTS, type ZipPart, type ZipResult } from './batch-zip.js';
+export { type PdfResult, renderBatchPdf, ZIP_PARTS, type ZipPart, type ZipResult } from './batch-zip.js';
+export type { LabelLayout } from './label-pdf.js';
 
 export interface ZipOptions {
   /** Called with (done, total) work units as labels are rendered (and laid out, for PDFs). */
@@ -347,6 +349,54 @@ export class ProductionService {
   async writeBatchZip(actor: Principal, batchId: string, out: Writable, opts: ZipOptions = {}): Promise<ZipResult> {
     const job = await this.prepareBatchZip(actor, batchId, opts);
     return job.write(out);
+  }
+
+  /**
+   * One label PDF of the batch, `labels-a4.pdf` or `labels-roll.pdf` exactly as the zip holds it
+   * (batch-zip.ts renderBatchPdf), checked before any byte is sent. It shares the zips' slots
+   * and render pool. `delivered` audits it (as a `batch.download` of that file); only whole
+   * zips count towards the batch's `downloaded`.
+   */
+  async prepareBatchPdf(
+    actor: Principal,
+    batchId: string,
+    layout: LabelLayout,
+    opts: Pick<ZipOptions, 'onProgress'> = {},
+  ): Promise<{ filename: string; stream(out: Writable): Promise<PdfResult>; delivered(result: PdfResult): Promise<void> }> {
+    if (layout !== 'a4' && layout !== 'roll') fail('VALIDATION_FAILED', `layout: unknown label layout ${String(layout)}`);
+    const row = await this.batchRow(actor, batchId);
+    notReady(row);
+    const model = await this.models.getRow(actor, row.model_id, 'batches');
+    const now = this.deps.clock.now();
+    return {
+      filename: `labels-${layout}_${row.id}_${stamp(now)}.pdf`,
+      stream: async (out) => {
+        const release = await this.zipSlots.acquire();
+        try {
+          return await renderBatchPdf(
+            { deps: this.deps, repo: this.repo, batch: row, model, now, onProgress: opts.onProgress },
+            layout,
+            out,
+          );
+        } finally {
+          release();
+        }
+      },
+      delivered: async (result) => {
+        await audit(this.deps.db.kysely, this.deps.clock.now(), actor, 'batch.download', `batch:${row.id}`, {
+          parts: [`labels-${layout}.pdf`],
+          bytes: result.bytes,
+        });
+      },
+    };
+  }
+
+  /** Streams one label PDF of the batch into `out` (and ends it); see prepareBatchPdf. */
+  async writeBatchPdf(actor: Principal, batchId: string, layout: LabelLayout, out: Writable): Promise<PdfResult> {
+    const job = await this.prepareBatchPdf(actor, batchId, layout);
+    const result = await job.stream(out);
+    await job.delivered(result);
+    return result;
   }
 
   /**

@@ -74,12 +74,20 @@ interface Task {
   onMessage?: (msg: FromWorker) => void;
 }
 
+/** Each render worker's old-generation cap (see spawn). */
+export const RENDER_OLD_GEN_MB = 96;
+
 /** How the worker script is started: directly when compiled, through tsx when running from source. */
 function spawn(): Worker {
   const here = import.meta.url;
   // Rendering makes many short-lived objects; a small young generation keeps each worker's heap
-  // (and the process RSS) about 40 MB smaller at no measurable cost in speed.
-  const opts = { resourceLimits: { maxYoungGenerationSizeMb: 4 } };
+  // (and the process RSS) about 40 MB smaller at no measurable cost in speed. The old generation
+  // is capped too: uncapped, V8 let a roll worker's heap grow ~1 KB a page, mostly garbage it had
+  // not collected yet (a 60 000-page roll alone: 259 MB peak uncapped, 202 MB capped at 48 MB).
+  // 96 MB leaves room for two downloads' roll sheets in one worker (a 100 000-page roll through
+  // the port kept well under 48 MB live; written by the worker to a file it kept ~0.6 KB a page,
+  // which is why the roll now comes back through the port: batch-zip.ts).
+  const opts = { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: RENDER_OLD_GEN_MB } };
   if (here.endsWith('.js')) return new Worker(new URL('./render.worker.js', here), opts);
   const tsxDir = path.dirname(createRequire(here).resolve('tsx/package.json'));
   const api = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;

@@ -1,4 +1,5 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readlinkSync, type WriteStream } from 'node:fs';
+import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import type { LabelSource, PdfSink } from './label-pdf.js';
@@ -15,6 +16,21 @@ const port = parentPort;
 if (!port) throw new Error('render.worker must run in a worker thread');
 // Identical symbols, half the CPU: see qr-mask.ts.
 installFastMaskSelection();
+
+/**
+ * Render threads run at a lower priority than the main thread, so health checks, binds and the
+ * zip's own byte moving are scheduled first when they wake and the renderers take the rest.
+ * On Linux setpriority() on a thread id changes that thread only (Node's os.setPriority takes
+ * any id); with autogroup scheduling (the default on desktop/VM kernels) the niceness only
+ * ranks threads of this process against each other. Elsewhere this is a no-op.
+ */
+export const RENDER_NICE = 10;
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isSafeInteger(tid) && tid > 0) os.setPriority(tid, RENDER_NICE);
+} catch {
+  // no /proc (not Linux) or not permitted: keep the default priority
+}
 
 /** Fields per label in a rendered chunk's index (see RENDER_FIELDS in render-pool.ts). */
 const F = 9;

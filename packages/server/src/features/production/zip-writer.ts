@@ -69,6 +69,16 @@ function dosDateTime(d: Date): { time: number; date: number } {
 
 const CD_BLOCK = 1 << 20;
 
+/**
+ * Where full central-directory blocks go while the archive is written, read back in order by
+ * finish(): with a temporary file, the writer's memory no longer grows with the entry count
+ * (≈ 65 bytes an entry: 13 MB for a 100 000-label download, 26 MB at 200 000).
+ */
+export interface CentralDirectorySpill {
+  write(block: Uint8Array): Promise<void>;
+  read(): AsyncIterable<Uint8Array>;
+}
+
 export class ZipWriter {
   private readonly cdBlocks: Buffer[] = [];
   /** Bytes used in each block (a record never straddles two). */
@@ -81,6 +91,8 @@ export class ZipWriter {
   private readonly date: number;
   private failure: Error | null = null;
   private finished = false;
+  private spilled = false;
+  private spilling: Promise<void> = Promise.resolve();
 
   /**
    * `stallMs`: give up when the reader takes nothing for this long, so a client that stops
@@ -90,6 +102,7 @@ export class ZipWriter {
     private readonly out: Writable,
     modified: Date = new Date(),
     private readonly stallMs = 5 * 60_000,
+    private readonly spill?: CentralDirectorySpill,
   ) {
     ({ time: this.time, date: this.date } = dosDateTime(modified));
     const onClose = () => {
@@ -208,6 +221,14 @@ export class ZipWriter {
   /** Writes the central directory (ZIP64 when needed) and ends the output. */
   async finish(): Promise<void> {
     const cdStart = this.offset;
+    await this.spilling;
+    if (this.spill && this.spilled) {
+      for await (const chunk of this.spill.read()) {
+        this.push(chunk);
+        this.offset += chunk.length;
+        if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
+      }
+    }
     for (const [i, block] of this.cdBlocks.entries()) {
       const used = this.cdUsed[i]!;
       this.push(block.subarray(0, used));
@@ -278,6 +299,17 @@ export class ZipWriter {
     let block = this.cdBlocks[last];
     let at = this.cdUsed[last] ?? 0;
     if (!block || at + len > block.length) {
+      if (block && this.spill) {
+        // The full block goes to the spill file; finish() reads it back before the rest.
+        const full = block.subarray(0, at);
+        this.cdBlocks.pop();
+        this.cdUsed.pop();
+        this.spilled = true;
+        this.spilling = this.spilling.then(() => this.spill!.write(full));
+        this.spilling.catch((e: Error) => {
+          this.failure ??= e;
+        });
+      }
       block = Buffer.allocUnsafe(Math.max(CD_BLOCK, len));
       this.cdBlocks.push(block);
       this.cdUsed.push(0);

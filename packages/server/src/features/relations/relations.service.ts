@@ -69,6 +69,8 @@ export interface ImportHistoryEntry {
   id: string;
   vendor_id: string;
   actor: string;
+  /** The person's display name when `actor` is a person (listImports); null otherwise. */
+  actor_name?: string | null;
   file_name: string | null;
   format: string;
   result: string;
@@ -476,8 +478,21 @@ export class RelationsService {
     const rows = await this.repo.listImports(vendorId, limit + 1, before);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
+    // People are shown by name ("user:usr_…" says nothing to the reader); keys and models keep their label.
+    const userIds = [...new Set(page.filter((r) => r.actor.startsWith('user:')).map((r) => r.actor.slice(5)))];
+    const names = new Map(
+      userIds.length === 0
+        ? []
+        : (
+            await this.deps.db.kysely
+              .selectFrom('users')
+              .select(['id', 'display_name', 'username'])
+              .where('id', 'in', userIds)
+              .execute()
+          ).map((u) => [`user:${u.id}`, u.display_name || u.username]),
+    );
     return {
-      imports: page.map(historyView),
+      imports: page.map((r) => ({ ...historyView(r), actor_name: names.get(r.actor) ?? null })),
       next_cursor: rows.length > limit && last ? Buffer.from(`${last.started_at}:${last.id}`).toString('base64url') : null,
     };
   }

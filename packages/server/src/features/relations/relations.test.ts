@@ -575,6 +575,7 @@ describe.each(storageBackends())('relation import on $backend.name', ({ backend,
       file_name: string | null;
       rows: number;
       actor: string;
+      actor_name: string | null;
       errors: ImportError[];
     }> = [];
     let cursor: string | null = null;
@@ -591,7 +592,9 @@ describe.each(storageBackends())('relation import on $backend.name', ({ backend,
     const big = all.filter((e) => e.file_name === 'line-7.csv');
     expect(big.map((e) => e.result).sort()).toEqual(['imported', 'rejected']);
     const rejected = big.find((e) => e.result === 'rejected')!;
-    expect(rejected).toMatchObject({ rows: 10_000, actor: expect.stringMatching(/^vendor_key:/) });
+    // A key has no name to show; a person is shown by theirs.
+    expect(rejected).toMatchObject({ rows: 10_000, actor: expect.stringMatching(/^vendor_key:/), actor_name: null });
+    for (const e of all.filter((x) => x.actor.startsWith('user:'))) expect(e.actor_name).toEqual(expect.any(String));
     expect(rejected.errors[0]).toMatchObject({ line: 5002 });
     const audits = await h.deps.db.kysely
       .selectFrom('audit_log')

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSTEM_CLI } from '../../shared/principal.js';
+import { type Principal, SYSTEM_CLI, type VendorRole } from '../../shared/principal.js';
 import { storageBackends } from '../../testing/backends.js';
 import { bearer, type Harness, startHarness } from '../../testing/harness.js';
 
@@ -55,4 +55,62 @@ describe.each(storageBackends())("a vendor's keys on $backend.name", ({ backend,
     }
     expect((await req('GET', '/api/v1/vendors/ven_nowhere/keys', h.operatorToken)).json().error.code).toBe('VENDOR_NOT_FOUND');
   });
+
+  /** A person of `vendor` with `role`, joined by invitation; their personal token carries the role. */
+  const vendorPerson = async (vendor: string, role: VendorRole) => {
+    const s = h.services;
+    const u = await s.accounts.createUser(SYSTEM_CLI, {
+      username: `${role}.${vendor.slice(-6)}`,
+      password: 'a long password here',
+    });
+    const me: Principal = { kind: 'user', userId: u.id, isOperator: false };
+    await s.vendorPeople.acceptInvite((await s.vendorPeople.createInvite(SYSTEM_CLI, vendor, { role })).token, me);
+    return (await s.people.createToken(me, 't')).token;
+  };
+  const auditOf = (action: string) =>
+    h.deps.db.kysely
+      .selectFrom('audit_log')
+      .select(['actor', 'subject', 'data'])
+      .where('action', '=', action)
+      .orderBy('id')
+      .execute();
+
+  it.skipIf(skip)(
+    "lets the vendor's admins list, create and revoke its keys, audited; engineers and production not",
+    async () => {
+      const admin = await vendorPerson(vendorId, 'vendor_admin');
+      const made = await req('POST', `/api/v1/vendors/${vendorId}/keys`, admin, { name: 'line pc' });
+      expect(made.statusCode).toBe(201);
+      const key = made.json() as { id: string; token: string };
+      expect(key.token).toMatch(/^bnd_/);
+      const listed = await req('GET', `/api/v1/vendors/${vendorId}/keys`, admin);
+      expect(listed.statusCode).toBe(200);
+      expect(listed.body).not.toContain(key.token);
+      expect((listed.json().keys as Array<{ id: string }>).map((k) => k.id)).toContain(key.id);
+
+      for (const role of ['engineer', 'production'] as const) {
+        const token = await vendorPerson(vendorId, role);
+        expect((await req('GET', `/api/v1/vendors/${vendorId}/keys`, token)).statusCode).toBe(403);
+        expect((await req('POST', `/api/v1/vendors/${vendorId}/keys`, token, { name: 'x' })).statusCode).toBe(403);
+        expect((await req('DELETE', `/api/v1/tokens/${key.id}`, token)).statusCode).toBe(403);
+      }
+      // Another vendor's admin may not revoke it either.
+      const other = (await h.services.vendors.create(SYSTEM_CLI, { name: 'Third' })).id;
+      expect((await req('DELETE', `/api/v1/tokens/${key.id}`, await vendorPerson(other, 'vendor_admin'))).statusCode).toBe(403);
+      // Still working: nothing above revoked it.
+      expect((await req('GET', `/api/v1/vendors/${vendorId}`, key.token)).statusCode).toBe(200);
+
+      expect((await req('DELETE', `/api/v1/tokens/${key.id}`, admin)).statusCode).toBe(204);
+      expect((await req('GET', `/api/v1/vendors/${vendorId}`, key.token)).statusCode).toBe(401);
+      // A second revocation changes nothing and records nothing.
+      expect((await req('DELETE', `/api/v1/tokens/${key.id}`, admin)).statusCode).toBe(204);
+
+      const created = (await auditOf('vendor_key.create')).filter((a) => JSON.parse(a.data ?? '{}').key === key.id);
+      const revoked = (await auditOf('vendor_key.revoke')).filter((a) => JSON.parse(a.data ?? '{}').key === key.id);
+      expect(created).toHaveLength(1);
+      expect(revoked).toHaveLength(1);
+      expect(revoked[0]).toMatchObject({ subject: vendorId, actor: expect.stringMatching(/^user:/) });
+      expect(JSON.parse(revoked[0]!.data!)).toEqual({ key: key.id, name: 'line pc' });
+    },
+  );
 });

@@ -20,6 +20,11 @@ import * as m019 from './019_pairing.js';
 import * as m020 from './020_app_origins.js';
 import * as m021 from './021_campaigns.js';
 import * as m022 from './022_fleet_stats.js';
+import * as m023 from './023_bluetooth.js';
+import * as m024 from './024_org_campaigns.js';
+import * as m026 from './026_fleet_state.js';
+import * as m027 from './027_ota_read_paths.js';
+import * as m028 from './028_campaign_counts.js';
 
 type Step = { up(db: Kysely<unknown>, caps: StorageCapabilities): Promise<void> };
 
@@ -48,6 +53,11 @@ const STEPS: Record<string, Step> = {
   '020_app_origins': m020,
   '021_campaigns': m021,
   '022_fleet_stats': m022,
+  '023_bluetooth': m023,
+  '024_org_campaigns': m024,
+  '026_fleet_state': m026,
+  '027_ota_read_paths': m027,
+  '028_campaign_counts': m028,
 };
 
 /** Registers a feature's migration. Keys sort lexically, so name them NNN_feature. */

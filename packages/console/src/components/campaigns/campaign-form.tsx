@@ -1,0 +1,265 @@
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { Alert, Checkbox, Form, Input, InputNumber, Modal, Select, Space, TimePicker, Typography } from 'antd';
+import { useTranslation } from 'react-i18next';
+import type { paths } from '../../api/schema.js';
+import { errorText } from '../../i18n/index.js';
+import { DepartmentSelect, type Dept } from '../department-tree.js';
+import { withTestId } from '../test-id.js';
+import type { Campaign } from './campaign-list.js';
+
+/** What POST …/campaigns takes (the vendor's and the organisation's routes take the same body). */
+export type CreateCampaignBody = NonNullable<
+  paths['/api/v1/vendors/{vendorId}/campaigns']['post']['requestBody']
+>['content']['application/json'];
+
+export interface Option {
+  value: string;
+  label: string;
+}
+
+interface FormValues {
+  name: string;
+  model_id: string;
+  firmware_id: string;
+  from_versions?: string[];
+  department_id?: string;
+  online_only?: boolean;
+  sns?: string;
+  canary_count: number;
+  rate_per_minute: number;
+  factor: number;
+  stage_size: number;
+  min_executions: number;
+  failure_pct?: number | null;
+  timeout_pct?: number | null;
+  did_not_come_back_pct?: number | null;
+  offline: 'skip' | 'queue';
+  window_min: number;
+  /** TimePicker values (dayjs, antd's own date type). */
+  mw_range?: [{ format(f: string): string }, { format(f: string): string }] | null;
+  mw_days?: number[];
+}
+
+const DAYS = [1, 2, 3, 4, 5, 6, 0];
+
+/**
+ * Starting a campaign (vendor and organisation pages): target, image, stages, abort thresholds and
+ * an optional maintenance window. Where the models and images come from, and where the body goes,
+ * are the page's: a vendor picks among its models and narrows by version; an organisation among
+ * the models its vendors let it upgrade, and by department.
+ */
+export function CampaignForm({
+  models,
+  firmwareOf,
+  versionsOf,
+  departments,
+  timeZoneNote,
+  submit,
+  onCreated,
+  onClose,
+}: {
+  models: Option[];
+  firmwareOf: (modelId: string) => Promise<Option[]>;
+  /** Versions the fleet runs, for "only devices on these versions" (vendor pages). */
+  versionsOf?: (modelId: string) => Promise<Option[]>;
+  /** The organisation's departments, for a department target (organisation pages). */
+  departments?: Dept[];
+  /** Whose time zone a maintenance window is read in. */
+  timeZoneNote: string;
+  submit: (body: CreateCampaignBody) => Promise<Campaign>;
+  onCreated: (c: Campaign) => void;
+  onClose(): void;
+}) {
+  const { t } = useTranslation('campaigns');
+  const [form] = Form.useForm<FormValues>();
+  const modelId = Form.useWatch('model_id', form);
+  const firmware = useQuery({
+    queryKey: ['campaign-form', 'firmware', modelId],
+    enabled: !!modelId,
+    queryFn: () => firmwareOf(modelId!),
+  });
+  const versions = useQuery({
+    queryKey: ['campaign-form', 'versions', modelId],
+    enabled: !!modelId && !!versionsOf,
+    queryFn: () => versionsOf!(modelId!),
+  });
+  const create = useMutation({
+    mutationFn: (v: FormValues) => {
+      const sns = (v.sns ?? '')
+        .split(/[\s,;]+/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const range = v.mw_range;
+      const body: CreateCampaignBody = {
+        name: v.name,
+        model_id: v.model_id,
+        firmware_id: v.firmware_id,
+        target: {
+          ...(v.from_versions?.length ? { from_versions: v.from_versions } : {}),
+          ...(v.department_id ? { department_id: v.department_id } : {}),
+          ...(v.online_only ? { online_only: true } : {}),
+          ...(sns.length ? { sns } : {}),
+        },
+        stages: { canary_count: v.canary_count, rate_per_minute: v.rate_per_minute, factor: v.factor, stage_size: v.stage_size },
+        thresholds: {
+          min_executions: v.min_executions,
+          failure_pct: v.failure_pct ?? null,
+          timeout_pct: v.timeout_pct ?? null,
+          did_not_come_back_pct: v.did_not_come_back_pct ?? null,
+        },
+        offline: v.offline,
+        window_sec: Math.round(v.window_min * 60),
+        ...(range
+          ? {
+              maintenance_window: {
+                start: range[0].format('HH:mm'),
+                end: range[1].format('HH:mm'),
+                ...(v.mw_days?.length && v.mw_days.length < 7 ? { days: v.mw_days } : {}),
+              },
+            }
+          : {}),
+      };
+      return submit(body);
+    },
+    onSuccess: onCreated,
+  });
+  return (
+    <Modal
+      open
+      title={t('campaigns.new')}
+      onCancel={onClose}
+      onOk={() => form.submit()}
+      okText={t('campaigns.start')}
+      confirmLoading={create.isPending}
+      okButtonProps={withTestId('campaign-start')}
+      width={640}
+      destroyOnHidden
+    >
+      {create.error && <Alert type="error" showIcon message={errorText(create.error)} style={{ marginBottom: 12 }} />}
+      <Form<FormValues>
+        form={form}
+        layout="vertical"
+        onFinish={(v) => create.mutate(v)}
+        initialValues={{
+          canary_count: 10,
+          rate_per_minute: 100,
+          factor: 2,
+          stage_size: 500,
+          min_executions: 50,
+          failure_pct: 10,
+          timeout_pct: 20,
+          did_not_come_back_pct: 5,
+          offline: 'queue',
+          window_min: 30,
+          mw_days: DAYS,
+        }}
+      >
+        <Form.Item name="name" label={t('campaigns.f.name')} rules={[{ required: true, max: 120 }]}>
+          <Input {...withTestId('campaign-name')} />
+        </Form.Item>
+        <Space wrap align="start">
+          <Form.Item name="model_id" label={t('campaigns.f.model')} rules={[{ required: true }]}>
+            <Select
+              style={{ minWidth: 220 }}
+              data-testid="campaign-model"
+              options={models}
+              onChange={() => form.setFieldsValue({ firmware_id: undefined, from_versions: [] })}
+            />
+          </Form.Item>
+          <Form.Item name="firmware_id" label={t('campaigns.f.image')} rules={[{ required: true }]}>
+            <Select style={{ minWidth: 180 }} data-testid="campaign-image" options={firmware.data ?? []} />
+          </Form.Item>
+        </Space>
+        {versionsOf && (
+          <Form.Item name="from_versions" label={t('campaigns.f.fromVersions')} extra={t('campaigns.f.fromVersionsHelp')}>
+            <Select mode="multiple" data-testid="campaign-from" options={versions.data ?? []} />
+          </Form.Item>
+        )}
+        {departments && (
+          <Form.Item name="department_id" label={t('campaigns.f.department')} extra={t('campaigns.f.departmentHelp')}>
+            <DepartmentSelect depts={departments} testId="campaign-department" />
+          </Form.Item>
+        )}
+        <Form.Item name="online_only" valuePropName="checked">
+          <Checkbox>{t('campaigns.f.onlineOnly')}</Checkbox>
+        </Form.Item>
+        <Form.Item name="sns" label={t('campaigns.f.sns')} extra={t('campaigns.f.snsHelp')}>
+          <Input.TextArea rows={2} />
+        </Form.Item>
+        <Typography.Text strong>{t('campaigns.f.stages')}</Typography.Text>
+        <Space wrap align="start">
+          <Form.Item name="canary_count" label={t('campaigns.f.canary')} rules={[{ required: true }]}>
+            <InputNumber min={0} />
+          </Form.Item>
+          <Form.Item name="rate_per_minute" label={t('campaigns.f.rate')} rules={[{ required: true }]}>
+            <InputNumber min={1} />
+          </Form.Item>
+          <Form.Item name="factor" label={t('campaigns.f.factor')} rules={[{ required: true }]}>
+            <InputNumber min={1} max={10} step={0.5} />
+          </Form.Item>
+          <Form.Item name="stage_size" label={t('campaigns.f.stageSize')} rules={[{ required: true }]}>
+            <InputNumber min={1} />
+          </Form.Item>
+        </Space>
+        <Typography.Text strong>{t('campaigns.f.thresholds')}</Typography.Text>
+        <Space wrap align="start">
+          <Form.Item name="min_executions" label={t('campaigns.f.minExecutions')} rules={[{ required: true }]}>
+            <InputNumber min={1} />
+          </Form.Item>
+          <Form.Item name="failure_pct" label={t('campaigns.f.failurePct')}>
+            <InputNumber min={0.1} max={100} suffix="%" />
+          </Form.Item>
+          <Form.Item name="timeout_pct" label={t('campaigns.f.timeoutPct')}>
+            <InputNumber min={0.1} max={100} suffix="%" />
+          </Form.Item>
+          <Form.Item name="did_not_come_back_pct" label={t('campaigns.f.dncPct')}>
+            <InputNumber min={0.1} max={100} suffix="%" />
+          </Form.Item>
+        </Space>
+        <Space wrap align="start">
+          <Form.Item name="offline" label={t('campaigns.f.offline')}>
+            <Select
+              style={{ minWidth: 200 }}
+              options={[
+                { value: 'queue', label: t('campaigns.f.offlineQueue') },
+                { value: 'skip', label: t('campaigns.f.offlineSkip') },
+              ]}
+            />
+          </Form.Item>
+          <Form.Item name="window_min" label={t('campaigns.f.window')} rules={[{ required: true }]}>
+            <InputNumber min={1} max={10080} />
+          </Form.Item>
+        </Space>
+        <div>
+          <Typography.Text strong>{t('campaigns.f.maintenance')}</Typography.Text>
+        </div>
+        <Typography.Paragraph type="secondary" style={{ marginBottom: 8 }}>
+          {t('campaigns.f.maintenanceHelp')} {timeZoneNote}
+        </Typography.Paragraph>
+        <Space wrap align="start">
+          <Form.Item name="mw_range" label={t('campaigns.f.maintenanceTime')}>
+            <TimePicker.RangePicker format="HH:mm" order={false} data-testid="campaign-window" />
+          </Form.Item>
+          <Form.Item
+            name="mw_days"
+            label={t('campaigns.f.maintenanceDays')}
+            dependencies={['mw_range']}
+            rules={[
+              ({ getFieldValue }) => ({
+                validator: (_r, days?: number[]) =>
+                  getFieldValue('mw_range') && !days?.length
+                    ? Promise.reject(new Error(t('campaigns.f.maintenanceNoDay')))
+                    : Promise.resolve(),
+              }),
+            ]}
+          >
+            <Checkbox.Group
+              data-testid="campaign-window-days"
+              options={DAYS.map((d) => ({ value: d, label: t(`campaigns.day.${d}`) }))}
+            />
+          </Form.Item>
+        </Space>
+      </Form>
+    </Modal>
+  );
+}

@@ -1,0 +1,3 @@
+export * from './device-link.js';
+export * from './peripheral.js';
+export * from './sign.js';
