@@ -6,6 +6,7 @@ import { registerDeviceLive } from './features/binding/device-live.js';
 import { DeviceManagementService } from './features/binding/manage.service.js';
 import { OrgDevicesService } from './features/binding/org-devices.service.js';
 import { BluetoothService } from './features/bluetooth/bluetooth.service.js';
+import { BluetoothTickets } from './features/bluetooth/tickets.js';
 import { CallbacksService } from './features/callbacks/callbacks.service.js';
 import { CampaignEngine } from './features/campaigns/campaigns.engine.js';
 import { CampaignsService } from './features/campaigns/campaigns.service.js';
@@ -105,46 +106,44 @@ export interface Services {
 }
 
 export function buildServices(deps: Deps): Services {
+  const events = new DomainEvents((err, e) => deps.logger.error({ err, event: e.type }, 'domain event listener failed'));
   const accounts = new AccountsService(deps);
   const vendors = new VendorsService(deps);
   const vendorPeople = new VendorPeopleService(deps);
   const models = new ModelsService(deps);
-  const devices = new DevicesService(deps, models);
+  // Registrations are announced as device.registered (vendor webhooks).
+  const devices = new DevicesService(deps, models, events);
   const fleet = new FleetService(deps, models, devices);
   const production = new ProductionService(deps, models, devices);
   const relations = new RelationsService(deps);
-  const events = new DomainEvents((err, e) => deps.logger.error({ err, event: e.type }, 'domain event listener failed'));
   const organisations = new OrganisationsService(deps);
-  const people = new PeopleService(deps, accounts, organisations);
+  const notifications = new NotificationsService(deps);
+  // Invitations for existing users are delivered to their inbox.
+  const people = new PeopleService(deps, accounts, organisations, notifications);
   const directory = new PeopleDirectoryService(deps);
   const passwordResets = new PasswordResetsService(deps, accounts);
   const instanceSettings = new InstanceSettingsService(deps);
-  const binding = new BindingService(deps, devices, events, organisations, models);
+  const deviceTokens = new DeviceTokensService(deps, events);
+  const callbacks = new CallbacksService(deps, { models, devices, orgs: organisations, events, authCodes: deviceTokens });
+  const bluetoothTickets = new BluetoothTickets(deps);
+  // The vendor's bind callback gates every bind; Bluetooth tickets prove possession.
+  const binding = new BindingService(deps, devices, events, organisations, models, bluetoothTickets, callbacks);
   const pairing = new PairingService(deps, binding.scans, devices.repo);
   // Ownership changes reach the merchant fleet order through the binding events.
   const merchant = new MerchantService(deps, { events });
   const inspections = new InspectionsService(deps, merchant);
-  const pushes = new DevicePushService(deps, devices, events);
   // A device's admins read its command history as its vendor does.
-  pushes.deviceAdmins = binding;
+  const pushes = new DevicePushService(deps, devices, events, { deviceAdmins: binding });
   const instance = new InstanceService(deps, pushes.presence);
-  const firmware = new FirmwareService(deps, models, devices, pushes);
-  const deviceLogs = new DeviceLogsService(deps, devices);
+  // Upgrade requests become device.firmware_requested (vendor callbacks).
+  const firmware = new FirmwareService(deps, models, devices, pushes, events);
+  // Uploads and error reports become lifecycle events (vendor webhooks).
+  const deviceLogs = new DeviceLogsService(deps, devices, { events, logger: deps.logger });
   const management = new DeviceManagementService(deps, binding, organisations, events, pushes, deviceLogs);
   const orgDevices = new OrgDevicesService(deps, binding, management, organisations);
-  const bluetooth = new BluetoothService(deps, binding, management, devices.repo, pushes.presence);
-  binding.bluetoothTickets = bluetooth;
+  const bluetooth = new BluetoothService(deps, binding, management, devices.repo, pushes.presence, bluetoothTickets);
   const thirdParty = new ThirdPartyService(deps, organisations);
   const audit = new AuditService(deps, organisations);
-  const notifications = new NotificationsService(deps);
-  // Invitations for existing users are delivered to their inbox.
-  people.inbox = notifications;
-  const deviceTokens = new DeviceTokensService(deps, events);
-  const callbacks = new CallbacksService(deps, { models, devices, orgs: organisations, events, authCodes: deviceTokens });
-  binding.bindGate = callbacks;
-  devices.events = events;
-  firmware.events = events;
-  deviceLogs.lifecycle = { events, logger: deps.logger };
   const cloudDevices = new CloudDevicesService(deps, events, binding, organisations);
   const ticketRenewal = new TicketRenewal(deps, events);
   registerNotificationListeners(events, notifications, organisations, deps.db.kysely);

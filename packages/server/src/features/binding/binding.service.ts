@@ -139,10 +139,6 @@ export class BindingService {
   readonly lockout: Lockout;
   /** Successful typed-SN claims per account (bind-proof.ts). */
   readonly claims: ClaimBudget;
-  /** Set by services.ts once the callbacks feature exists. */
-  bindGate: BindGate | null = null;
-  /** Set by services.ts: Bluetooth tickets (features/bluetooth). */
-  bluetoothTickets: PossessionTickets | null = null;
   private readonly typedSn: TypedSnProof;
 
   constructor(
@@ -151,6 +147,10 @@ export class BindingService {
     private readonly events: DomainEvents,
     private readonly orgs: OrganisationsService,
     private readonly models: ModelsService,
+    /** Bluetooth tickets (features/bluetooth/tickets.ts), redeemed as proof of possession. */
+    private readonly bluetoothTickets: PossessionTickets | null = null,
+    /** The vendor's bind callback and verify_device (features/callbacks); none in bare tools. */
+    private readonly bindGate: BindGate | null = null,
   ) {
     this.scans = new ScanResolver(deps, devices.repo);
     this.lockout = new Lockout(deps.limiter, BIND_LOCKOUT);

@@ -4,13 +4,12 @@ import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { newToken, sha256Hex } from '../../shared/ids.js';
 import type { Principal } from '../../shared/principal.js';
-import type { PossessionTickets } from '../binding/bind-proof.js';
 import type { BindingService, NetContext } from '../binding/binding.service.js';
 import type { DeviceManagementService, ScanResolution } from '../binding/manage.service.js';
 import type { DeviceRow, KyselyDevicesRepo } from '../devices/devices.repo.js';
 import type { PresenceRegistry } from '../gateway/presence.js';
-import type { LockoutKeys } from '../people/lockout.js';
-import { BluetoothRepo, type TicketRow } from './bluetooth.repo.js';
+import type { BluetoothRepo } from './bluetooth.repo.js';
+import type { BluetoothTickets } from './tickets.js';
 import { proofSignedBy } from './verifier.js';
 
 /** BT-12: how long a ticket from an accepted proof stays good (freshness of the proof of possession). */
@@ -42,7 +41,7 @@ export interface TicketStatus {
  * `bluetooth`) and what the discovery page polls while the device joins Wi-Fi and comes online.
  * Forged proofs and unknown tickets count towards the binding lockout.
  */
-export class BluetoothService implements PossessionTickets {
+export class BluetoothService {
   readonly repo: BluetoothRepo;
 
   constructor(
@@ -51,8 +50,9 @@ export class BluetoothService implements PossessionTickets {
     private readonly management: DeviceManagementService,
     private readonly devices: KyselyDevicesRepo,
     private readonly presence: PresenceRegistry,
+    private readonly tickets: BluetoothTickets,
   ) {
-    this.repo = new BluetoothRepo(deps.db.kysely);
+    this.repo = tickets.repo;
   }
 
   async identify(actor: Principal, proofBase64: string, net: NetContext = {}): Promise<BluetoothIdentity> {
@@ -116,39 +116,13 @@ export class BluetoothService implements PossessionTickets {
     };
   }
 
-  /** BT-12: the ticket as POST /api/v1/bind redeems it; single use through the bind's transaction. */
-  async redeem(actor: Principal, ticket: string, keys: LockoutKeys) {
-    const row = await this.usableTicket(actor, ticket, keys);
-    const spend = { hash: sha256Hex(`bt-ticket|${row.ticket_hash}`), snKey: '', expiresAt: Number(row.expires_at) };
-    if (await this.repo.isSpent(spend.hash))
-      fail('BT_TICKET_INVALID', 'This Bluetooth ticket was used already; find the device again');
-    const device = await this.deps.db.kysely.selectFrom('devices').selectAll().where('id', '=', row.device_id).executeTakeFirst();
-    if (!device) fail('BT_TICKET_INVALID');
-    return { device, spend: { ...spend, snKey: device.sn_key } };
-  }
-
   /** Whether the ticket's device is online now (the discovery page polls this while provisioning). */
   async ticketStatus(actor: Principal, ticket: string): Promise<TicketStatus> {
-    const row = await this.usableTicket(actor, ticket, null);
+    const row = await this.tickets.usable(actor, ticket, null);
     const d = await this.deps.db.kysely.selectFrom('devices').selectAll().where('id', '=', row.device_id).executeTakeFirst();
     if (!d) fail('BT_TICKET_INVALID');
     const online = await this.isOnline(d);
     return { online, ...(d.firmware_version ? { firmware_version: d.firmware_version } : {}) };
-  }
-
-  /** Unknown tickets count as guesses when `keys` are given; another account's and expired ones are refused alike. */
-  private async usableTicket(actor: Principal, ticket: string, keys: LockoutKeys | null): Promise<TicketRow> {
-    if (actor.kind !== 'user') fail('FORBIDDEN', 'Only a signed-in person holds Bluetooth tickets');
-    const row = typeof ticket === 'string' && ticket.length <= 128 ? await this.repo.findTicket(sha256Hex(ticket)) : undefined;
-    if (!row) {
-      if (keys) await this.binding.lockout.fail(keys);
-      fail('BT_TICKET_INVALID');
-    }
-    if (row.user_id !== actor.userId) fail('BT_TICKET_INVALID');
-    if (Number(row.expires_at) <= this.deps.clock.now()) {
-      fail('BT_TICKET_INVALID', 'This Bluetooth ticket has expired (tickets last 5 minutes); find the device again');
-    }
-    return row;
   }
 
   /** The presence registry knows at once which process holds the device's socket; the stored flag lags by a flush. */

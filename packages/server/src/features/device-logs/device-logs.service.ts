@@ -41,12 +41,11 @@ export const ERRMSG_MAX = 1024;
  */
 export class DeviceLogsService {
   private readonly dir: string;
-  /** Set by services.ts: uploads and error reports become lifecycle events (vendor webhooks). */
-  lifecycle: { events: DomainEvents; logger: Logger } | null = null;
-
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'config'>,
     private readonly devices: DevicesService,
+    /** Uploads and error reports become lifecycle events (vendor webhooks). */
+    private readonly lifecycle: { events: DomainEvents; logger: Logger } | null = null,
   ) {
     this.dir = path.join(deps.config.dataDir, 'device-logs');
   }

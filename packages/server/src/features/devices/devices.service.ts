@@ -68,12 +68,11 @@ export function validateAttributes(a: DeviceAttributes): string[] {
  */
 export class DevicesService {
   readonly repo: KyselyDevicesRepo;
-  /** Set by services.ts: registrations are announced as device.registered (vendor webhooks). */
-  events: DomainEvents | null = null;
-
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'config' | 'metrics'>,
     private readonly models: ModelsService,
+    /** Registrations are announced as device.registered (vendor webhooks); none in bare tools. */
+    readonly events: DomainEvents | null = null,
   ) {
     this.repo = new KyselyDevicesRepo(deps.db.kysely, deps.db.caps);
   }

@@ -77,14 +77,13 @@ export interface PublishUploadInput {
 export class FirmwareService {
   private readonly dir: string;
 
-  /** Set by services.ts: upgrade requests become device.firmware_requested (vendor callbacks). */
-  events: DomainEvents | null = null;
-
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'config' | 'secrets'>,
     private readonly models: ModelsService,
     private readonly devices: DevicesService,
     private readonly pushes: DevicePushService,
+    /** Upgrade requests become device.firmware_requested (vendor callbacks). */
+    private readonly events: DomainEvents | null = null,
   ) {
     this.dir = path.join(deps.config.dataDir, 'firmware');
   }

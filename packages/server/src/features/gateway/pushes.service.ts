@@ -118,9 +118,10 @@ export class DevicePushService {
     private readonly deps: Pick<Deps, 'db' | 'bus' | 'clock' | 'config' | 'logger' | 'metrics'>,
     private readonly devices: DevicesService,
     events: DomainEvents,
-    opts: { presence?: PresenceRegistry } = {},
+    opts: { presence?: PresenceRegistry; deviceAdmins?: DeviceAdminCheck } = {},
   ) {
     this.nodeId = deps.config.nodeId;
+    this.deviceAdmins = opts.deviceAdmins ?? null;
     this.commands = new CommandsRepo(deps.db.kysely);
     this.presence =
       opts.presence ??
@@ -291,9 +292,9 @@ export class DevicePushService {
   /**
    * Who else reads a device's command history: the people who manage it (its organisation's super
    * admins, device admins whose scope holds it, a personal device's owner) — the binding feature
-   * decides, as it does for the reboot they may send. Set in services.ts.
+   * decides, as it does for the reboot they may send (services.ts passes the binding service).
    */
-  deviceAdmins: DeviceAdminCheck | null = null;
+  private readonly deviceAdmins: DeviceAdminCheck | null;
 
   async listCommands(actor: Principal, sn: string, limit = 50): Promise<CommandView[]> {
     const d = await this.commandReadable(actor, sn);

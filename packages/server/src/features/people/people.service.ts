@@ -77,13 +77,12 @@ function inviteHash(token: string, forUser: string | null): string {
  * bring people into an organisation with a role.
  */
 export class PeopleService {
-  /** Where an invitation for an existing user is delivered (set by services.ts). */
-  inbox?: Pick<NotificationsService, 'notify'>;
-
   constructor(
     private readonly deps: Pick<Deps, 'db' | 'clock' | 'limiter' | 'config'>,
     private readonly accounts: AccountsService,
     private readonly orgs: OrganisationsService,
+    /** Where an invitation for an existing user is delivered. */
+    private readonly inbox: Pick<NotificationsService, 'notify'> | null = null,
   ) {}
 
   private get db() {
