@@ -193,18 +193,7 @@ describe.skipIf(!!browserSkipReason)('organisation administration in chromium', 
 
     // Removing someone is confirmed in the same dialog.
     await page.getByTestId('member-edit-bob.con').click();
-    // A click while the dialog is still opening can miss on a loaded machine: ask again until the confirmation shows.
-    for (let i = 0; i < 4; i++) {
-      await page.getByTestId('member-remove').click();
-      const shown = await page
-        .getByTestId('member-remove-ok')
-        .waitFor({ timeout: 5_000 })
-        .then(
-          () => true,
-          () => false,
-        );
-      if (shown) break;
-    }
+    await askUntilConfirmShows(page, 'member-remove', 'member-remove-ok');
     await page.getByTestId('member-remove-ok').click();
     await expect.poll(() => membership(w.org.users.bob), { timeout: 60_000 }).toBeUndefined();
     await page.getByTestId('member-bob.con').waitFor({ state: 'detached' });
@@ -293,7 +282,7 @@ describe.skipIf(!!browserSkipReason)('organisation administration in chromium', 
     const page = await newPage();
     await login(page, 'boss.con', `/orgs/${orgId}/members`);
     await page.getByTestId('member-edit-alice.con').click();
-    await page.getByTestId(`reset-link-${w.org.users.alice}`).click();
+    await askUntilConfirmShows(page, `reset-link-${w.org.users.alice}`, 'reset-link-confirm');
     await page.getByTestId('reset-link-confirm').click();
     const link = (await page.getByTestId('reset-link').innerText()).trim();
     expect(link).toMatch(/\/reset-password#/);
@@ -376,3 +365,21 @@ describe.skipIf(!!browserSkipReason)('organisation administration in chromium', 
     expect(await page.getByText('待接受的邀请', { exact: true }).count()).toBe(1);
   });
 });
+
+/**
+ * Clicks `trigger` until its confirmation (`confirm`) shows: a click while the dialog that holds the
+ * trigger is still opening can miss on a loaded machine.
+ */
+async function askUntilConfirmShows(page: Page, trigger: string, confirm: string): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    await page.getByTestId(trigger).click();
+    const shown = await page
+      .getByTestId(confirm)
+      .waitFor({ timeout: 5_000 })
+      .then(
+        () => true,
+        () => false,
+      );
+    if (shown) return;
+  }
+}
