@@ -30,8 +30,6 @@ export interface PdfJob {
   /** Packed matrices back to back; label i is matrices[offsets[i]..offsets[i+1]). Shared, not copied. */
   matrices: SharedArrayBuffer;
   offsets: SharedArrayBuffer;
-  /** Write the PDF to this open file descriptor; without it the bytes stream back as pdf-data messages. */
-  fd?: number;
 }
 
 /** `cancel` stops a PDF job at its next page boundary (its download was abandoned). */
@@ -173,9 +171,9 @@ export class RenderPool {
   }
 
   /**
-   * A label PDF made on worker `index`. With `fd`, the worker writes it there and the CRC and
-   * size come back; without, its bytes arrive through `chunks` (credit-based: the worker stops
-   * after a few unread chunks, so a slow reader never makes it buffer pages).
+   * A label PDF made on worker `index`. Its bytes arrive through `chunks` (credit-based: the worker
+   * stops after a few unread chunks, so a slow reader never makes it buffer pages). The worker no
+   * longer writes files itself: doing so kept ~0.6 KB a page alive in its heap (docs/labels.md).
    */
   pdf(
     index: number,

@@ -1,4 +1,4 @@
-import { createWriteStream, readlinkSync, type WriteStream } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import zlib from 'node:zlib';
@@ -131,42 +131,6 @@ function portSink(id: number): PdfSink & { close(): void } {
   };
 }
 
-function fileSink(id: number, fd: number): PdfSink & { close(): Promise<{ crc: number; size: number }>; abort(): Promise<void> } {
-  // The main thread opened the file and closes it, so a terminated worker can't leak the fd.
-  const out: WriteStream = createWriteStream('', { fd, autoClose: false });
-  let crc = 0;
-  let size = 0;
-  let failure: Error | null = null;
-  out.on('error', (e) => {
-    failure = e;
-  });
-  return {
-    write(chunk) {
-      crc = crc32(chunk, crc);
-      size += chunk.length;
-      out.write(chunk);
-    },
-    async ready() {
-      checkCancelled(id);
-      if (failure) throw failure;
-      if (out.writableNeedDrain) await new Promise<void>((resolve) => out.once('drain', resolve));
-    },
-    close() {
-      return new Promise((resolve, reject) => {
-        out.end((err?: Error | null) => (err || failure ? reject(err ?? failure) : resolve({ crc, size })));
-      });
-    },
-    abort() {
-      // 'close' comes after any write already handed to the file system has finished.
-      return new Promise<void>((resolve) => {
-        if (out.closed) return resolve();
-        out.once('close', () => resolve());
-        out.destroy();
-      });
-    },
-  };
-}
-
 /**
  * pdfkit deflates every content stream at zlib's default level 6 and has no option for it; a
  * roll label is one stream per page, and that deflate was ~40 % of its time in a profile. On a
@@ -193,23 +157,10 @@ async function pdf(job: PdfJob): Promise<void> {
   };
   const progress = (done: number) => port!.postMessage({ type: 'pdf-progress', id: job.id, done });
   try {
-    if (job.fd !== undefined) {
-      const sink = fileSink(job.id, job.fd);
-      try {
-        await writeLabelPdf(job.layout, src, job.meta, sink, progress);
-      } catch (e) {
-        // Reported only once no write of ours can still land in the descriptor.
-        await sink.abort();
-        throw e;
-      }
-      const { crc, size } = await sink.close();
-      port!.postMessage({ type: 'pdf-end', id: job.id, crc, size });
-    } else {
-      const sink = portSink(job.id);
-      await writeLabelPdf(job.layout, src, job.meta, sink, progress);
-      sink.close();
-      port!.postMessage({ type: 'pdf-end', id: job.id, crc: 0, size: 0 });
-    }
+    const sink = portSink(job.id);
+    await writeLabelPdf(job.layout, src, job.meta, sink, progress);
+    sink.close();
+    port!.postMessage({ type: 'pdf-end', id: job.id, crc: 0, size: 0 });
   } finally {
     credits.delete(job.id);
     cancelled.delete(job.id);
