@@ -37,6 +37,11 @@ export async function provision(opts: {
   bound: number;
   unbound?: number;
   snPrefix?: string;
+  /**
+   * The bound devices registered and activated long ago (a fleet in the field): `register` and
+   * `active` then answer without their first-time writes, as for every later connection of a device.
+   */
+  activated?: boolean;
 }): Promise<Provisioned> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bindery-bench-'));
   const tag = randomBytes(5).toString('hex');
@@ -128,6 +133,7 @@ export async function provision(opts: {
           owner_id: isBound ? orgId : null,
           bound_at: isBound ? now : null,
           bound_by: isBound ? 'bench' : null,
+          ...(isBound && opts.activated ? { activated_at: now, registered_net_at: now } : {}),
           // As DevicesService.newDeviceRow does: the active_code is minted with the device, stored hashed and sealed.
           ...activeCodeColumns(deps.secrets, newActiveCode()),
         });

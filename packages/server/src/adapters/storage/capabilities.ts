@@ -1,4 +1,4 @@
-import type { ColumnDefinitionBuilder, CreateTableBuilder } from 'kysely';
+import type { ColumnDefinitionBuilder, CreateTableBuilder, SelectQueryBuilder } from 'kysely';
 
 /**
  * The real differences between the two backends, named. Features and migrations ask for a
@@ -19,6 +19,12 @@ export interface StorageCapabilities {
    * on read, stored in its indexes), PostgreSQL before 18 only STORED ones. Either may be indexed.
    */
   generatedColumn(c: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
+  /**
+   * Locks the rows a select reads, skipping rows another transaction holds, for a bulk UPDATE that
+   * must never wait on (and so never deadlock with) row writers: PostgreSQL `FOR UPDATE SKIP LOCKED`.
+   * SQLite has no row locks (one writer at a time): the select is returned as it is.
+   */
+  skipLockedRows<DB, TB extends keyof DB, O>(q: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
 }
 
 function chunk(maxParams: number, columns: number): number {
@@ -33,6 +39,7 @@ export const sqliteCapabilities: StorageCapabilities = {
   isUniqueViolation: (err) =>
     typeof err === 'object' && err !== null && String((err as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT_UNIQUE'),
   generatedColumn: (c) => c,
+  skipLockedRows: (q) => q,
 };
 
 export const postgresCapabilities: StorageCapabilities = {
@@ -43,4 +50,5 @@ export const postgresCapabilities: StorageCapabilities = {
   insertChunk: (columns) => chunk(65_000, columns),
   isUniqueViolation: (err) => typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
   generatedColumn: (c) => c.stored(),
+  skipLockedRows: (q) => q.forUpdate().skipLocked(),
 };

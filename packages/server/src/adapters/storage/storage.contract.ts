@@ -253,6 +253,48 @@ export function storageContract(
       expect((await repo.insert(device('del1'))).id).toBeGreaterThan(b.id);
     });
 
+    it.skipIf(skip)(
+      'caps.skipLockedRows: a bulk update takes the rows no other transaction holds, without waiting for it',
+      async () => {
+        for (const sn of ['LOCK1', 'LOCK2', 'LOCK3']) await repo.insert(device(sn, { online: 1 }));
+        const k = db.kysely;
+        const bulk = () =>
+          k
+            .updateTable('devices')
+            .set({ online: 0 })
+            .where('id', 'in', db.caps.skipLockedRows(k.selectFrom('devices').select('id').where('sn', 'like', 'LOCK%')))
+            .executeTakeFirst();
+        const online = async () =>
+          (await k.selectFrom('devices').select(['sn', 'online']).where('sn', 'like', 'LOCK%').orderBy('sn').execute()).map(
+            (r) => `${r.sn}:${r.online}`,
+          );
+        if (db.caps.backend === 'sqlite') {
+          // One writer at a time: no other transaction can hold a row while this one writes.
+          expect(Number((await bulk()).numUpdatedRows)).toBe(3);
+          expect(await online()).toEqual(['LOCK1:0', 'LOCK2:0', 'LOCK3:0']);
+          return;
+        }
+        // Another transaction is writing LOCK1 and has not committed: the bulk update passes it by.
+        let locked!: () => void;
+        let release!: () => void;
+        const isLocked = new Promise<void>((r) => (locked = r));
+        const held = new Promise<void>((r) => (release = r));
+        const writer = k.transaction().execute(async (trx) => {
+          await trx.updateTable('devices').set({ last_seen_at: now }).where('sn', '=', 'LOCK1').execute();
+          locked();
+          await held;
+        });
+        await isLocked;
+        try {
+          expect(Number((await bulk()).numUpdatedRows)).toBe(2);
+        } finally {
+          release();
+          await writer;
+        }
+        expect(await online()).toEqual(['LOCK1:1', 'LOCK2:0', 'LOCK3:0']);
+      },
+    );
+
     it.skipIf(skip)('caps.isUniqueViolation recognises duplicate sn_key and hw_code, and nothing else', async () => {
       const first = await repo.insert(device('UNIQ1'));
       const dupSn = await rejection(repo.insert(device('uniq1')));
