@@ -158,40 +158,43 @@ export class GatewayRepo {
   // ---- P-LIVE-2/3: the stored per-device state, in batches -------------------------------------------------------
 
   /**
-   * Writes a batch of state changes in one transaction: devices that came online (with their
-   * node, address and firmware), devices whose connection on this node ended, and last-seen
-   * refreshes. Each kind is one UPDATE … FROM (VALUES …) per chunk, valid on both backends.
+   * Writes a batch of state changes (P-LIVE-3): devices that came online (with their node, address
+   * and firmware), devices whose connection on this node ended, and last-seen refreshes. Each kind
+   * is one UPDATE … FROM (VALUES …) per chunk, valid on both backends, and each chunk commits on
+   * its own, rows in id order: one transaction for the whole batch held thousands of row locks
+   * while its later chunks ran, and activations and campaign writes of those devices waited.
+   * Every statement is idempotent, so a batch that fails part-way is simply written again.
    */
   async writeStates(
     nodeId: string,
-    online: readonly OnlineWrite[],
-    offline: ReadonlyArray<{ id: number; seen: number }>,
-    touches: ReadonlyArray<{ id: number; seen: number }>,
+    onlineRows: readonly OnlineWrite[],
+    offlineRows: ReadonlyArray<{ id: number; seen: number }>,
+    touchRows: ReadonlyArray<{ id: number; seen: number }>,
   ): Promise<void> {
-    if (online.length + offline.length + touches.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      for (const part of this.chunks(online, 5)) {
-        const values = sql.join(
-          part.map(
-            (r) => sql`(${int(r.id)}, ${text(nodeId)}, ${text(r.addr)}, ${big(r.seen)}, ${text(r.fw)})` as RawBuilder<unknown>,
-          ),
-        );
-        await sql`UPDATE devices SET online = 1, node_id = v.column2, remote_addr = v.column3, last_seen_at = v.column4,
-          firmware_version = COALESCE(v.column5, devices.firmware_version)
-          FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
-      }
-      for (const part of this.chunks(offline, 2)) {
-        const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.seen)})`));
-        // Only while the row still names this node: a newer connection elsewhere wins (P-CL-4).
-        await sql`UPDATE devices SET online = 0, node_id = NULL, last_seen_at = v.column2
-          FROM (VALUES ${values}) AS v WHERE devices.id = v.column1 AND devices.node_id = ${nodeId}`.execute(trx);
-      }
-      for (const part of this.chunks(touches, 2)) {
-        const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.seen)})`));
-        await sql`UPDATE devices SET last_seen_at = v.column2, online = 1, node_id = ${nodeId}
-          FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(trx);
-      }
-    });
+    if (onlineRows.length + offlineRows.length + touchRows.length === 0) return;
+    const byId = <T extends { id: number }>(rows: readonly T[]) => [...rows].sort((a, b) => a.id - b.id);
+    const [online, offline, touches] = [byId(onlineRows), byId(offlineRows), byId(touchRows)];
+    for (const part of this.chunks(online, 5)) {
+      const values = sql.join(
+        part.map(
+          (r) => sql`(${int(r.id)}, ${text(nodeId)}, ${text(r.addr)}, ${big(r.seen)}, ${text(r.fw)})` as RawBuilder<unknown>,
+        ),
+      );
+      await sql`UPDATE devices SET online = 1, node_id = v.column2, remote_addr = v.column3, last_seen_at = v.column4,
+        firmware_version = COALESCE(v.column5, devices.firmware_version)
+        FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(this.db);
+    }
+    for (const part of this.chunks(offline, 2)) {
+      const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.seen)})`));
+      // Only while the row still names this node: a newer connection elsewhere wins (P-CL-4).
+      await sql`UPDATE devices SET online = 0, node_id = NULL, last_seen_at = v.column2
+        FROM (VALUES ${values}) AS v WHERE devices.id = v.column1 AND devices.node_id = ${nodeId}`.execute(this.db);
+    }
+    for (const part of this.chunks(touches, 2)) {
+      const values = sql.join(part.map((r) => sql`(${int(r.id)}, ${big(r.seen)})`));
+      await sql`UPDATE devices SET last_seen_at = v.column2, online = 1, node_id = ${nodeId}
+        FROM (VALUES ${values}) AS v WHERE devices.id = v.column1`.execute(this.db);
+    }
   }
 
   /** At start: whatever a previous run of this node left online is offline now. */

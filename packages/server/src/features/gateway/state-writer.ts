@@ -1,8 +1,8 @@
 import type { GatewayRepo, OnlineWrite } from './gateway.repo.js';
 
 /**
- * P-LIVE-3: online/offline transitions and last-seen are collected in memory and written in one
- * transaction every few seconds (and at shutdown), never one write per frame. The latest
+ * P-LIVE-3: online/offline transitions and last-seen are collected in memory and written every few
+ * seconds (and at shutdown) in a few short multi-row statements, never one write per frame. The latest
  * transition of a device wins; a reconnect before the flush cancels the offline write.
  *
  * Only these may be lost in a crash (they are re-derived: P-LIVE-4). Facts a device was told
