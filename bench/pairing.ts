@@ -18,6 +18,7 @@ import { sql } from 'kysely';
 import { SYSTEM_CLI } from '../packages/server/src/shared/principal.js';
 import { postgresBackend, postgresUrl, sqliteBackend, type TestBackend } from '../packages/server/src/testing/backends.js';
 import { startHarness } from '../packages/server/src/testing/harness.js';
+import { imei as luhnImei } from '../packages/server/src/testing/imei.js';
 import { machine } from './gateway/machine.js';
 import { now } from './pool.js';
 
@@ -35,19 +36,7 @@ const fmt = (q: ReturnType<typeof quantiles>) =>
   `p50 ${q.p50.toFixed(2)} ms, p95 ${q.p95.toFixed(2)} ms, p99 ${q.p99.toFixed(2)} ms, max ${q.max.toFixed(2)} ms`;
 
 /** An IMEI with its Luhn check digit, as a station would accept it. */
-function imei(n: number): string {
-  const body = String(35_000_000_000_000 + n).padStart(14, '0');
-  let sum = 0;
-  for (let i = 0; i < 14; i++) {
-    let d = Number(body[i]);
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return body + String((10 - (sum % 10)) % 10);
-}
+const imei = (n: number) => luhnImei(n, 35_000_000_000_000);
 
 async function runOn(backend: TestBackend): Promise<boolean> {
   const h = await startHarness(backend, { realClock: true });

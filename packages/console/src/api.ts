@@ -1,4 +1,5 @@
 import { ApiError, api as client, unwrap } from './api/client.js';
+import type { paths } from './api/schema.js';
 
 export { ApiError };
 
@@ -85,47 +86,17 @@ export interface DevicePage {
   application: { app_key: string; name: string } | null;
   error_reports: Array<{ id: number; errcode: number; errmsg: string; reported_at: string }>;
   logs: Array<{ id: string; req_id: string; size: number; sha256: string; uploaded_at: string }>;
-  /** What was asked of the device and how it went (admins only; absent on older servers). */
-  commands?: Array<{
-    id: string;
-    cmd: string;
-    status: 'pending' | 'delivered' | 'expired';
-    created_at: string;
-    delivered_at: string | null;
-  }>;
   my_actions: DeviceAction[];
   user_type: number;
 }
 
-export interface ScanOwner {
-  type: 'org' | 'user';
-  id: string;
-  name: string;
-  role: Role | null;
-  may_bind: boolean;
-  reason?: { code: string; message: string };
-  pickable?: 'all' | string[];
-  effect?: 'bind' | 'share' | 'take_over';
-}
-
-export interface ScanResolution {
-  kind: string;
-  validity: 'ok' | 'expired' | 'forged' | 'unknown' | 'used' | 'invalid' | 'bound' | 'forbidden';
-  message: string;
-  action: 'bind' | 'login' | 'choose_method' | 'none';
-  device?: {
-    sn: string;
-    model_id: string;
-    model_name: string;
-    default_name: string;
-    bound: boolean;
-    binding_mode: string;
-    requires_verif_code: boolean;
-    associated_app: { app_key: string; name: string } | null;
-  };
-  owners?: ScanOwner[];
-  device_page?: string;
-}
+/**
+ * What a scanned code offers (POST /api/v1/scan/resolve), the same shape as a Bluetooth identity's
+ * `bind_options`, whose route declares it: taken from the generated API types.
+ */
+export type ScanResolution =
+  paths['/api/v1/bluetooth/identity']['post']['responses'][200]['content']['application/json']['bind_options'];
+export type ScanOwner = NonNullable<ScanResolution['owners']>[number];
 
 export interface BindResult {
   sn: string;

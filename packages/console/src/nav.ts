@@ -25,7 +25,7 @@ const SUPER: Role[] = ['super_admin'];
 export const orgNav: NavItem[] = [
   { to: 'devices', label: 'nav.org.devices', testId: 'nav-org-devices', roles: ADMINS },
   { to: 'dashboard', label: 'nav.org.dashboard', testId: 'nav-org-dashboard', roles: SUPER },
-  { to: 'campaigns', label: 'nav.org.campaigns', testId: 'nav-org-campaigns', roles: SUPER },
+  { to: 'campaigns', label: 'nav.org.campaigns', testId: 'nav-org-campaigns', roles: ADMINS },
   { to: 'members', label: 'nav.org.members', testId: 'nav-org-members', roles: ADMINS },
   { to: 'departments', label: 'nav.org.departments', testId: 'nav-org-departments', roles: SUPER },
   { to: 'settings', label: 'nav.org.settings', testId: 'nav-org-settings', roles: SUPER },

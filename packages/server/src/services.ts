@@ -2,9 +2,12 @@ import type { Deps } from './deps.js';
 import { AccountsService } from './features/accounts/accounts.service.js';
 import { AuditService } from './features/audit/audit.service.js';
 import { BindingService } from './features/binding/binding.service.js';
+import { DeviceListsService } from './features/binding/device-lists.service.js';
 import { registerDeviceLive } from './features/binding/device-live.js';
 import { DeviceManagementService } from './features/binding/manage.service.js';
 import { OrgDevicesService } from './features/binding/org-devices.service.js';
+import { DeviceOwnershipService } from './features/binding/ownership.service.js';
+import { ScanResolutionService } from './features/binding/scan-resolution.service.js';
 import { BluetoothService } from './features/bluetooth/bluetooth.service.js';
 import { BluetoothTickets } from './features/bluetooth/tickets.js';
 import { CallbacksService } from './features/callbacks/callbacks.service.js';
@@ -127,7 +130,8 @@ export function buildServices(deps: Deps): Services {
   const callbacks = new CallbacksService(deps, { models, devices, orgs: organisations, events, authCodes: deviceTokens });
   const bluetoothTickets = new BluetoothTickets(deps);
   // The vendor's bind callback gates every bind; Bluetooth tickets prove possession.
-  const binding = new BindingService(deps, devices, events, organisations, models, bluetoothTickets, callbacks);
+  const ownership = new DeviceOwnershipService(deps, devices, events, organisations, callbacks);
+  const binding = new BindingService(deps, devices, events, models, ownership, bluetoothTickets, callbacks);
   const pairing = new PairingService(deps, binding.scans, devices.repo);
   // Ownership changes reach the merchant fleet order through the binding events.
   const merchant = new MerchantService(deps, { events });
@@ -139,7 +143,9 @@ export function buildServices(deps: Deps): Services {
   const firmware = new FirmwareService(deps, models, devices, pushes, events);
   // Uploads and error reports become lifecycle events (vendor webhooks).
   const deviceLogs = new DeviceLogsService(deps, devices, { events, logger: deps.logger });
-  const management = new DeviceManagementService(deps, binding, organisations, events, pushes, deviceLogs);
+  const scans = new ScanResolutionService(deps, binding, organisations, events, pushes);
+  const lists = new DeviceListsService(deps, binding, organisations);
+  const management = new DeviceManagementService(deps, binding, organisations, events, pushes, deviceLogs, lists, scans);
   const orgDevices = new OrgDevicesService(deps, binding, management, organisations);
   const bluetooth = new BluetoothService(deps, binding, management, devices.repo, pushes.presence, bluetoothTickets);
   const thirdParty = new ThirdPartyService(deps, organisations);
@@ -152,6 +158,7 @@ export function buildServices(deps: Deps): Services {
     models,
     devices,
     new CampaignEngine(deps, pushes, notifications, events, firmware),
+    management,
   );
   // Open device pages reload when their device changes, on whichever process the change happened.
   registerDeviceLive(events, deps.bus);

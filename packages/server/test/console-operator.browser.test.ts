@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
 import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+import { pickOption } from './support/vendor-console.js';
 
 /**
  * The operator's pages in a real browser (issue 12, items 5 and 6): instance health with the
@@ -26,14 +27,6 @@ describe.skipIf(!!browserSkipReason)('operator pages in chromium', () => {
   const shot = (page: Page, name: string) => cb.shot(page, name);
   const asOperator = (page: Page, next: string) => signIn(page, w.baseUrl, 'root', OPERATOR_PASSWORD, next);
   const db = () => w.h.deps.db.kysely;
-  /** Picks `title` in the open antd Select dropdown. */
-  const pick = async (page: Page, title: string) => {
-    await page
-      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-      .filter({ hasText: new RegExp(`^${title}$`) })
-      .first()
-      .click();
-  };
 
   beforeAll(async () => {
     cb = await launchConsoleBrowser();
@@ -143,7 +136,7 @@ describe.skipIf(!!browserSkipReason)('operator pages in chromium', () => {
     await page.getByTestId('merchants-table').waitFor();
     await page.getByTestId('merchant-new').click();
     await page.locator('.ant-modal .ant-form-item').filter({ hasText: 'Organisation' }).locator('.ant-select').first().click();
-    await pick(page, ORG_NAME);
+    await pickOption(page, ORG_NAME);
     await page.getByTestId('merchant-mchid-input').fill(MCHID);
     await page.getByTestId('merchant-shortname-input').fill('港湾咖啡');
     await page.getByTestId('merchant-create').click();

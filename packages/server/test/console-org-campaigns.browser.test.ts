@@ -6,8 +6,8 @@ import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } 
 
 /**
  * An organisation's own firmware campaign in a real browser (issue 14): the lock's vendor lets
- * organisations run campaigns; Acme's super admin finds the page in the menu, sets the time zone,
- * starts a campaign on the Sales department (with its sub-departments) in a night-time maintenance
+ * organisations run campaigns; Acme's super admin sets the time zone on the settings page, finds
+ * the campaigns page in the menu (it shows the zone and links back to settings), starts a campaign on the Sales department (with its sub-departments) in a night-time maintenance
  * window, and reads it back (en, zh; desktop and phone).
  */
 if (browserSkipReason) console.warn(`[bindery tests] console browser tests skipped: ${browserSkipReason}`);
@@ -67,13 +67,17 @@ describe.skipIf(!!browserSkipReason)('organisation firmware campaigns in chromiu
   it("a super admin runs a campaign on the organisation's own devices by department, in a maintenance window", async () => {
     const page = await cb.newPage({ lang: 'en' });
     await signIn(page, w.baseUrl, BOSS, w.password, `/orgs/${w.org.orgId}/devices`);
-    await page.getByTestId('nav-org-campaigns').first().click();
-    await page.getByTestId('campaign-list').waitFor();
-
+    await page.getByTestId('nav-org-settings').first().click();
     await page.getByTestId('org-time-zone').click();
     await page.keyboard.type('Asia/Shanghai');
     await page.keyboard.press('Enter');
     await poll(async () => (await w.h.services.organisations.view(w.org.orgId)).time_zone).toBe('Asia/Shanghai');
+    await shot(page, 'org-settings-time-zone-en');
+
+    await page.getByTestId('nav-org-campaigns').first().click();
+    await page.getByTestId('campaign-list').waitFor();
+    await page.getByTestId('campaign-tz').filter({ hasText: 'Asia/Shanghai' }).waitFor();
+    expect(await page.getByTestId('campaign-tz-settings').getAttribute('href')).toBe(`/orgs/${w.org.orgId}/settings`);
 
     await page.getByTestId('campaign-new').click();
     await page.getByTestId('campaign-name').fill('Sales locks 2.6.0');

@@ -4,6 +4,7 @@ import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/co
 import { join } from '../src/features/people/people.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
 import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn, WAIT } from './support/browser.js';
+import { pickOption } from './support/vendor-console.js';
 
 /**
  * An organisation's devices and its audit log in a real browser (issue 12, item 4): the super admin
@@ -31,17 +32,6 @@ describe.skipIf(!!browserSkipReason)('organisation devices and audit log in chro
         .execute()
     ).map((r) => r.department_id);
   const rows = (page: Page) => page.locator('[data-testid^=device-row-]');
-
-  /** Picks `title` in the open antd Select / TreeSelect dropdown (the one not hidden). */
-  const pick = async (page: Page, title: string) => {
-    await page
-      .locator(
-        '.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option, .ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-tree-node-content-wrapper',
-      )
-      .filter({ hasText: new RegExp(`^${title}$`) })
-      .first()
-      .click();
-  };
 
   beforeAll(async () => {
     cb = await launchConsoleBrowser();
@@ -77,7 +67,7 @@ describe.skipIf(!!browserSkipReason)('organisation devices and audit log in chro
 
     // Filters: online only, then a firmware version.
     await page.getByTestId('filter-online').click();
-    await pick(page, 'Online');
+    await pickOption(page, 'Online');
     await expect.poll(() => rows(page).count(), { timeout: WAIT }).toBe(2);
     await page.getByTestId('filter-firmware').fill('2.3.1');
     await page.getByTestId('filter-firmware').press('Enter');
@@ -96,7 +86,7 @@ describe.skipIf(!!browserSkipReason)('organisation devices and audit log in chro
     await page.getByTestId('bulk-bar').getByText('2 selected').waitFor();
     await page.getByTestId('bulk-move').click();
     await page.getByTestId('move-department').click();
-    await pick(page, 'Engineering');
+    await pickOption(page, 'Engineering');
     await shot(page, 'org-devices-move');
     await page.getByTestId('bulk-move-ok').click();
     await page.getByText('2 device(s) moved').waitFor();
@@ -107,7 +97,7 @@ describe.skipIf(!!browserSkipReason)('organisation devices and audit log in chro
     // Transfer CON0003 to the other organisation the boss runs.
     await page.getByTestId('transfer-CON0003').click();
     await page.getByTestId('transfer-org').click();
-    await pick(page, 'Acme open');
+    await pickOption(page, 'Acme open');
     await shot(page, 'org-devices-transfer');
     await page.getByTestId('transfer-ok').click();
     await page.getByText('Device transferred').waitFor();

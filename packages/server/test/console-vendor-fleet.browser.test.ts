@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
-import { SYSTEM_CLI } from '../src/shared/principal.js';
-import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
-import { pickOption } from './support/vendor-console.js';
+import type { ConsoleWorld } from '../src/features/console/console.fixture.js';
+import { browserSkipReason, type ConsoleBrowser, signIn } from './support/browser.js';
+import { closeVendorConsole, pickOption, startVendorConsole } from './support/vendor-console.js';
 
 /**
  * The vendor's models and fleet in a real browser (issue 13, items 2 and 3): an operator, acting as
@@ -30,27 +29,14 @@ describe.skipIf(!!browserSkipReason)('vendor models and devices in chromium', { 
     await cb.shot(page, name);
   };
   const db = () => w.h.deps.db.kysely;
-  // A dropdown still fading out would answer the next pick (support/vendor-console.ts).
-  const pick = pickOption;
   const FLEET = ['FLT0001', 'FLT0002', 'FLT0003', 'FLT0004', 'FLT0005'];
 
   beforeAll(async () => {
-    cb = await launchConsoleBrowser();
-    w = await startConsoleWorld();
-    const m = await db()
-      .selectFrom('models')
-      .select('vendor_id')
-      .where('model_id', '=', w.models.pkLock!)
-      .executeTakeFirstOrThrow();
-    vendorId = m.vendor_id;
-    // Until vendor accounts land (V-A), an operator acts for every vendor as its admin.
-    await w.h.services.accounts.createUser(SYSTEM_CLI, { username: 'op.fleet', password: w.password, isOperator: true });
+    // Until vendor accounts land everywhere, an operator acts for every vendor as its admin.
+    ({ cb, w, vendorId } = await startVendorConsole('pkLock', 'op.fleet'));
   }, 120_000);
 
-  afterAll(async () => {
-    await cb?.close();
-    await w?.close();
-  });
+  afterAll(() => closeVendorConsole({ cb, w }));
 
   it('creates a model with codes from the pickers and shows its secrets once', async () => {
     const page = await cb.newPage({ lang: 'en' });
@@ -63,12 +49,12 @@ describe.skipIf(!!browserSkipReason)('vendor models and devices in chromium', { 
     await page.getByTestId('model-name').fill('Face Terminal F1');
     await page.getByTestId('model-pk').fill('pkFace');
     await page.getByTestId('model-category').click();
-    await pick(page, /Turnstile · 闸机/);
+    await pickOption(page, /Turnstile · 闸机/);
     await page.getByTestId('model-class').click();
     await page.keyboard.type('Access');
-    await pick(page, /180 · Access-control device · 门禁设备/);
+    await pickOption(page, /180 · Access-control device · 门禁设备/);
     await page.getByTestId('model-scene').click();
-    await pick(page, /App mode/);
+    await pickOption(page, /App mode/);
     await page.getByTestId('model-shared-seed').check();
     await shot(page, 'vendor-model-create-en');
     await page.getByTestId('model-create').click();
@@ -128,7 +114,7 @@ describe.skipIf(!!browserSkipReason)('vendor models and devices in chromium', { 
     await poll(() => page.locator('[data-testid=device-state]').count()).toBe(9);
     await page.getByTestId('devices-register').click();
     await page.getByTestId('register-model').click();
-    await pick(page, /Face Terminal F1/);
+    await pickOption(page, /Face Terminal F1/);
     await page.getByTestId('register-sns').fill('FLT0001\nFLT0002\nbad-sn\nflt0001\nCON0001');
     await page.getByTestId('register-ok').click();
     const errors = page.getByTestId('register-line-errors');
@@ -168,7 +154,7 @@ describe.skipIf(!!browserSkipReason)('vendor models and devices in chromium', { 
       'Registered',
     ]);
     await page.getByTestId('filter-state').click();
-    await pick(page, /^Online$/);
+    await pickOption(page, /^Online$/);
     await poll(() => page.locator('[data-testid=device-state]').allInnerTexts()).toEqual(['Online']);
     expect(page.url()).toContain('state=online');
     await shot(page, 'vendor-devices-filtered-en');

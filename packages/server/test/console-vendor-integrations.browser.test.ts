@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
+import type { ConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
-import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, ROOT, signIn } from './support/browser.js';
+import { browserSkipReason, type ConsoleBrowser, ROOT, signIn } from './support/browser.js';
+import { closeVendorConsole, startVendorConsole } from './support/vendor-console.js';
 
 const VENDOR_EN = path.join(ROOT, 'packages/console/src/i18n/locales/en/vendor.json');
 
@@ -43,22 +44,11 @@ describe.skipIf(!!browserSkipReason)('vendor integrations and device detail in c
   };
 
   beforeAll(async () => {
-    cb = await launchConsoleBrowser();
-    w = await startConsoleWorld();
-    const m = await db()
-      .selectFrom('models')
-      .select('vendor_id')
-      .where('model_id', '=', w.models.pkLock!)
-      .executeTakeFirstOrThrow();
-    vendorId = m.vendor_id;
     // Until vendor accounts land everywhere, an operator acts for every vendor as its admin.
-    await w.h.services.accounts.createUser(SYSTEM_CLI, { username: 'op.integr', password: w.password, isOperator: true });
+    ({ cb, w, vendorId } = await startVendorConsole('pkLock', 'op.integr'));
   }, 120_000);
 
-  afterAll(async () => {
-    await cb?.close();
-    await w?.close();
-  });
+  afterAll(() => closeVendorConsole({ cb, w }));
 
   it('sets callback URLs with generated Token and key, adds a webhook and sees a delivery', async () => {
     const page = await open({ lang: 'en' }, `/vendors/${vendorId}/integrations`);

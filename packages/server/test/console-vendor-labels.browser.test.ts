@@ -1,9 +1,10 @@
 import { checkCharScheme } from '@bindery/protocol';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
+import type { ConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
-import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+import { browserSkipReason, type ConsoleBrowser, signIn } from './support/browser.js';
+import { closeVendorConsole, pickOption, startVendorConsole } from './support/vendor-console.js';
 
 /**
  * Label batches and relation files in a real browser (issue 13, items 4 and 5): a 200-label batch is
@@ -23,31 +24,13 @@ describe.skipIf(!!browserSkipReason)('vendor label batches and relation files in
   let sns: string[] = [];
   const shot = (page: Page, name: string) => cb.shot(page, name);
   const db = () => w.h.deps.db.kysely;
-  const pick = async (page: Page, text: RegExp) => {
-    await page
-      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-      .filter({ hasText: text })
-      .first()
-      .click();
-  };
 
   beforeAll(async () => {
-    cb = await launchConsoleBrowser();
-    w = await startConsoleWorld();
-    const m = await db()
-      .selectFrom('models')
-      .select('vendor_id')
-      .where('model_id', '=', w.models.pkCode!)
-      .executeTakeFirstOrThrow();
-    vendorId = m.vendor_id;
-    // Until vendor accounts land (V-A), an operator acts for every vendor as its admin.
-    await w.h.services.accounts.createUser(SYSTEM_CLI, { username: 'op.con', password: w.password, isOperator: true });
+    // Until vendor accounts land everywhere, an operator acts for every vendor as its admin.
+    ({ cb, w, vendorId } = await startVendorConsole('pkCode', 'op.con'));
   }, 120_000);
 
-  afterAll(async () => {
-    await cb?.close();
-    await w?.close();
-  });
+  afterAll(() => closeVendorConsole({ cb, w }));
 
   it('creates a 200-label batch, keeps its progress across a reload, and counts a download', async () => {
     const bg = w.h.services.production.background;
@@ -60,7 +43,7 @@ describe.skipIf(!!browserSkipReason)('vendor label batches and relation files in
     await shot(page, 'vendor-batches-empty-en');
     await page.getByTestId('batch-new').click();
     await page.getByTestId('batch-model').click();
-    await pick(page, /Meeting Room Screen/);
+    await pickOption(page, /Meeting Room Screen/);
     await page.getByTestId('batch-format').waitFor();
     await page.getByTestId('batch-prefix').fill('LBL');
     await page.getByTestId('batch-count').fill('200');

@@ -799,7 +799,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A campaign's per-device executions in dispatch order, a page at a time (next_after) */
+        /** A campaign's per-device executions in dispatch order, a page at a time (next_after); a device admin sees only the devices in their range */
         get: {
             parameters: {
                 query?: {
@@ -5360,7 +5360,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Models the organisation may run campaigns on (it owns devices of them, their vendor allows it), with their published images */
+        /** Models the organisation may run campaigns on (it owns devices of them, their vendor allows it), with their published images; a device admin's counts are of their range */
         get: {
             parameters: {
                 query?: never;
@@ -5410,7 +5410,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An organisation's firmware campaigns, newest first, with counts by execution state (super admins) */
+        /** An organisation's firmware campaigns, newest first, with counts by execution state (super admins: all; a device admin: their own) */
         get: {
             parameters: {
                 query?: {
@@ -5506,7 +5506,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Start a firmware campaign over the organisation's own devices of a model whose vendor allows it (super admins) */
+        /** Start a firmware campaign over the organisation's own devices of a model whose vendor allows it (admins; a device admin's covers only the devices in their range) */
         post: {
             parameters: {
                 query?: never;
@@ -7825,6 +7825,97 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/campaign-orgs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Organisations owning devices of the vendor's models (of one model with model_id), with their device counts: a campaign's owner targets */
+        get: {
+            parameters: {
+                query?: {
+                    model_id?: string;
+                };
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            organisations: {
+                                devices: number;
+                                id: string;
+                                name: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vendors/{vendorId}/campaign-orgs/{orgId}/departments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The departments of an organisation owning the vendor's devices, for a campaign's department target (ORG_NOT_FOUND for any other) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    orgId: string;
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            departments: {
+                                id: string;
+                                name: string;
+                                parent_id: string | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;

@@ -4,8 +4,11 @@ import type { Row } from './authz-matrix.rows.js';
 
 /** The matrix, continued (issue 14): firmware campaigns belong to their vendor (operators act for all). */
 const VA: readonly Who[] = ['operator', 'vendorA'];
-/** Organisation campaigns: organisation 1's super admins (operators act for all). */
-const SUPER: readonly Who[] = ['operator', 'superAdmin'];
+/**
+ * Organisation campaigns: organisation 1's admins (operators act for all); the device admin's
+ * reach only the devices in their scope (campaigns.scope.test.ts).
+ */
+const ORG1_ADMINS: readonly Who[] = ['operator', 'superAdmin', 'deviceAdmin'];
 
 /** Model A lets the organisations owning its devices run campaigns (idempotent). */
 async function allowOrgCampaigns(w: World): Promise<void> {
@@ -62,10 +65,12 @@ export const CAMPAIGN_ROWS: Row[] = [
   byId('POST', '/cancel'),
   {
     op: 'POST /api/v1/orgs/{orgId}/campaigns',
-    allow: SUPER,
-    req: async ({ w }) => {
+    allow: ORG1_ADMINS,
+    req: async ({ w, who }) => {
       await allowOrgCampaigns(w);
-      return { url: `/api/v1/orgs/${w.org1}/campaigns`, payload: { ...body(w), target: { sns: [w.sn.orgOut] } } };
+      // The device admin's scope holds sn.orgIn only.
+      const sn = who === 'deviceAdmin' ? w.sn.orgIn : w.sn.orgOut;
+      return { url: `/api/v1/orgs/${w.org1}/campaigns`, payload: { ...body(w), target: { sns: [sn] } } };
     },
     // Gives the device back, so the vendor's campaign rows and the next principal find it free.
     after: async ({ w }) => {
@@ -76,16 +81,27 @@ export const CAMPAIGN_ROWS: Row[] = [
   },
   {
     op: 'GET /api/v1/orgs/{orgId}/campaigns',
-    allow: SUPER,
+    allow: ORG1_ADMINS,
     req: ({ w }) => ({ url: `/api/v1/orgs/${w.org1}/campaigns` }),
   },
   {
     op: 'GET /api/v1/orgs/{orgId}/campaign-models',
-    allow: SUPER,
+    allow: ORG1_ADMINS,
     req: async ({ w }) => {
       await allowOrgCampaigns(w);
       return { url: `/api/v1/orgs/${w.org1}/campaign-models` };
     },
+  },
+  // Owner targets for the vendor's form: its people with the firmware capability.
+  {
+    op: 'GET /api/v1/vendors/{vendorId}/campaign-orgs',
+    allow: VA,
+    req: ({ w }) => ({ url: `/api/v1/vendors/${w.vendorA}/campaign-orgs` }),
+  },
+  {
+    op: 'GET /api/v1/vendors/{vendorId}/campaign-orgs/{orgId}/departments',
+    allow: VA,
+    req: ({ w }) => ({ url: `/api/v1/vendors/${w.vendorA}/campaign-orgs/${w.org1}/departments` }),
   },
   {
     op: 'GET /api/v1/devices/{sn}/campaigns',

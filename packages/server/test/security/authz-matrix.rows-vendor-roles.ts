@@ -90,6 +90,8 @@ export const VENDOR_ROUTE_CAPS: Record<string, VendorCapability | 'none'> = {
   'POST /api/v1/models/{modelId}/firmware/{id}/current': 'firmware',
   'POST /api/v1/vendors/{vendorId}/campaigns': 'firmware',
   'GET /api/v1/vendors/{vendorId}/campaigns': 'read',
+  'GET /api/v1/vendors/{vendorId}/campaign-orgs': 'firmware',
+  'GET /api/v1/vendors/{vendorId}/campaign-orgs/{orgId}/departments': 'firmware',
   'GET /api/v1/vendors/{vendorId}/fleet-stats': 'read',
   'GET /api/v1/campaigns/{campaignId}': 'read',
   'GET /api/v1/campaigns/{campaignId}/samples': 'read',

@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
-import type { ConsoleBrowser } from './browser.js';
+import { type ConsoleWorld, startConsoleWorld } from '../../src/features/console/console.fixture.js';
+import { SYSTEM_CLI } from '../../src/shared/principal.js';
+import { type ConsoleBrowser, launchConsoleBrowser } from './browser.js';
 
 /**
- * What the vendor console's browser tests share (issue 13): Ant Design pickers, the people page's
+ * What the vendor console's browser tests share (issue 13): their world, Ant Design pickers, the people page's
  * invitation (its link shown once), joining by that link in a fresh browser, and the pairing station
  * driven as a USB scanner drives it.
  */
@@ -12,12 +14,49 @@ import type { ConsoleBrowser } from './browser.js';
 const OPEN_DROPDOWN = '.ant-select-dropdown:not(.ant-select-dropdown-hidden)';
 
 /**
- * Clicks the option matching `text` in the open Ant Design select dropdown (a single select), then
- * waits until it has closed: a dropdown still fading out would otherwise answer the next pick.
+ * Clicks the option matching `text` in the open Ant Design Select or TreeSelect dropdown (a single
+ * choice), then waits until it has closed: a dropdown still fading out would otherwise answer the
+ * next pick. A string is the option's whole text.
  */
-export async function pickOption(page: Page, text: RegExp): Promise<void> {
-  await page.locator(`${OPEN_DROPDOWN} .ant-select-item-option`).filter({ hasText: text }).first().click();
+export async function pickOption(page: Page, text: RegExp | string): Promise<void> {
+  const hasText = typeof text === 'string' ? new RegExp(`^${text}$`) : text;
+  await page
+    .locator(`${OPEN_DROPDOWN} .ant-select-item-option, ${OPEN_DROPDOWN} .ant-select-tree-node-content-wrapper`)
+    .filter({ hasText })
+    .first()
+    .click();
   await expect.poll(() => page.locator(OPEN_DROPDOWN).count()).toBe(0);
+}
+
+/**
+ * A vendor's console in chromium: the browser, the console world, the vendor of the world's model
+ * `modelKey` (its `models` map), and an operator `username` who acts for every vendor as its admin.
+ * Close it with closeVendorConsole (also what a failed start does with what it had started).
+ */
+export async function startVendorConsole(
+  modelKey: string,
+  username: string,
+): Promise<{ cb: ConsoleBrowser; w: ConsoleWorld; vendorId: string }> {
+  const cb = await launchConsoleBrowser();
+  let w: ConsoleWorld | undefined;
+  try {
+    w = await startConsoleWorld();
+    const m = await w.h.deps.db.kysely
+      .selectFrom('models')
+      .select('vendor_id')
+      .where('model_id', '=', w.models[modelKey]!)
+      .executeTakeFirstOrThrow();
+    await w.h.services.accounts.createUser(SYSTEM_CLI, { username, password: w.password, isOperator: true });
+    return { cb, w, vendorId: m.vendor_id };
+  } catch (e) {
+    await closeVendorConsole({ cb, w });
+    throw e;
+  }
+}
+
+export async function closeVendorConsole(v: { cb?: ConsoleBrowser | undefined; w?: ConsoleWorld | undefined }): Promise<void> {
+  await v.cb?.close();
+  await v.w?.close();
 }
 
 /** Whether a command-line tool is on PATH (zbarimg, pdftotext). */
@@ -75,20 +114,8 @@ export async function joinByInviteLink(
   return page;
 }
 
-/** A 15-digit IMEI with its Luhn check digit, numbered from `base`. */
-export function imei(n: number, base = 35_209_000_000_000): string {
-  const body = String(base + n).padStart(14, '0');
-  let sum = 0;
-  for (let i = 0; i < 14; i++) {
-    let d = Number(body[i]);
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return body + String((10 - (sum % 10)) % 10);
-}
+/** A 15-digit IMEI with its Luhn check digit, numbered from 35 209 000 000 000 (src/testing/imei.ts). */
+export { imei } from '../../src/testing/imei.js';
 
 /** The pairing station, as a USB scanner and the person at the line use it. */
 export const station = {

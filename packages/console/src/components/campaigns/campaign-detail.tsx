@@ -224,6 +224,7 @@ export function CampaignDetail({
       <Card
         size="small"
         title={t('campaigns.executions')}
+        data-testid="campaign-executions"
         extra={
           <Select
             allowClear

@@ -22,6 +22,8 @@ interface FormValues {
   model_id: string;
   firmware_id: string;
   from_versions?: string[];
+  /** Vendor pages: the owner organisation (its department below). */
+  org_id?: string;
   department_id?: string;
   online_only?: boolean;
   sns?: string;
@@ -45,14 +47,16 @@ const DAYS = [1, 2, 3, 4, 5, 6, 0];
 /**
  * Starting a campaign (vendor and organisation pages): target, image, stages, abort thresholds and
  * an optional maintenance window. Where the models and images come from, and where the body goes,
- * are the page's: a vendor picks among its models and narrows by version; an organisation among
- * the models its vendors let it upgrade, and by department.
+ * are the page's: a vendor picks among its models and narrows by version, owner organisation and
+ * that organisation's department; an organisation among the models its vendors let it upgrade, and
+ * by department.
  */
 export function CampaignForm({
   models,
   firmwareOf,
   versionsOf,
   departments,
+  owners,
   timeZoneNote,
   submit,
   onCreated,
@@ -64,6 +68,11 @@ export function CampaignForm({
   versionsOf?: (modelId: string) => Promise<Option[]>;
   /** The organisation's departments, for a department target (organisation pages). */
   departments?: Dept[];
+  /** Owner organisations owning the model's devices, and one's departments (vendor pages). */
+  owners?: {
+    orgsOf: (modelId: string) => Promise<Option[]>;
+    departmentsOf: (orgId: string) => Promise<Dept[]>;
+  };
   /** Whose time zone a maintenance window is read in. */
   timeZoneNote: string;
   submit: (body: CreateCampaignBody) => Promise<Campaign>;
@@ -83,6 +92,17 @@ export function CampaignForm({
     enabled: !!modelId && !!versionsOf,
     queryFn: () => versionsOf!(modelId!),
   });
+  const ownerId = Form.useWatch('org_id', form);
+  const ownerOrgs = useQuery({
+    queryKey: ['campaign-form', 'owners', modelId],
+    enabled: !!modelId && !!owners,
+    queryFn: () => owners!.orgsOf(modelId!),
+  });
+  const ownerDepts = useQuery({
+    queryKey: ['campaign-form', 'owner-departments', ownerId],
+    enabled: !!ownerId && !!owners,
+    queryFn: () => owners!.departmentsOf(ownerId!),
+  });
   const create = useMutation({
     mutationFn: (v: FormValues) => {
       const sns = (v.sns ?? '')
@@ -96,6 +116,7 @@ export function CampaignForm({
         firmware_id: v.firmware_id,
         target: {
           ...(v.from_versions?.length ? { from_versions: v.from_versions } : {}),
+          ...(v.org_id ? { org_id: v.org_id } : {}),
           ...(v.department_id ? { department_id: v.department_id } : {}),
           ...(v.online_only ? { online_only: true } : {}),
           ...(sns.length ? { sns } : {}),
@@ -163,7 +184,9 @@ export function CampaignForm({
               style={{ minWidth: 220 }}
               data-testid="campaign-model"
               options={models}
-              onChange={() => form.setFieldsValue({ firmware_id: undefined, from_versions: [] })}
+              onChange={() =>
+                form.setFieldsValue({ firmware_id: undefined, from_versions: [], org_id: undefined, department_id: undefined })
+              }
             />
           </Form.Item>
           <Form.Item name="firmware_id" label={t('campaigns.f.image')} rules={[{ required: true }]}>
@@ -173,6 +196,26 @@ export function CampaignForm({
         {versionsOf && (
           <Form.Item name="from_versions" label={t('campaigns.f.fromVersions')} extra={t('campaigns.f.fromVersionsHelp')}>
             <Select mode="multiple" data-testid="campaign-from" options={versions.data ?? []} />
+          </Form.Item>
+        )}
+        {owners && (
+          <Form.Item name="org_id" label={t('campaigns.f.owner')} extra={t('campaigns.f.ownerHelp')}>
+            <Select
+              allowClear
+              showSearch
+              optionFilterProp="label"
+              disabled={!modelId}
+              loading={ownerOrgs.isFetching}
+              placeholder={t('campaigns.f.ownerAny')}
+              options={ownerOrgs.data ?? []}
+              onChange={() => form.setFieldsValue({ department_id: undefined })}
+              data-testid="campaign-org"
+            />
+          </Form.Item>
+        )}
+        {owners && ownerId && (
+          <Form.Item name="department_id" label={t('campaigns.f.department')} extra={t('campaigns.f.departmentHelp')}>
+            <DepartmentSelect depts={ownerDepts.data ?? []} testId="campaign-department" />
           </Form.Item>
         )}
         {departments && (

@@ -6,8 +6,7 @@ import { useI18n } from '../../i18n/index.js';
 import { navigate } from '../../router.js';
 import { useSession } from '../../session.js';
 import { Loading, Notice } from '../../ui.js';
-import { SignInForm } from './invite.js';
-import { NewAccountFields, PublicFrame, useNewAccountForm } from './public-frame.js';
+import { InviteAccept, InviteFrame, InviteHeadline, InviteSignedOut } from './invite-steps.js';
 
 /** A vendor invitation's token starts with this (the server's VENDOR_INVITE_PREFIX). */
 export const VENDOR_TOKEN_PREFIX = 'v.';
@@ -46,18 +45,19 @@ export function VendorInvite({ token }: { token: string }) {
     body = (
       <>
         <Summary p={p} />
-        {session ? <Accept token={token} onJoined={done} /> : <SignedOut token={token} onJoined={done} />}
+        {session ? (
+          <InviteAccept accept={() => unwrap(api.POST('/api/v1/vendor-invites/accept', { body: { token } }))} onJoined={done} />
+        ) : (
+          <InviteSignedOut
+            initial="new"
+            join={(body) => unwrap(api.POST('/api/v1/vendor-invites/accept', { body: { token, ...body } }))}
+            onJoined={done}
+          />
+        )}
       </>
     );
   } else body = <Loading />;
-  return (
-    <PublicFrame testId="invite-page">
-      <section className="card">
-        <h1>{t('invite.title')}</h1>
-        {body}
-      </section>
-    </PublicFrame>
-  );
+  return <InviteFrame>{body}</InviteFrame>;
 }
 
 function Summary({ p }: { p: Preview }) {
@@ -66,13 +66,7 @@ function Summary({ p }: { p: Preview }) {
   const c = useI18n();
   return (
     <div data-testid="invite-summary">
-      <p>
-        <strong>
-          {p.invited_by?.display_name
-            ? t('invite.summary', { by: p.invited_by.display_name, org: p.vendor.name })
-            : t('invite.summaryNoBy', { org: p.vendor.name })}
-        </strong>
-      </p>
+      <InviteHeadline by={p.invited_by?.display_name} to={p.vendor.name} />
       <dl className="facts">
         <dt>{t('invite.role')}</dt>
         <dd data-testid="invite-role">{v.t(`people.role.${p.role}`)}</dd>
@@ -81,87 +75,6 @@ function Summary({ p }: { p: Preview }) {
         <dd>{c.date(p.expires_at)}</dd>
       </dl>
     </div>
-  );
-}
-
-function Accept({ token, onJoined }: { token: string; onJoined: () => void }) {
-  const { t } = useTranslation('account');
-  const c = useI18n();
-  const { session, logout, refresh } = useSession();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  if (!session) return null;
-  const accept = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await unwrap(api.POST('/api/v1/vendor-invites/accept', { body: { token } }));
-      await refresh();
-      onJoined();
-    } catch (e) {
-      setError(c.err(e));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <div className="stack">
-      <p className="muted">
-        {t('invite.signedInAs', { name: session.user.display_name, username: session.user.username })}{' '}
-        <button type="button" className="link-btn" onClick={() => void logout()} data-testid="invite-sign-out">
-          {t('invite.notYou')}
-        </button>
-      </p>
-      {error && <Notice kind="error">{error}</Notice>}
-      <button type="button" className="primary wide" onClick={accept} disabled={busy} data-testid="invite-accept">
-        {t('invite.accept')}
-      </button>
-    </div>
-  );
-}
-
-function SignedOut({ token, onJoined }: { token: string; onJoined: () => void }) {
-  const { t } = useTranslation('account');
-  const [mode, setMode] = useState<'new' | 'existing'>('new');
-  return (
-    <div className="stack">
-      <div className="row">
-        <button
-          type="button"
-          className={mode === 'new' ? 'primary small' : 'small'}
-          onClick={() => setMode('new')}
-          data-testid="invite-mode-new"
-        >
-          {t('invite.newPerson')}
-        </button>
-        <button
-          type="button"
-          className={mode === 'existing' ? 'primary small' : 'small'}
-          onClick={() => setMode('existing')}
-          data-testid="invite-mode-existing"
-        >
-          {t('invite.haveAccount')}
-        </button>
-      </div>
-      {mode === 'new' ? <JoinForm token={token} onJoined={onJoined} /> : <SignInForm />}
-    </div>
-  );
-}
-
-function JoinForm({ token, onJoined }: { token: string; onJoined: () => void }) {
-  const { t } = useTranslation('account');
-  const form = useNewAccountForm(
-    (body) => unwrap(api.POST('/api/v1/vendor-invites/accept', { body: { token, ...body } })),
-    () => onJoined(),
-  );
-  return (
-    <form onSubmit={form.submit} data-testid="invite-join-form">
-      <NewAccountFields value={form.value} onChange={form.setValue} />
-      {form.error && <Notice kind="error">{form.error}</Notice>}
-      <button type="submit" className="primary wide" disabled={form.busy} data-testid="invite-join">
-        {t('invite.join')}
-      </button>
-    </form>
   );
 }
 

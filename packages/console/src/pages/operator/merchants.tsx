@@ -1,10 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, App, Button, Card, Drawer, Form, Input, Modal, Radio, Select, Table, Tag, Typography } from 'antd';
+import { App, Drawer, Form, Input, Radio, Select, Table, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap } from '../../api/client.js';
+import { CreateModal, ListCard, listTableProps } from '../../components/list-card.js';
 import { type Merchant, MerchantDetail } from '../../components/merchant-detail.js';
-import { withTestId } from '../../components/test-id.js';
 import { useI18n } from '../../i18n/index.js';
 
 interface NewMerchant {
@@ -60,24 +60,16 @@ export function Component() {
     }>
   ).filter((o) => !taken.has(o.id));
   return (
-    <Card
+    <ListCard
       title={t('merchants.title')}
-      extra={
-        <Button type="primary" onClick={() => setCreating(true)} data-testid="merchant-new">
-          {t('merchants.new')}
-        </Button>
-      }
+      newLabel={t('merchants.new')}
+      newTestId="merchant-new"
+      onNew={() => setCreating(true)}
+      error={merchants.error ? c.err(merchants.error) : null}
     >
-      {merchants.error && <Alert type="error" showIcon message={c.err(merchants.error)} />}
       <Table<Merchant>
         rowKey="mchid"
-        size="middle"
-        loading={merchants.isLoading}
-        dataSource={rows}
-        pagination={rows.length > 50 ? { pageSize: 50 } : false}
-        scroll={{ x: 'max-content' }}
-        locale={{ emptyText: t('merchants.empty') }}
-        data-testid="merchants-table"
+        {...listTableProps(rows, merchants.isLoading, t('merchants.empty'), 'merchants-table')}
         columns={[
           {
             title: t('merchants.mchid'),
@@ -96,15 +88,14 @@ export function Component() {
           { title: t('merchants.fleet'), dataIndex: 'fleet_total', key: 'fleet', align: 'right' },
         ]}
       />
-      <Modal
+      <CreateModal
         open={creating}
         title={t('merchants.new')}
         onCancel={() => setCreating(false)}
         onOk={() => form.submit()}
         okText={t('merchants.create')}
-        confirmLoading={create.isPending}
-        okButtonProps={withTestId('merchant-create')}
-        destroyOnHidden
+        pending={create.isPending}
+        okTestId="merchant-create"
       >
         <Form<NewMerchant>
           form={form}
@@ -161,7 +152,7 @@ export function Component() {
             />
           </Form.Item>
         </Form>
-      </Modal>
+      </CreateModal>
       <Drawer
         open={open !== null}
         onClose={() => setOpen(null)}
@@ -172,6 +163,6 @@ export function Component() {
       >
         {open && <MerchantDetail mchid={open} operator />}
       </Drawer>
-    </Card>
+    </ListCard>
   );
 }

@@ -1,24 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import {
-  Alert,
-  App,
-  Button,
-  Card,
-  Descriptions,
-  Drawer,
-  Form,
-  Input,
-  Modal,
-  Popconfirm,
-  Space,
-  Table,
-  Tag,
-  Typography,
-} from 'antd';
+import { Alert, App, Button, Descriptions, Drawer, Form, Input, Popconfirm, Space, Table, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, unwrap } from '../../api/client.js';
+import { CreateModal, ListCard, listTableProps } from '../../components/list-card.js';
 import { withTestId } from '../../components/test-id.js';
 import { useI18n } from '../../i18n/index.js';
 
@@ -63,24 +49,16 @@ export function Component() {
   });
   const rows = ((vendors.data as { vendors?: Vendor[] } | undefined)?.vendors ?? []) as Vendor[];
   return (
-    <Card
+    <ListCard
       title={t('vendors.title')}
-      extra={
-        <Button type="primary" onClick={() => setCreating(true)} data-testid="vendor-new">
-          {t('vendors.new')}
-        </Button>
-      }
+      newLabel={t('vendors.new')}
+      newTestId="vendor-new"
+      onNew={() => setCreating(true)}
+      error={vendors.error ? c.err(vendors.error) : null}
     >
-      {vendors.error && <Alert type="error" showIcon message={c.err(vendors.error)} />}
       <Table<Vendor>
         rowKey="id"
-        size="middle"
-        loading={vendors.isLoading}
-        dataSource={rows}
-        pagination={rows.length > 50 ? { pageSize: 50 } : false}
-        scroll={{ x: 'max-content' }}
-        locale={{ emptyText: t('vendors.empty') }}
-        data-testid="vendors-table"
+        {...listTableProps(rows, vendors.isLoading, t('vendors.empty'), 'vendors-table')}
         columns={[
           {
             title: t('vendors.name'),
@@ -100,24 +78,23 @@ export function Component() {
           },
         ]}
       />
-      <Modal
+      <CreateModal
         open={creating}
         title={t('vendors.new')}
         onCancel={() => setCreating(false)}
         onOk={() => form.submit()}
         okText={t('vendors.create')}
-        confirmLoading={create.isPending}
-        okButtonProps={withTestId('vendor-create')}
-        destroyOnHidden
+        pending={create.isPending}
+        okTestId="vendor-create"
       >
         <Form form={form} layout="vertical" onFinish={(v) => create.mutate(v.name.trim())} preserve={false}>
           <Form.Item name="name" label={t('vendors.name')} rules={[{ required: true, whitespace: true, max: 128 }]}>
             <Input autoFocus maxLength={128} data-testid="vendor-name" />
           </Form.Item>
         </Form>
-      </Modal>
+      </CreateModal>
       <VendorDrawer vendor={open} onClose={() => setOpen(null)} />
-    </Card>
+    </ListCard>
   );
 }
 

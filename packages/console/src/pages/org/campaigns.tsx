@@ -1,23 +1,22 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, App, Button, Card, Select, Space, Typography } from 'antd';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { Alert, App, Button, Card, Space, Typography } from 'antd';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useNavigate, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 import { api, unwrap } from '../../api/client.js';
 import { CampaignForm } from '../../components/campaigns/campaign-form.js';
 import { CampaignTable } from '../../components/campaigns/campaign-list.js';
 import { useDepartments } from '../../components/department-tree.js';
 import { withTestId } from '../../components/test-id.js';
-import { errorText } from '../../i18n/index.js';
-
-/** Every IANA zone the browser knows (Intl), for the organisation's time zone. */
-const ZONES: string[] = (Intl as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.('timeZone') ?? ['UTC'];
+import { orgRole } from '../../nav.js';
+import { useMe } from '../../session.js';
 
 /**
- * /orgs/:orgId/campaigns (issue 14; docs/ota.md): an organisation's super admins upgrade their own
+ * /orgs/:orgId/campaigns (issue 14; docs/ota.md): an organisation's admins upgrade their own
  * devices, of models whose vendor allows it, with an image that vendor published — by department,
- * in a maintenance window read in the organisation's time zone (set here). The list, form and
- * detail are components/campaigns/, shared with the vendor's pages.
+ * in a maintenance window read in the organisation's time zone (set on the settings page). A
+ * device admin's campaigns reach only the devices in their range, and they list only their own.
+ * The list, form and detail are components/campaigns/, shared with the vendor's pages.
  */
 export function Component() {
   const { orgId = '' } = useParams();
@@ -40,6 +39,7 @@ export function Component() {
     queryFn: () => unwrap(api.GET('/api/v1/orgs/{orgId}', { params: { path: { orgId } } })),
   });
   const depts = useDepartments(orgId);
+  const superAdmin = orgRole(useMe(), orgId) === 'super_admin';
   const zone = org.data?.organisation?.time_zone ?? null;
   const [creating, setCreating] = useState(false);
   const none = options.data !== undefined && options.data.length === 0;
@@ -53,9 +53,11 @@ export function Component() {
           {t('campaigns.new')}
         </Button>
       </Space>
-      <Typography.Paragraph type="secondary">{t('campaigns.orgIntro')}</Typography.Paragraph>
+      <Typography.Paragraph type="secondary">
+        {t('campaigns.orgIntro')} {!superAdmin && t('campaigns.orgIntroScoped')}
+      </Typography.Paragraph>
       {none && <Alert type="info" showIcon message={t('campaigns.orgNone')} data-testid="campaign-org-none" />}
-      <TimeZone orgId={orgId} zone={zone} loading={org.isLoading} />
+      <TimeZone orgId={orgId} zone={zone} loading={org.isLoading} canChange={superAdmin} />
       <CampaignTable campaigns={list.data} loading={list.isLoading} error={list.error} />
       {creating && (
         <CampaignForm
@@ -87,36 +89,30 @@ export function Component() {
   );
 }
 
-/** The organisation's time zone: where maintenance windows are read (null = the instance's). */
-function TimeZone({ orgId, zone, loading }: { orgId: string; zone: string | null; loading: boolean }) {
+/** The organisation's time zone, where maintenance windows are read (null = the instance's); set on the settings page. */
+function TimeZone({
+  orgId,
+  zone,
+  loading,
+  canChange,
+}: {
+  orgId: string;
+  zone: string | null;
+  loading: boolean;
+  canChange: boolean;
+}) {
   const { t } = useTranslation('campaigns');
-  const { message } = App.useApp();
-  const qc = useQueryClient();
-  const save = useMutation({
-    mutationFn: (time_zone: string | null) =>
-      unwrap(api.PATCH('/api/v1/orgs/{orgId}/settings', { params: { path: { orgId } }, body: { time_zone } })),
-    onSuccess: async () => {
-      await qc.invalidateQueries({ queryKey: ['orgs', orgId] });
-      message.success(t('campaigns.tzSaved'));
-    },
-    onError: (e) => message.error(errorText(e)),
-  });
   return (
     <Card size="small" loading={loading}>
       <Space wrap align="center">
         <Typography.Text strong>{t('campaigns.tzLabel')}</Typography.Text>
-        <Select
-          showSearch
-          allowClear
-          style={{ minWidth: 240 }}
-          value={zone ?? undefined}
-          placeholder={t('campaigns.tzInstance')}
-          loading={save.isPending}
-          onChange={(v?: string) => save.mutate(v ?? null)}
-          options={ZONES.map((z) => ({ value: z, label: z }))}
-          data-testid="org-time-zone"
-        />
+        <Typography.Text data-testid="campaign-tz">{zone ?? t('campaigns.tzInstance')}</Typography.Text>
         <Typography.Text type="secondary">{t('campaigns.tzHelp')}</Typography.Text>
+        {canChange && (
+          <Link to={`/orgs/${orgId}/settings`} data-testid="campaign-tz-settings">
+            {t('campaigns.tzChange')}
+          </Link>
+        )}
       </Space>
     </Card>
   );

@@ -7,6 +7,9 @@ import { api, unwrap } from '../../api/client.js';
 import { withTestId } from '../../components/test-id.js';
 import { useI18n } from '../../i18n/index.js';
 
+/** Every IANA zone the browser knows (Intl), for the organisation's time zone. */
+const ZONES: string[] = (Intl as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.('timeZone') ?? ['UTC'];
+
 interface Application {
   id: string;
   app_key: string;
@@ -20,12 +23,13 @@ interface MemberName {
   display_name: string;
 }
 
-/** /orgs/:orgId/settings — member binding, and the organisation's applications with their admins. */
+/** /orgs/:orgId/settings — member binding, the time zone, and the organisation's applications with their admins. */
 export function SettingsPage() {
   const { orgId = '' } = useParams();
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }}>
       <MemberBinding orgId={orgId} />
+      <TimeZone orgId={orgId} />
       <Applications orgId={orgId} />
     </Space>
   );
@@ -77,6 +81,46 @@ function MemberBinding({ orgId }: { orgId: string }) {
             </Typography.Text>
           )}
         </div>
+      </Space>
+    </Card>
+  );
+}
+
+/** The organisation's time zone: where its devices' maintenance windows are read (empty = the instance's). */
+function TimeZone({ orgId }: { orgId: string }) {
+  const { t } = useTranslation('campaigns');
+  const c = useI18n();
+  const { message } = App.useApp();
+  const qc = useQueryClient();
+  const org = useQuery({
+    queryKey: ['orgs', orgId],
+    queryFn: () => unwrap(api.GET('/api/v1/orgs/{orgId}', { params: { path: { orgId } } })),
+  });
+  const save = useMutation({
+    mutationFn: (time_zone: string | null) =>
+      unwrap(api.PATCH('/api/v1/orgs/{orgId}/settings', { params: { path: { orgId } }, body: { time_zone } })),
+    onSuccess: async () => {
+      await qc.invalidateQueries({ queryKey: ['orgs', orgId] });
+      message.success(t('campaigns.tzSaved'));
+    },
+    onError: (e) => message.error(c.err(e)),
+  });
+  return (
+    <Card title={t('campaigns.tzLabel')} loading={org.isLoading}>
+      <Space direction="vertical" size="small">
+        <Select
+          showSearch
+          allowClear
+          style={{ minWidth: 280 }}
+          value={org.data?.organisation?.time_zone ?? undefined}
+          placeholder={t('campaigns.tzInstance')}
+          loading={save.isPending}
+          onChange={(v?: string) => save.mutate(v ?? null)}
+          options={ZONES.map((z) => ({ value: z, label: z }))}
+          data-testid="org-time-zone"
+          aria-label={t('campaigns.tzLabel')}
+        />
+        <Typography.Text type="secondary">{t('campaigns.tzHelp')}</Typography.Text>
       </Space>
     </Card>
   );

@@ -328,7 +328,7 @@ function OwnerOption({ o, checked, onPick }: { o: ScanOwner; checked: boolean; o
         )}
         {!o.may_bind && o.reason && (
           <small className="reason" data-testid="owner-reason">
-            {reasonText(lang, o.reason.code, o.reason.message)}
+            {reasonText(lang, o.reason.code ?? '', o.reason.message ?? '')}
           </small>
         )}
       </span>

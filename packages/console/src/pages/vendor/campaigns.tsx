@@ -11,7 +11,8 @@ import { useModels } from './models.js';
 
 /**
  * /vendors/:vendorId/campaigns (issue 14; docs/ota.md): the vendor's staged firmware campaigns (its
- * organisations' ones on its models too) with their progress, and starting one. The pieces are
+ * organisations' ones on its models too) with their progress, and starting one — by version,
+ * owner organisation and its department, online state or SN list. The pieces are
  * components/campaigns/, shared with the organisation's page; the detail page is campaign.tsx.
  */
 export function Component() {
@@ -54,6 +55,27 @@ export function Component() {
               .filter((v) => v.version !== null)
               .map((v) => ({ value: v.version!, label: `${v.version} (${v.devices})` }))
           }
+          owners={{
+            orgsOf: async (modelId) =>
+              (
+                await unwrap(
+                  api.GET('/api/v1/vendors/{vendorId}/campaign-orgs', {
+                    params: { path: { vendorId }, query: { model_id: modelId } },
+                  }),
+                )
+              ).organisations.map((o) => ({
+                value: o.id,
+                label: t('campaigns.ownerOption', { name: o.name, devices: o.devices }),
+              })),
+            departmentsOf: async (orgId) =>
+              (
+                await unwrap(
+                  api.GET('/api/v1/vendors/{vendorId}/campaign-orgs/{orgId}/departments', {
+                    params: { path: { vendorId, orgId } },
+                  }),
+                )
+              ).departments,
+          }}
           timeZoneNote={t('campaigns.tzVendor')}
           submit={async (body) =>
             (await unwrap(api.POST('/api/v1/vendors/{vendorId}/campaigns', { params: { path: { vendorId } }, body }))).campaign

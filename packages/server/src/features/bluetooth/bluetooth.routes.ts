@@ -4,7 +4,7 @@ import type { Services } from '../../services.js';
 
 const reason = { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } as const;
 
-/** What POST /api/v1/scan/resolve answers (features/binding/manage.service.ts ScanResolution). */
+/** What POST /api/v1/scan/resolve answers (features/binding/scan-resolution.service.ts ScanResolution). */
 export const scanResolutionSchema = {
   type: 'object',
   required: ['kind', 'validity', 'message', 'action'],

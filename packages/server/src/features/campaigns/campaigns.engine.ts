@@ -390,12 +390,15 @@ export class CampaignEngine {
         },
       );
       if (c.org_id) {
-        // An organisation's campaign: its super admins ran it, so they are told too.
+        // An organisation's campaign: its super admins, and the device admin who started it, are told too.
+        const starter = c.created_by.startsWith('user:') ? c.created_by.slice(5) : '';
         const admins = await this.db
           .selectFrom('org_members')
           .select('user_id')
           .where('org_id', '=', c.org_id)
-          .where('role', '=', 'super_admin')
+          .where((eb) =>
+            eb.or([eb('role', '=', 'super_admin'), eb.and([eb('role', '=', 'device_admin'), eb('user_id', '=', starter)])]),
+          )
           .execute();
         await this.notifications.notify(
           admins.map((p) => p.user_id),

@@ -23,7 +23,7 @@ describe.each(storageBackends())('organisation campaigns, departments and window
   let fwA: string;
   let fwB: string;
   let boss: Browser;
-  let salesAdmin: Browser;
+  let alice: Browser;
   let otherBoss: Browser;
 
   const place = async (
@@ -78,7 +78,7 @@ describe.each(storageBackends())('organisation campaigns, departments and window
     fwA = await publish('pkCGA', '2.0');
     fwB = await publish('pkCGB', '2.0');
     boss = await login(h.app, 'boss.cg', PASSWORD);
-    salesAdmin = await login(h.app, 'salesadmin.cg', PASSWORD);
+    alice = await login(h.app, 'alice.cg', PASSWORD);
     otherBoss = await login(h.app, 'boss.cg2', PASSWORD);
   });
   afterAll(async () => {
@@ -98,7 +98,7 @@ describe.each(storageBackends())('organisation campaigns, departments and window
       },
     ]);
     const body = { name: 'Ours', model_id: models.pkCGA, firmware_id: fwA, stages, thresholds };
-    // The other model's vendor does not allow it; a device admin is not a super admin.
+    // The other model's vendor does not allow it; a member is not an admin (device admins: campaigns.scope.test.ts).
     const refused = await boss.req('POST', `/api/v1/orgs/${org.orgId}/campaigns`, {
       ...body,
       model_id: models.pkCGB,
@@ -106,7 +106,7 @@ describe.each(storageBackends())('organisation campaigns, departments and window
     });
     expect(refused.statusCode).toBe(403);
     expect(refused.json().error.code).toBe('CAMPAIGN_NOT_ALLOWED');
-    expect((await salesAdmin.req('POST', `/api/v1/orgs/${org.orgId}/campaigns`, body)).statusCode).toBe(403);
+    expect((await alice.req('POST', `/api/v1/orgs/${org.orgId}/campaigns`, body)).statusCode).toBe(403);
     // Another organisation cannot be named, nor another model's image used.
     const foreign = await boss.req('POST', `/api/v1/orgs/${org.orgId}/campaigns`, { ...body, target: { org_id: other.orgId } });
     expect(foreign.statusCode).toBe(400);

@@ -137,6 +137,11 @@ const statusQuery = {
   type: 'object',
   properties: { status: { type: 'string', enum: ['running', 'paused', 'cancelled', 'completed'] } },
 } as const;
+const vendorParams = {
+  type: 'object',
+  required: ['vendorId'],
+  properties: { vendorId: { type: 'string', maxLength: 64 } },
+} as const;
 const orgParams = { type: 'object', required: ['orgId'], properties: { orgId: { type: 'string', maxLength: 64 } } } as const;
 const one = { 200: { type: 'object', required: ['campaign'], properties: { campaign: campaignView } } } as const;
 const idParams = {
@@ -177,14 +182,84 @@ export function campaignsRoutes(s: Services) {
       async (req) => ({ campaigns: await s.campaigns.list(principalOf(req), req.params.vendorId, req.query) }),
     );
 
-    // An organisation's own campaigns (super admins; the model's vendor must allow it).
+    // Owner targets for the vendor's form: organisations owning the vendor's devices, then one's departments.
+    app.get<{ Params: { vendorId: string }; Querystring: { model_id?: string } }>(
+      '/api/v1/vendors/:vendorId/campaign-orgs',
+      {
+        config: { access: 'authenticated' },
+        schema: {
+          tags: TAGS,
+          summary:
+            "Organisations owning devices of the vendor's models (of one model with model_id), with their device counts: a campaign's owner targets",
+          params: vendorParams,
+          querystring: { type: 'object', properties: { model_id: { type: 'string', maxLength: 64 } } },
+          response: {
+            200: {
+              type: 'object',
+              required: ['organisations'],
+              properties: {
+                organisations: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['id', 'name', 'devices'],
+                    properties: { id: { type: 'string' }, name: { type: 'string' }, devices: int },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (req) => ({
+        organisations: await s.campaigns.targets.orgs(principalOf(req), req.params.vendorId, req.query.model_id),
+      }),
+    );
+
+    app.get<{ Params: { vendorId: string; orgId: string } }>(
+      '/api/v1/vendors/:vendorId/campaign-orgs/:orgId/departments',
+      {
+        config: { access: 'authenticated' },
+        schema: {
+          tags: TAGS,
+          summary:
+            "The departments of an organisation owning the vendor's devices, for a campaign's department target (ORG_NOT_FOUND for any other)",
+          params: {
+            type: 'object',
+            required: ['vendorId', 'orgId'],
+            properties: { vendorId: { type: 'string', maxLength: 64 }, orgId: { type: 'string', maxLength: 64 } },
+          },
+          response: {
+            200: {
+              type: 'object',
+              required: ['departments'],
+              properties: {
+                departments: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['id', 'parent_id', 'name'],
+                    properties: { id: { type: 'string' }, parent_id: { type: ['string', 'null'] }, name: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (req) => ({
+        departments: await s.campaigns.targets.departments(principalOf(req), req.params.vendorId, req.params.orgId),
+      }),
+    );
+
+    // An organisation's own campaigns (admins; a device admin's reach only their range; the model's vendor must allow it).
     app.post<{ Params: { orgId: string }; Body: CreateCampaignInput }>(
       '/api/v1/orgs/:orgId/campaigns',
       {
         schema: {
           tags: TAGS,
           summary:
-            "Start a firmware campaign over the organisation's own devices of a model whose vendor allows it (super admins)",
+            "Start a firmware campaign over the organisation's own devices of a model whose vendor allows it (admins; a device admin's covers only the devices in their range)",
           params: orgParams,
           body: createBody,
           response: { 201: one[200] },
@@ -199,7 +274,8 @@ export function campaignsRoutes(s: Services) {
       {
         schema: {
           tags: TAGS,
-          summary: "An organisation's firmware campaigns, newest first, with counts by execution state (super admins)",
+          summary:
+            "An organisation's firmware campaigns, newest first, with counts by execution state (super admins: all; a device admin: their own)",
           params: orgParams,
           querystring: statusQuery,
           response: {
@@ -216,7 +292,7 @@ export function campaignsRoutes(s: Services) {
         schema: {
           tags: TAGS,
           summary:
-            'Models the organisation may run campaigns on (it owns devices of them, their vendor allows it), with their published images',
+            "Models the organisation may run campaigns on (it owns devices of them, their vendor allows it), with their published images; a device admin's counts are of their range",
           params: orgParams,
           response: {
             200: {
@@ -298,7 +374,8 @@ export function campaignsRoutes(s: Services) {
       {
         schema: {
           tags: TAGS,
-          summary: "A campaign's per-device executions in dispatch order, a page at a time (next_after)",
+          summary:
+            "A campaign's per-device executions in dispatch order, a page at a time (next_after); a device admin sees only the devices in their range",
           params: idParams,
           querystring: {
             type: 'object',

@@ -1,10 +1,11 @@
 import type { Deps } from '../../deps.js';
 import { fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
-import { type Principal, requireVendor } from '../../shared/principal.js';
+import { canActForVendor, type Principal, requireVendor } from '../../shared/principal.js';
 import type { DevicesService } from '../devices/devices.service.js';
 import { sortableId } from '../gateway/sortable-id.js';
 import type { ModelsService } from '../models/models.service.js';
+import { manageable, type OrgContext } from '../organisations/permissions.js';
 import { OrgStanding } from '../organisations/standing.js';
 import { adjustCounts, initCounts } from './campaigns.counts.js';
 import type { CampaignEngine } from './campaigns.engine.js';
@@ -22,8 +23,12 @@ import {
   type Thresholds,
   validateSpec,
 } from './campaigns.model.js';
+import { CampaignTargets, devicesInRange, type OrgDeviceLister } from './campaigns.scope.js';
 import { resolveTarget } from './campaigns.target.js';
+import { type ExecutionView, execView } from './campaigns.view.js';
 import { type MaintenanceWindow, normaliseWindow, validateWindow } from './campaigns.window.js';
+
+export type { ExecutionView };
 
 export interface CreateCampaignInput {
   name: string;
@@ -68,19 +73,6 @@ export interface CampaignView {
   finished_at: string | null;
 }
 
-export interface ExecutionView {
-  campaign_id: string;
-  sn: string;
-  stage: number | null;
-  state: ExecState;
-  detail: string | null;
-  from_version: string | null;
-  attempts: number;
-  notified_at: string | null;
-  finished_at: string | null;
-  updated_at: string;
-}
-
 export interface OrgCampaignModel {
   model_id: string;
   name: string;
@@ -91,6 +83,7 @@ export interface OrgCampaignModel {
 }
 
 const MAX_SNS = 100_000;
+type ExecRow = Parameters<typeof execView>[0] & { seq: number; sn_key: string };
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
@@ -104,11 +97,16 @@ export class CampaignsService {
     private readonly models: ModelsService,
     private readonly devices: DevicesService,
     readonly engine: CampaignEngine,
+    /** The organisation device list, whose range rule bounds a device admin's campaigns. */
+    private readonly orgDevices: OrgDeviceLister,
   ) {
     this.standing = new OrgStanding(deps);
+    this.targets = new CampaignTargets(deps);
   }
 
   private readonly standing: OrgStanding;
+  /** Owner organisations and departments a vendor's form may target. */
+  readonly targets: CampaignTargets;
 
   private get db() {
     return this.deps.db.kysely;
@@ -123,26 +121,35 @@ export class CampaignsService {
   }
 
   /**
-   * An organisation's campaign (super admins; the model must allow it): always limited to the
-   * devices bound to the organisation, the image one the vendor published for the model.
+   * An organisation's campaign (admins; the model must allow it): always limited to the devices
+   * bound to the organisation, the image one the vendor published for the model. A device admin's
+   * is further limited to the devices their range holds (as the organisation's device list shows
+   * them to them), and a department they name must be inside their scope.
    */
   async createForOrg(actor: Principal, orgId: string, input: CreateCampaignInput): Promise<CampaignView> {
     const ctx = await this.standing.context(actor, orgId);
-    this.standing.requireSuperAdmin(ctx);
+    this.standing.requireAdmin(ctx);
     const model = await this.db.selectFrom('models').selectAll().where('model_id', '=', input.model_id).executeTakeFirst();
     if (!model) fail('MODEL_NOT_FOUND');
     if (model.org_campaigns_allowed !== 1) fail('CAMPAIGN_NOT_ALLOWED');
     const target = input.target ?? {};
     if (target.org_id !== undefined && target.org_id !== orgId)
       fail('VALIDATION_FAILED', 'target.org_id must be this organisation');
-    return this.launch(actor, model, orgId, input, { ...target, org_id: orgId });
+    let within: Map<string, string> | undefined;
+    if (scopedAdmin(ctx)) {
+      const reach = manageable(ctx);
+      if (target.department_id && reach !== 'all' && ctx.tree.has(target.department_id) && !reach.has(target.department_id))
+        fail('OUTSIDE_SCOPE');
+      within = await devicesInRange(this.orgDevices, actor, orgId, model.model_id);
+    }
+    return this.launch(actor, model, orgId, input, { ...target, org_id: orgId }, within);
   }
 
   /** Models whose devices the organisation owns and whose vendor lets it run campaigns, with their published images. */
   async orgOptions(actor: Principal, orgId: string): Promise<OrgCampaignModel[]> {
     const ctx = await this.standing.context(actor, orgId);
-    this.standing.requireSuperAdmin(ctx);
-    const models = await this.db
+    this.standing.requireAdmin(ctx);
+    const all = await this.db
       .selectFrom('devices as d')
       .innerJoin('models as m', 'm.model_id', 'd.model_id')
       .innerJoin('vendors as v', 'v.id', 'm.vendor_id')
@@ -153,6 +160,13 @@ export class CampaignsService {
       .groupBy(['m.model_id', 'm.name', 'v.name'])
       .orderBy('m.name')
       .execute();
+    // A device admin counts (and is offered) only the models of the devices in their range.
+    let models = all.map((m) => ({ ...m, devices: Number(m.devices) }));
+    if (scopedAdmin(ctx)) {
+      const mine = new Map<string, number>();
+      for (const m of (await devicesInRange(this.orgDevices, actor, orgId)).values()) mine.set(m, (mine.get(m) ?? 0) + 1);
+      models = models.filter((m) => mine.has(m.model_id)).map((m) => ({ ...m, devices: mine.get(m.model_id)! }));
+    }
     if (models.length === 0) return [];
     const fws = await this.db
       .selectFrom('firmware')
@@ -168,17 +182,19 @@ export class CampaignsService {
       model_id: m.model_id,
       name: m.name,
       vendor_name: m.vendor_name,
-      devices: Number(m.devices),
+      devices: m.devices,
       firmware: fws
         .filter((f) => f.model_id === m.model_id)
         .map((f) => ({ id: f.id, version: f.version, is_current: f.is_current === 1 })),
     }));
   }
 
+  /** The organisation's campaigns: all of them for super admins, their own for a device admin. */
   async listForOrg(actor: Principal, orgId: string, opts: { status?: CampaignStatus } = {}): Promise<CampaignView[]> {
     const ctx = await this.standing.context(actor, orgId);
-    this.standing.requireSuperAdmin(ctx);
+    this.standing.requireAdmin(ctx);
     let q = this.db.selectFrom('campaigns').selectAll().where('org_id', '=', orgId);
+    if (scopedAdmin(ctx)) q = q.where('created_by', '=', principalLabel(actor));
     if (opts.status) q = q.where('status', '=', opts.status);
     const rows = await q.orderBy('created_at', 'desc').limit(200).execute();
     return Promise.all(rows.map(async (r) => this.view(r, await this.engine.counts(r.id))));
@@ -190,6 +206,7 @@ export class CampaignsService {
     orgId: string | null,
     input: CreateCampaignInput,
     target: TargetSpec,
+    within?: ReadonlyMap<string, string>,
   ): Promise<CampaignView> {
     const vendorId = model.vendor_id;
     const fw = await this.db
@@ -211,7 +228,7 @@ export class CampaignsService {
     if (input.maintenance_window) problems.push(...validateWindow(input.maintenance_window));
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
 
-    const rows = await resolveTarget(this.db, model.model_id, fw.version, target);
+    const rows = await resolveTarget(this.db, model.model_id, fw.version, target, within);
     if (rows.length === 0)
       fail('VALIDATION_FAILED', 'No device of the model matches the target (or all already run this version)');
 
@@ -298,25 +315,36 @@ export class CampaignsService {
     return Promise.all(rows.map(async (r) => this.view(r, await this.engine.counts(r.id))));
   }
 
-  /**
-   * The campaign, when the actor may act on it: the vendor's people (read or firmware) on every
-   * campaign of its models, and an organisation's super admins on the organisation's own.
-   */
+  /** The campaign, when the actor may act on it (see access). */
   private async row(actor: Principal, id: string, cap: 'read' | 'firmware'): Promise<CampaignRow> {
+    return (await this.access(actor, id, cap)).row;
+  }
+
+  /**
+   * The campaign and the actor's standing on it: the vendor's people (read or firmware) on every
+   * campaign of its models; an organisation's super admins on all of the organisation's own; a
+   * device admin on the ones they started, seeing only the devices their range holds (`scoped`).
+   */
+  private async access(
+    actor: Principal,
+    id: string,
+    cap: 'read' | 'firmware',
+  ): Promise<{ row: CampaignRow; scoped: { orgId: string } | null }> {
     const r = await this.db.selectFrom('campaigns').selectAll().where('id', '=', id).executeTakeFirst();
     if (!r) fail('CAMPAIGN_NOT_FOUND');
-    if (r.org_id && actor.kind === 'user') {
+    if (r.org_id && actor.kind === 'user' && !actor.isOperator) {
       const ctx = await this.standing.context(actor, r.org_id);
-      if (ctx.role === 'super_admin') return r;
+      if (ctx.role === 'super_admin') return { row: r, scoped: null };
+      if (scopedAdmin(ctx) && r.created_by === principalLabel(actor)) return { row: r, scoped: { orgId: r.org_id } };
     }
     try {
       requireVendor(actor, r.vendor_id, cap);
     } catch (e) {
       // Someone else's campaign does not exist for them; a read-only member is refused outright.
-      requireVendor(actor, r.vendor_id, 'read');
+      if (!canActForVendor(actor, r.vendor_id, 'read')) fail('CAMPAIGN_NOT_FOUND');
       throw e;
     }
-    return r;
+    return { row: r, scoped: null };
   }
 
   async get(actor: Principal, id: string): Promise<CampaignView> {
@@ -325,8 +353,12 @@ export class CampaignsService {
   }
 
   /** The campaign when the actor may read it; one nobody may read does not exist for them. */
-  private readable(actor: Principal, id: string): Promise<CampaignRow> {
-    return this.row(actor, id, 'read').catch((e) => {
+  private async readable(actor: Principal, id: string): Promise<CampaignRow> {
+    return (await this.readAccess(actor, id)).row;
+  }
+
+  private readAccess(actor: Principal, id: string): ReturnType<CampaignsService['access']> {
+    return this.access(actor, id, 'read').catch((e) => {
       if ((e as { code?: string }).code === 'FORBIDDEN') fail('CAMPAIGN_NOT_FOUND');
       throw e;
     });
@@ -352,23 +384,36 @@ export class CampaignsService {
     id: string,
     opts: { state?: ExecState; after?: number; limit?: number } = {},
   ): Promise<{ executions: ExecutionView[]; next_after: number | null }> {
-    await this.readable(actor, id);
+    const { row, scoped } = await this.readAccess(actor, id);
     const limit = Math.min(Math.max(opts.limit ?? 100, 1), 500);
-    let q = this.db.selectFrom('campaign_executions').selectAll().where('campaign_id', '=', id);
-    if (opts.state) {
-      if (!EXEC_STATES.includes(opts.state)) fail('VALIDATION_FAILED', `state must be one of ${EXEC_STATES.join(', ')}`);
-      q = q.where('state', '=', opts.state);
+    if (opts.state && !EXEC_STATES.includes(opts.state))
+      fail('VALIDATION_FAILED', `state must be one of ${EXEC_STATES.join(', ')}`);
+    // A device admin sees the devices their range holds now (a device moved out since is hidden).
+    const within = scoped ? await devicesInRange(this.orgDevices, actor, scoped.orgId, row.model_id) : null;
+    const batch = within ? 500 : limit + 1;
+    const rows: ExecRow[] = [];
+    let after = opts.after;
+    for (;;) {
+      const got = await this.executionBatch(id, opts.state, after, batch);
+      for (const e of got) {
+        after = e.seq;
+        if (!within || within.has(e.sn_key)) rows.push(e);
+        if (rows.length > limit) break;
+      }
+      if (rows.length > limit || got.length < batch) break;
     }
-    if (opts.after !== undefined) q = q.where('seq', '>', opts.after);
-    const rows = await q
-      .orderBy('seq')
-      .limit(limit + 1)
-      .execute();
     const page = rows.slice(0, limit);
     return {
       executions: page.map(execView),
       next_after: rows.length > limit ? page[page.length - 1]!.seq : null,
     };
+  }
+
+  private executionBatch(id: string, state: ExecState | undefined, after: number | undefined, limit: number): Promise<ExecRow[]> {
+    let q = this.db.selectFrom('campaign_executions').selectAll().where('campaign_id', '=', id);
+    if (state) q = q.where('state', '=', state);
+    if (after !== undefined) q = q.where('seq', '>', after);
+    return q.orderBy('seq').limit(limit).execute();
   }
 
   /** A device's executions, newest campaign first (the device page). */
@@ -525,28 +570,7 @@ export class CampaignsService {
   }
 }
 
-function execView(e: {
-  campaign_id: string;
-  sn: string;
-  stage: number | null;
-  state: string;
-  detail: string | null;
-  from_version: string | null;
-  attempts: number;
-  notified_at: number | null;
-  finished_at: number | null;
-  updated_at: number;
-}): ExecutionView {
-  return {
-    campaign_id: e.campaign_id,
-    sn: e.sn,
-    stage: e.stage,
-    state: e.state as ExecState,
-    detail: e.detail,
-    from_version: e.from_version,
-    attempts: e.attempts,
-    notified_at: iso(e.notified_at === null ? null : Number(e.notified_at)),
-    finished_at: iso(e.finished_at === null ? null : Number(e.finished_at)),
-    updated_at: new Date(Number(e.updated_at)).toISOString(),
-  };
+/** A device admin (not an operator, not a super admin): their campaigns reach only their range. */
+function scopedAdmin(ctx: OrgContext): boolean {
+  return !ctx.isOperator && ctx.role === 'device_admin';
 }

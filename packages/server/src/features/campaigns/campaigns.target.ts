@@ -18,8 +18,15 @@ export interface TargetDevice {
  * owner organisation, department (with its sub-departments, as an organisation's device list
  * filters: a device is in a department when its visibility range names the department or a user
  * of it) and an SN list; without those already on `version` or busy in another live campaign.
+ * `within` (sn_keys) narrows it further to a device admin's range.
  */
-export async function resolveTarget(db: Db, modelId: string, version: string, target: TargetSpec): Promise<TargetDevice[]> {
+export async function resolveTarget(
+  db: Db,
+  modelId: string,
+  version: string,
+  target: TargetSpec,
+  within?: ReadonlyMap<string, unknown> | ReadonlySet<string>,
+): Promise<TargetDevice[]> {
   let q = db
     .selectFrom('devices')
     .select(['id', 'sn', 'sn_key', 'firmware_version'])
@@ -59,6 +66,7 @@ export async function resolveTarget(db: Db, modelId: string, version: string, ta
     const wanted = new Set(target.sns.map((s) => snKey(String(s))));
     rows = rows.filter((r) => wanted.has(r.sn_key));
   }
+  if (within) rows = rows.filter((r) => within.has(r.sn_key));
   // Devices already on the image, or still in another live campaign, are not part of the rollout.
   const busy = await db
     .selectFrom('campaign_executions as e')

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -8,7 +8,7 @@ import jsqrModule from 'jsqr';
 import { PNG } from 'pngjs';
 import QRCode from 'qrcode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeLabelPdf } from './label-pdf.js';
+import { A4_GRID, writeLabelPdf } from './label-pdf.js';
 import { fastGetBestMask, qrcodeMaskModule } from './qr-mask.js';
 import {
   crc32,
@@ -301,7 +301,7 @@ describe.skipIf(!poppler)('label PDFs', () => {
   });
 
   it('issue 16: a roll of many pages keeps a page tree readers follow, each page in order', async () => {
-    // Written pages stay in the page tree only as their object numbers (label-pdf.ts addPage).
+    // The writer keeps only written pages' object numbers and offsets; the tree is written at the end.
     const sns = Array.from({ length: 40 }, (_, i) => `SN${String(i).padStart(4, '0')}`);
     const text = await pdfText('Tracker', sns, 'roll');
     expect(execFileSync('pdfinfo', [path.join(work, 't-roll.pdf')]).toString('utf8')).toMatch(/^Pages:\s+40$/m);
@@ -316,4 +316,112 @@ describe.skipIf(!poppler)('label PDFs', () => {
     expect(lines.length).toBeGreaterThan(1);
     expect(lines.join('')).toBe(sn);
   });
+
+  /** An A4 sheet's page image cut into its 32 cells (row by row), each written as a PNG. */
+  function a4Cells(page: string, prefix: string, dpi: number): string[] {
+    const img = PNG.sync.read(readFileSync(page));
+    const g = A4_GRID;
+    const px = (mm: number) => Math.round((mm / 25.4) * dpi);
+    const [cw, ch] = [(g.pageW - 2 * g.marginX) / g.cols, (g.pageH - g.marginTop - g.marginBottom) / g.rows];
+    const files: string[] = [];
+    for (let k = 0; k < g.cols * g.rows; k++) {
+      const [x, y] = [px(g.marginX + (k % g.cols) * cw), px(g.marginTop + Math.floor(k / g.cols) * ch)];
+      const cell = new PNG({ width: px(cw), height: px(ch) });
+      for (let row = 0; row < cell.height; row++) {
+        const from = ((y + row) * img.width + x) * 4;
+        cell.data.set(img.data.subarray(from, from + cell.width * 4), row * cell.width * 4);
+      }
+      const f = `${prefix}-${String(k).padStart(2, '0')}.png`;
+      writeFileSync(f, PNG.sync.write(cell));
+      files.push(f);
+    }
+    return files;
+  }
+
+  const quiet = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 16 << 20 });
+    expect(r.status, `${cmd} ${r.stderr}`).toBe(0);
+    // Poppler reports every repair it makes to a damaged file (xref, streams, fonts) on stderr.
+    expect(r.stderr, `${cmd} ${args.join(' ')}`).toBe('');
+    return r.stdout;
+  };
+
+  it.each(['a4', 'roll'] as const)(
+    'issue 16: a %s PDF parses cleanly, with its fonts defined once for all pages and the name in the info',
+    async (layout) => {
+      const sns = Array.from({ length: 70 }, (_, i) => `SN${String(i).padStart(4, '0')}`);
+      const text = await pdfText('智能门禁 X1', sns, layout);
+      const file = path.join(work, `t-${layout}.pdf`);
+      const info = quiet('pdfinfo', [file]);
+      expect(info).toMatch(new RegExp(`^Pages:\\s+${layout === 'a4' ? 3 : 70}$`, 'm'));
+      expect(info).toMatch(/^Creator:\s+Bindery$/m);
+      expect(info).toMatch(/^Producer:\s+Bindery$/m);
+      const cjk = CJK_FONTS.some((f) => existsSync(f));
+      expect(info).toMatch(new RegExp(`^Title:\\s+Labels bat_test \\(${cjk ? '智能门禁' : '(智能门禁|\\?+)'} X1\\)$`, 'm'));
+      expect(quiet('pdftotext', [file, '-'])).toBe(text);
+      // Object dictionaries are not compressed: every page names the same resources dictionary.
+      const raw = readFileSync(file).toString('latin1');
+      // Every cross-reference entry points at its object, so readers need no repair.
+      const xrefAt = Number(/startxref\n(\d+)\n%%EOF\n$/.exec(raw)![1]);
+      const [, size, table] = /^xref\n0 (\d+)\n([\s\S]*?)trailer/.exec(raw.slice(xrefAt))!;
+      const entries = table!.match(/.{20}/gs)!;
+      expect(entries).toHaveLength(Number(size));
+      const astray = entries.slice(1).filter((e, k) => !raw.startsWith(`${k + 1} 0 obj\n`, Number(e.slice(0, 10))));
+      expect(astray).toEqual([]);
+      const resources = new Set([...raw.matchAll(/\/Type \/Page .*?\/Resources (\d+) 0 R/g)].map((m) => m[1]));
+      expect(resources.size).toBe(1);
+      const fonts = quiet('pdffonts', [file]).trim().split('\n').slice(2);
+      if (cjk) {
+        expect(raw.match(/\/Subtype \/Type0 /g)).toHaveLength(1);
+        expect(fonts).toHaveLength(3);
+        expect(fonts.find((l) => /CID TrueType|CID Type 0C/.test(l))).toMatch(/Identity-H\s+yes\s+yes\s+yes/);
+        if (layout === 'a4') expect(text).toContain('智能门禁 X1 · batch bat_test · labels 33–64 of 70 · page 2 of 3');
+      }
+      expect(fonts.filter((l) => /^Helvetica(-Bold)?\s+Type 1\s+WinAnsi\s+no/.test(l))).toHaveLength(2);
+    },
+  );
+
+  it.skipIf(!hasTool('pdftoppm') || !hasTool('zbarimg'))(
+    'issue 16: 100 labels on A4 sheets and on a roll render, and every QR decodes (zbarimg)',
+    { timeout: 120_000 },
+    async () => {
+      const sns = Array.from({ length: 100 }, (_, i) => `BND${String(i * 7919).padStart(8, '0')}Z`);
+      const contents = sns.map((sn) => `https://bindery.test/c?pk=pk5510&sn=${sn}&v=1`);
+      const matrices = contents.map((c) => qrMatrix(c));
+      for (const layout of ['a4', 'roll'] as const) {
+        const chunks: Buffer[] = [];
+        const src = {
+          count: 100,
+          sn: (i: number) => sns[i]!,
+          code: (i: number) => String(100000 + i),
+          matrix: (i: number) => matrices[i]!,
+        };
+        await writeLabelPdf(
+          layout,
+          src,
+          { modelName: 'Tracker', batchId: 'bat_qr' },
+          { write: (c) => chunks.push(c), ready: async () => {} },
+        );
+        const dir = mkdtempSync(path.join(work, `${layout}-`));
+        const file = path.join(dir, 'labels.pdf');
+        writeFileSync(file, Buffer.concat(chunks));
+        quiet('pdftoppm', ['-png', '-r', '150', file, path.join(dir, 'p')]);
+        const pages = readdirSync(dir)
+          .filter((f) => f.startsWith('p-'))
+          .sort()
+          .map((f) => path.join(dir, f));
+        expect(pages).toHaveLength(layout === 'a4' ? 4 : 100);
+        // zbarimg misses codes on a whole sheet (as it did with pdfkit's): scan the sheet cell by cell.
+        const images = layout === 'roll' ? pages : pages.flatMap((f, p) => a4Cells(f, path.join(dir, `c${p}`), 150));
+        const decoded = execFileSync('zbarimg', ['-q', '--raw', '-Sdisable', '-Sqrcode.enable', ...images.slice(0, 100)], {
+          maxBuffer: 16 << 20,
+          stdio: ['ignore', 'pipe', 'ignore'], // its image library chatters about D-Bus on stderr
+        })
+          .toString('utf8')
+          .trimEnd()
+          .split('\n');
+        expect(decoded, layout).toEqual(contents);
+      }
+    },
+  );
 });

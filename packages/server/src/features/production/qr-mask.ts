@@ -1,15 +1,10 @@
 import { createRequire } from 'node:module';
 
 /**
- * A faster drop-in for qrcode's mask choice (`MaskPattern.getBestMask`), which is about half of
- * the CPU time of a label: it scores each of the 8 masks with per-module method calls and
- * masks the matrix twice per pattern. This computes the very same penalties (N1–N4 exactly as
- * qrcode 1.5 scores them, same tie-break: the first lowest) on a typed-array copy, so the
- * chosen mask — and so every symbol — is identical; labels.test.ts compares the two on
- * thousands of symbols.
- *
- * It is installed only in the render worker threads (each has its own module instances), so
- * nothing else in the process sees a patched library.
+ * The mask penalty of ISO/IEC 18004 (N1–N4), scored exactly as qrcode 1.5 scores it, fast:
+ * qr-encode.ts chooses each symbol's mask with it. `fastGetBestMask` is the same choice as a
+ * drop-in for qrcode's own `MaskPattern.getBestMask` (same penalties, same tie-break: the first
+ * lowest), so labels.test.ts can check on thousands of symbols that it picks qrcode's mask.
  */
 
 interface BitMatrixLike {
@@ -32,7 +27,8 @@ const N2 = 3;
 const N3 = 40;
 const N4 = 10;
 
-function maskAt(p: number, i: number, j: number): boolean {
+/** Whether mask pattern `p` inverts the module at row i, column j (ISO/IEC 18004 table 10). */
+export function maskAt(p: number, i: number, j: number): boolean {
   switch (p) {
     case 0:
       return (i + j) % 2 === 0;
@@ -177,15 +173,4 @@ export function qrcodeMaskModule(): MaskPatternModule | null {
   } catch {
     return null;
   }
-}
-
-/**
- * Swaps qrcode's mask choice for the fast one in this thread. Returns false (and changes
- * nothing) when the installed qrcode is not shaped as expected; rendering is then just slower.
- */
-export function installFastMaskSelection(): boolean {
-  const mod = qrcodeMaskModule();
-  if (!mod) return false;
-  mod.getBestMask = fastGetBestMask;
-  return true;
 }

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import QRCode, { type QRCodeSegment } from 'qrcode';
+import { encodeSegments } from './qr-encode.js';
 
 /**
  * One QR symbol as a module matrix: `data[row * size + col]` is 1 for a dark module. Every
@@ -88,18 +88,15 @@ export function optimalSegments(text: string, versionClass: 0 | 1 | 2): Segment[
 }
 
 /**
- * The QR symbol of `text` at error correction level M, in the smallest version: qrcode's
- * encoder (Reed–Solomon, placement, mask choice) fed with the optimal segmentation.
+ * The QR symbol of `text` at error correction level M, in the smallest version, fed with the
+ * optimal segmentation: qr-encode.ts, module for module the symbol qrcode's encoder makes.
  */
 export function qrMatrix(text: string): QrMatrix {
-  const create = (cls: 0 | 1 | 2) =>
-    // Each segment's mode matches its characters, as qrcode's typed segment variants require.
-    QRCode.create(optimalSegments(text, cls) as QRCodeSegment[], { errorCorrectionLevel: 'M' });
-  let code = create(0);
+  let code = encodeSegments(optimalSegments(text, 0));
   // Past version 9 the character-count fields grow, which can change the best segmentation.
-  if (code.version >= 10) code = create(1);
-  if (code.version >= 27) code = create(2);
-  return { size: code.modules.size, data: code.modules.data };
+  if (code.version >= 10) code = encodeSegments(optimalSegments(text, 1));
+  if (code.version >= 27) code = encodeSegments(optimalSegments(text, 2));
+  return { size: code.size, data: code.data };
 }
 
 // zlib.crc32 arrived in Node 20.15; the engines field allows 20.11, so keep a table fallback.
@@ -138,31 +135,46 @@ function pngChunk(type: string, body: Buffer): Buffer {
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const PNG_IEND = pngChunk('IEND', Buffer.alloc(0));
 
+let pngScratch = { raw: Buffer.alloc(0), line: Buffer.alloc(0), above: Buffer.alloc(0) };
+
+/** zlib options of the PNG's IDAT; see encodeQrPng. */
+export const PNG_DEFLATE: zlib.ZlibOptions = { level: 3 };
+
 /**
- * A 1-bit grayscale PNG straight from the matrix (IHDR depth 1, colour type 0, filter 0 on
- * every row). About 7× faster than qrcode's RGBA path and a quarter of the size.
+ * A 1-bit grayscale PNG straight from the matrix (IHDR depth 1, colour type 0). About 7× faster
+ * than qrcode's RGBA path and a quarter of the size. Each module row is `scale` identical
+ * scanlines, and quiet-zone rows repeat too: a scanline equal to the one above is written with
+ * PNG's Up filter (filter byte 2, then zeros), so zlib mostly sees runs of zeros.
  */
 export function encodeQrPng(m: QrMatrix, scale = PNG_SCALE, quiet = QUIET_ZONE): Buffer {
   const n = m.size;
   const px = (n + 2 * quiet) * scale;
   const rowBytes = (px + 7) >> 3;
   const stride = rowBytes + 1;
-  // Start all white (bit 1); each scanline's first byte is the filter type, 0.
-  const raw = Buffer.alloc(stride * px, 0xff);
-  for (let y = 0; y < px; y++) raw[y * stride] = 0;
-  const line = Buffer.alloc(rowBytes);
-  for (let r = 0; r < n; r++) {
-    line.fill(0xff);
-    let any = false;
-    for (let c = 0; c < n; c++) {
-      if (!m.data[r * n + c]) continue;
-      any = true;
-      const x0 = (c + quiet) * scale;
-      for (let x = x0; x < x0 + scale; x++) line[x >> 3]! &= ~(0x80 >> (x & 7));
+  // Scratch reused from label to label (zlib reads it synchronously): no 9 KB buffer per label.
+  if (pngScratch.raw.length !== stride * px) {
+    pngScratch = { raw: Buffer.alloc(stride * px), line: Buffer.alloc(rowBytes), above: Buffer.alloc(rowBytes) };
+  }
+  const { raw, line, above } = pngScratch;
+  raw.fill(0);
+  for (let r = -quiet; r < n + quiet; r++) {
+    line.fill(0xff); // white, bit 1
+    if (r >= 0 && r < n) {
+      for (let c = 0; c < n; c++) {
+        if (!m.data[r * n + c]) continue;
+        const x0 = (c + quiet) * scale;
+        for (let x = x0; x < x0 + scale; x++) line[x >> 3]! &= ~(0x80 >> (x & 7));
+      }
     }
-    if (!any) continue;
-    const y0 = (r + quiet) * scale;
-    for (let dy = 0; dy < scale; dy++) line.copy(raw, (y0 + dy) * stride + 1);
+    let y = (r + quiet) * scale;
+    const end = y + scale;
+    if (r === -quiet || !line.equals(above)) {
+      raw[y * stride] = 0; // None: the scanline as it is
+      line.copy(raw, y * stride + 1);
+      line.copy(above);
+      y++;
+    }
+    for (; y < end; y++) raw[y * stride] = 2; // Up, all zeros: the scanline above again
   }
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(px, 0);
@@ -170,12 +182,9 @@ export function encodeQrPng(m: QrMatrix, scale = PNG_SCALE, quiet = QUIET_ZONE):
   ihdr[8] = 1; // bit depth
   ihdr[9] = 0; // grayscale
   ihdr[10] = 0; // deflate
-  ihdr[11] = 0; // adaptive filtering (we use filter 0 on every row)
+  ihdr[11] = 0; // adaptive filtering: per scanline, None or Up
   ihdr[12] = 0; // no interlace
-  // Level 3, zlib's fastest matcher that still finds the repeated rows well: about half of
-  // level 4's time (4+ switch to lazy matching) for ~17 % more bytes (≈505 B against ≈430 B
-  // for a version-4 label; issue 16's measurements in docs/benchmarks.md).
-  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(raw, { level: 3 })), PNG_IEND]);
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(raw, PNG_DEFLATE)), PNG_IEND]);
 }
 
 /** Horizontal runs of dark modules, row by row: [col, row, length] triples. */
@@ -208,29 +217,90 @@ function xmlEscape(s: string): string {
  * (`m3 0h5`): half the bytes of filled rectangles, and half the deflate time.
  */
 export function qrSvg(m: QrMatrix, title: string, scale = PNG_SCALE, quiet = QUIET_ZONE): string {
-  const w = m.size + 2 * quiet;
-  const runs = darkRuns(m);
-  let d = '';
-  let px = 0;
-  let py = 0;
-  for (let i = 0; i < runs.length; i += 3) {
-    const x = runs[i]! + quiet;
-    const y = runs[i + 1]! + quiet;
-    const len = runs[i + 2]!;
-    d += i === 0 ? `M${x} ${y + 0.5}h${len}` : `m${x - px} ${y - py}h${len}`;
-    px = x + len;
-    py = y;
+  return qrSvgBytes(m, title, scale, quiet).toString('utf8');
+}
+
+let svgScratch = Buffer.alloc(0);
+
+/** zlib options of an SVG entry's raw deflate (render.worker.ts): level 4 is half level 6's time for 5 % more bytes. */
+export const SVG_DEFLATE: zlib.ZlibOptions = { level: 4 };
+
+/** Writes the decimal integer `v` (|v| < 10 000) at `at`; returns the position after it. */
+function putInt(b: Buffer, at: number, v: number): number {
+  if (v < 0) {
+    b[at++] = 0x2d;
+    v = -v;
   }
-  return (
+  if (v >= 1000) b[at++] = 0x30 + Math.floor(v / 1000);
+  if (v >= 100) b[at++] = 0x30 + (Math.floor(v / 100) % 10);
+  if (v >= 10) b[at++] = 0x30 + (Math.floor(v / 10) % 10);
+  b[at++] = 0x30 + (v % 10);
+  return at;
+}
+
+/**
+ * qrSvg's document as UTF-8 bytes, written straight into a buffer: the render workers deflate
+ * and checksum these, and building the path as a string first (~400 small pieces, then encoded)
+ * cost about as much as the deflate.
+ */
+export function qrSvgBytes(m: QrMatrix, title: string, scale = PNG_SCALE, quiet = QUIET_ZONE): Buffer {
+  const n = m.size;
+  const w = n + 2 * quiet;
+  const head =
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" viewBox="0 0 ${w} ${w}" width="${w * scale}" height="${w * scale}" shape-rendering="crispEdges">` +
-    `<title>${xmlEscape(title)}</title><rect width="${w}" height="${w}" fill="#fff"/><path stroke="#000" stroke-width="1" fill="none" d="${d}"/></svg>\n`
-  );
+    `<title>${xmlEscape(title)}</title><rect width="${w}" height="${w}" fill="#fff"/><path stroke="#000" stroke-width="1" fill="none" d="`;
+  const tail = '"/></svg>\n';
+  // At most ⌈n/2⌉ runs a row, each at most "m-dddd dddh" + "dddd" (15 bytes).
+  const bound = Buffer.byteLength(head) + n * Math.ceil(n / 2) * 15 + tail.length + 8;
+  if (svgScratch.length < bound) svgScratch = Buffer.alloc(Math.max(bound, 16 * 1024));
+  const b = svgScratch;
+  let at = b.write(head, 0, 'utf8');
+  let px = 0;
+  let py = 0;
+  let first = true;
+  const d = m.data;
+  for (let r = 0; r < n; r++) {
+    const row = r * n;
+    let c = 0;
+    while (c < n) {
+      if (!d[row + c]) {
+        c++;
+        continue;
+      }
+      let e = c + 1;
+      while (e < n && d[row + e]) e++;
+      const x = c + quiet;
+      const y = r + quiet;
+      if (first) {
+        // "M<x> <y>.5": the first stroke's centre line is absolute.
+        b[at++] = 0x4d; // M
+        at = putInt(b, at, x);
+        b[at++] = 0x20;
+        at = putInt(b, at, y);
+        b[at++] = 0x2e; // .
+        b[at++] = 0x35; // 5
+        first = false;
+      } else {
+        b[at++] = 0x6d; // m
+        at = putInt(b, at, x - px);
+        b[at++] = 0x20;
+        at = putInt(b, at, y - py);
+      }
+      b[at++] = 0x68; // h
+      at = putInt(b, at, e - c);
+      px = x + e - c;
+      py = y;
+      c = e;
+    }
+  }
+  at += b.write(tail, at, 'latin1');
+  return Buffer.from(b.subarray(0, at));
 }
 
 /**
  * PDF content-stream operators that fill the dark modules as one path, in module units with
- * row 0 at the top (pdfkit's user space points y down). The caller positions and scales it.
+ * row 0 at the top (label-pdf.ts places pages y down from the top). The caller positions and scales it.
  */
 export function pdfQrOps(m: QrMatrix): string {
   const rects = darkRects(m);
@@ -242,7 +312,7 @@ export function pdfQrOps(m: QrMatrix): string {
 /**
  * The dark modules as rectangles [col, row, width, height]: each row's runs, merged with the
  * identical run (same start and length) in the rows below. A third fewer operators than one
- * rectangle per run, so a third less for pdfkit to write and zlib to compress per label.
+ * rectangle per run, so a third less for the PDF writer to write and zlib to compress per label.
  */
 export function darkRects(m: QrMatrix): number[] {
   const runs = darkRuns(m);

@@ -3,8 +3,7 @@ import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import type { LabelSource, PdfSink } from './label-pdf.js';
-import { installFastMaskSelection } from './qr-mask.js';
-import { crc32, encodeQrPng, packMatrix, qrMatrix, qrSvg, unpackMatrix } from './qr-render.js';
+import { crc32, encodeQrPng, packMatrix, qrMatrix, qrSvgBytes, SVG_DEFLATE, unpackMatrix } from './qr-render.js';
 import type { PdfJob, RenderRequest, ToWorker } from './render-pool.js';
 
 /**
@@ -14,8 +13,6 @@ import type { PdfJob, RenderRequest, ToWorker } from './render-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('render.worker must run in a worker thread');
-// Identical symbols, half the CPU: see qr-mask.ts.
-installFastMaskSelection();
 
 /**
  * Render threads run at a lower priority than the main thread, so health checks, binds and the
@@ -56,8 +53,8 @@ function render(req: RenderRequest): void {
     }
     if (req.svg) {
       // Deflated here so the main thread stores the compressed bytes as they are.
-      const svg = Buffer.from(qrSvg(m, sn), 'utf8');
-      const deflated = zlib.deflateRawSync(svg, { level: 4 }); // half level 6's time, 5 % larger
+      const svg = qrSvgBytes(m, sn);
+      const deflated = zlib.deflateRawSync(svg, SVG_DEFLATE);
       meta[o + 3] = put(deflated);
       meta[o + 4] = deflated.length;
       meta[o + 5] = crc32(svg);
@@ -131,18 +128,8 @@ function portSink(id: number): PdfSink & { close(): void } {
   };
 }
 
-/**
- * pdfkit deflates every content stream at zlib's default level 6 and has no option for it; a
- * roll label is one stream per page, and that deflate was ~40 % of its time in a profile. On a
- * label's QR operators level 1 took about half the time for ~20 % more bytes. Only this thread's
- * zlib is patched, and only calls without options (ours all pass theirs).
- */
-const PDF_DEFLATE: zlib.ZlibOptions = { level: 1 };
-const deflateSync = zlib.deflateSync;
-(zlib as { deflateSync: typeof zlib.deflateSync }).deflateSync = (buf, opts) => deflateSync(buf, opts ?? PDF_DEFLATE);
-
 async function pdf(job: PdfJob): Promise<void> {
-  // pdfkit (and fontkit) load only in workers that make PDFs: ~30 MB less for image-only zips.
+  // The PDF writer (and fontkit, for names outside WinAnsi) load only in workers that make PDFs.
   const { writeLabelPdf } = await import('./label-pdf.js');
   const arena = new Uint8Array(job.matrices);
   const offsets = new Uint32Array(job.offsets);

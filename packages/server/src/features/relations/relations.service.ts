@@ -1,15 +1,13 @@
 import { snKey } from '@bindery/protocol';
-import ExcelJS from 'exceljs';
-import type { Selectable } from 'kysely';
 import type { RelationImportsTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, fail } from '../../errors.js';
 import { audit, principalLabel } from '../../shared/audit.js';
-import { csvLine } from '../../shared/csv.js';
 import { newId } from '../../shared/ids.js';
 import { type Principal, requireVendor } from '../../shared/principal.js';
 import { COLUMNS, type ColumnKey, columnDef, columnForHeader, headerText, type Lang } from './relations.columns.js';
 import { relationsCsv } from './relations.export.js';
+import { type ImportHistoryEntry, importHistory } from './relations.history.js';
 import type { ImportLimits } from './relations.limits.js';
 import { type ByteSource, type FileFormat, type RawRecord, RelationFileError, readRecords } from './relations.parse.js';
 import { type PairingRow, type PairingWrite, RelationsRepo } from './relations.repo.js';
@@ -23,6 +21,7 @@ import {
   checkOperatingSystem,
   checkSn,
 } from './relations.rules.js';
+import { relationsTemplate } from './relations.template.js';
 
 export type { FileFormat } from './relations.parse.js';
 
@@ -65,24 +64,7 @@ export interface ImportOptions {
   limits?: ImportLimits;
 }
 
-export interface ImportHistoryEntry {
-  id: string;
-  vendor_id: string;
-  actor: string;
-  /** The person's display name when `actor` is a person (listImports); null otherwise. */
-  actor_name?: string | null;
-  file_name: string | null;
-  format: string;
-  result: string;
-  rows: number;
-  paired: number;
-  updated: number;
-  unchanged: number;
-  error_count: number;
-  errors: ImportError[];
-  started_at: string;
-  finished_at: string;
-}
+export type { ImportHistoryEntry } from './relations.history.js';
 
 export const MAX_REPORTED_ERRORS = 1000;
 /** Errors kept with a rejected import's history entry. */
@@ -140,26 +122,9 @@ export class RelationsService {
     this.repo = new RelationsRepo(deps.db.kysely, deps.db.caps);
   }
 
-  /** The batch-import template: the Quectel columns, csv with a UTF-8 BOM (Excel) or xlsx with Text columns. */
-  async template(format: FileFormat, lang: Lang): Promise<Buffer> {
-    if (format !== 'csv' && format !== 'xlsx') fail('VALIDATION_FAILED', "format must be 'csv' or 'xlsx'");
-    if (lang !== 'zh' && lang !== 'en') fail('VALIDATION_FAILED', "lang must be 'zh' or 'en'");
-    const headers = COLUMNS.filter((c) => c.inTemplate).map((c) => headerText(c, lang));
-    if (format === 'csv') return Buffer.from(`\uFEFF${csvLine(headers)}`, 'utf8');
-
-    const wb = new ExcelJS.Workbook();
-    wb.creator = 'Bindery';
-    const sheet = wb.addWorksheet(lang === 'zh' ? '设备导入' : 'Devices', { views: [{ state: 'frozen', ySplit: 1 }] });
-    sheet.columns = headers.map((h) => ({ header: h, width: Math.max(20, h.length + 6) }));
-    for (let i = 1; i <= headers.length; i++) {
-      // Text format keeps a typed IMEI or numeric SN from becoming a rounded number.
-      sheet.getColumn(i).numFmt = '@';
-    }
-    sheet.getRow(1).font = { bold: true };
-    const notes = wb.addWorksheet(lang === 'zh' ? '说明' : 'Notes');
-    for (const line of TEMPLATE_NOTES[lang]) notes.addRow([line]);
-    notes.getColumn(1).width = 110;
-    return Buffer.from(await wb.xlsx.writeBuffer());
+  /** The batch-import template (relations.template.ts). */
+  template(format: FileFormat, lang: Lang): Promise<Buffer> {
+    return relationsTemplate(format, lang);
   }
 
   /** The vendor's pairings as a csv relation file (relations.export.ts). */
@@ -461,40 +426,13 @@ export class RelationsService {
     return { writes, paired, updated, unchanged };
   }
 
-  /** The import history of a vendor, newest first. */
-  async listImports(
+  /** The import history of a vendor, newest first (relations.history.ts). */
+  listImports(
     actor: Principal,
     vendorId: string,
     q: { limit?: number; cursor?: string } = {},
   ): Promise<{ imports: ImportHistoryEntry[]; next_cursor: string | null }> {
-    requireVendor(actor, vendorId, 'relations');
-    const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
-    let before: { startedAt: number; id: string } | undefined;
-    if (q.cursor) {
-      const [t, id] = Buffer.from(q.cursor, 'base64url').toString().split(':');
-      if (!t || !id || !Number.isSafeInteger(Number(t))) fail('VALIDATION_FAILED', 'cursor is invalid');
-      before = { startedAt: Number(t), id };
-    }
-    const rows = await this.repo.listImports(vendorId, limit + 1, before);
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    // People are shown by name ("user:usr_…" says nothing to the reader); keys and models keep their label.
-    const userIds = [...new Set(page.filter((r) => r.actor.startsWith('user:')).map((r) => r.actor.slice(5)))];
-    const names = new Map(
-      userIds.length === 0
-        ? []
-        : (
-            await this.deps.db.kysely
-              .selectFrom('users')
-              .select(['id', 'display_name', 'username'])
-              .where('id', 'in', userIds)
-              .execute()
-          ).map((u) => [`user:${u.id}`, u.display_name || u.username]),
-    );
-    return {
-      imports: page.map((r) => ({ ...historyView(r), actor_name: names.get(r.actor) ?? null })),
-      next_cursor: rows.length > limit && last ? Buffer.from(`${last.started_at}:${last.id}`).toString('base64url') : null,
-    };
+    return importHistory(this.deps.db.kysely, this.repo, actor, vendorId, q);
   }
 }
 
@@ -616,49 +554,7 @@ function isReadable(x: ByteSource): x is import('node:stream').Readable {
   return typeof (x as { destroy?: unknown }).destroy === 'function';
 }
 
-function historyView(r: Selectable<RelationImportsTable>): ImportHistoryEntry {
-  return {
-    id: r.id,
-    vendor_id: r.vendor_id,
-    actor: r.actor,
-    file_name: r.file_name,
-    format: r.format,
-    result: r.result,
-    rows: r.rows,
-    paired: r.paired,
-    updated: r.updated,
-    unchanged: r.unchanged,
-    error_count: r.error_count,
-    errors: r.errors ? (JSON.parse(r.errors) as ImportError[]) : [],
-    started_at: new Date(r.started_at).toISOString(),
-    finished_at: new Date(r.finished_at).toISOString(),
-  };
-}
-
 /** An AppError carrying a rejected report, for callers that prefer to throw (the HTTP route). */
 export function importRejected(report: ImportReport): AppError {
   return new AppError('IMPORT_REJECTED', undefined, report);
 }
-
-const TEMPLATE_NOTES: Record<Lang, string[]> = {
-  zh: [
-    '设备导入模板（SN 与 DeviceKey 关系文件）',
-    '*设备DeviceKey：必填。模组 IMEI（15 位数字）或 MAC，1–64 个字符：0-9 A-Z a-z : -',
-    '*产品ProductKey：必填。本厂商已有型号的 ProductKey。',
-    '设备SN：要配对的设备 SN（须已注册且属于该 ProductKey）。留空仅用于更新已配对设备的名称或证书指纹。',
-    '设备名称：可选，最多 128 个字符。',
-    '证书指纹：可选，X.509 证书的 SHA-1，40 位十六进制（可带冒号）。',
-    '可选附加列：摄像头序列号、刷脸应用软件模式代码（1–4）、刷脸应用操作系统（ANDROID/LINUX/WINDOWS）。',
-    '只读取第一个工作表；整份文件校验通过才会导入，任何一行有错则全部不导入。',
-  ],
-  en: [
-    'Device import template (SN ↔ DeviceKey relation file)',
-    '*DeviceKey: required. The module IMEI (15 digits) or MAC, 1–64 characters of 0-9 A-Z a-z : -',
-    "*ProductKey: required. The ProductKey of one of this vendor's models.",
-    'Device SN: the SN to pair (registered, and of that ProductKey). Leave it empty only to update the name or fingerprint of a device already paired.',
-    'Device Name: optional, at most 128 characters.',
-    'Certificate Fingerprint: optional, the SHA-1 of the X.509 certificate, 40 hex digits (colons allowed).',
-    'Optional extra columns: Camera SN, App Scene Code (1–4), Operating System (ANDROID/LINUX/WINDOWS).',
-    'Only the first sheet is read. The whole file is checked first; if any row has an error, nothing is imported.',
-  ],
-};
