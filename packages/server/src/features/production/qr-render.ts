@@ -138,7 +138,7 @@ const PNG_IEND = pngChunk('IEND', Buffer.alloc(0));
 let pngScratch = { raw: Buffer.alloc(0), line: Buffer.alloc(0), above: Buffer.alloc(0) };
 
 /** zlib options of the PNG's IDAT; see encodeQrPng. */
-export const PNG_DEFLATE: zlib.ZlibOptions = { level: 3 };
+export const PNG_DEFLATE: zlib.ZlibOptions = { level: 3, windowBits: 12, memLevel: 7 };
 
 /**
  * A 1-bit grayscale PNG straight from the matrix (IHDR depth 1, colour type 0). About 7× faster
@@ -223,7 +223,7 @@ export function qrSvg(m: QrMatrix, title: string, scale = PNG_SCALE, quiet = QUI
 let svgScratch = Buffer.alloc(0);
 
 /** zlib options of an SVG entry's raw deflate (render.worker.ts): level 4 is half level 6's time for 5 % more bytes. */
-export const SVG_DEFLATE: zlib.ZlibOptions = { level: 4 };
+export const SVG_DEFLATE: zlib.ZlibOptions = { level: 4, windowBits: 12, memLevel: 7 };
 
 /** Writes the decimal integer `v` (|v| < 10 000) at `at`; returns the position after it. */
 function putInt(b: Buffer, at: number, v: number): number {

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LabelLayout, LabelMeta } from './label-pdf.js';
 
@@ -75,7 +77,7 @@ interface Task {
 /** Each render worker's old-generation cap (see spawn). */
 export const RENDER_OLD_GEN_MB = 96;
 
-/** How the worker script is started: directly when compiled, through tsx when running from source. */
+/** How the worker script is started: directly when compiled, as an esbuild bundle when running from source. */
 function spawn(): Worker {
   const here = import.meta.url;
   // Rendering makes many short-lived objects; a small young generation keeps each worker's heap
@@ -87,11 +89,53 @@ function spawn(): Worker {
   // which is why the roll now comes back through the port: batch-zip.ts).
   const opts = { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: RENDER_OLD_GEN_MB } };
   if (here.endsWith('.js')) return new Worker(new URL('./render.worker.js', here), opts);
+  return new Worker(pathToFileURL(workerBundle(here)), opts);
+}
+
+let bundled: string | null = null;
+
+/**
+ * Running from source (tsx), the worker's modules are bundled once per process (~50 ms) into plain
+ * JS by esbuild, tsx's own compiler (resolved through tsx, so no dependency of ours): a worker started
+ * through tsx registers tsx's loader on its thread and compiles every module again, ~15 MB more
+ * per worker and several times the start-up CPU (docs/benchmarks.md, fourth pass). The PDF code
+ * stays a chunk of its own, loaded by the workers that make PDFs; `import.meta.url` keeps naming
+ * the source folder, where createRequire finds fontkit.
+ */
+function workerBundle(here: string): string {
+  if (bundled) return bundled;
   const tsxDir = path.dirname(createRequire(here).resolve('tsx/package.json'));
-  const api = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-  const script = new URL('./render.worker.ts', here).href;
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script)}); });`;
-  return new Worker(boot, { eval: true, ...opts });
+  const esbuild = createRequire(path.join(tsxDir, 'package.json'))('esbuild') as typeof import('esbuild');
+  const entry = new URL('./render.worker.ts', here);
+  const out = esbuild.buildSync({
+    entryPoints: [fileURLToPath(entry)],
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outdir: '/',
+    outExtension: { '.js': '.mjs' },
+    define: { 'import.meta.url': JSON.stringify(entry.href) },
+    write: false,
+    logLevel: 'silent',
+  });
+  // Named by its content: every process (and test worker) of one source tree shares one copy, and
+  // a copy is never removed while another process may be loading it.
+  const hash = createHash('sha256');
+  for (const f of out.outputFiles) hash.update(f.path).update(f.contents);
+  const dir = path.join(tmpdir(), `bindery-render-worker-${hash.digest('hex').slice(0, 16)}`);
+  if (!existsSync(dir)) {
+    const staging = mkdtempSync(`${dir}-`);
+    for (const f of out.outputFiles) writeFileSync(path.join(staging, path.basename(f.path)), f.contents);
+    try {
+      renameSync(staging, dir);
+    } catch {
+      rmSync(staging, { recursive: true, force: true }); // another process got there first
+    }
+  }
+  bundled = path.join(dir, 'render.worker.mjs');
+  return bundled;
 }
 
 class PoolWorker {
