@@ -328,8 +328,10 @@ describe.each(storageBackends())('label batches on $backend.name', ({ backend, s
     // The scan does find a SecretNo where there is one.
     expect(leaks([...texts, `x${[...secrets][7]}y`])).toBe(1);
 
-    const after = await get(`/api/v1/batches/${bigBatch}`);
-    expect(after.json().batch.counts.downloaded).toBe(1);
+    // Counted once the response has finished, after the client has its last byte: asked for until it shows.
+    await expect
+      .poll(async () => (await get(`/api/v1/batches/${bigBatch}`)).json().batch.counts.downloaded, { timeout: 15_000 })
+      .toBe(1);
   });
 
   it.skipIf(skip || !zbar)('the PNGs also decode with zbarimg (QR only), an independent decoder', HEAVY, async () => {
@@ -427,14 +429,14 @@ describe.each(storageBackends())('label batches on $backend.name', ({ backend, s
       .orderBy('id')
       .execute();
     expect(rows.slice(1)).toEqual(stored.map((d) => [d.sn, h.deps.secrets.open(d.secret_no_enc)]));
-    const audited = await h.deps.db.kysely
-      .selectFrom('audit_log')
-      .select(['action', 'actor'])
-      .where('subject', '=', `batch:${bigBatch}`)
-      .execute();
-    expect(audited.map((a) => a.action)).toEqual(
-      expect.arrayContaining(['batch.create', 'batch.download', 'batch.reveal_secrets']),
-    );
+    // batch.download is written when the zip's response has finished (the test above): asked for until it shows.
+    const actions = async () =>
+      (await h.deps.db.kysely.selectFrom('audit_log').select('action').where('subject', '=', `batch:${bigBatch}`).execute()).map(
+        (a) => a.action,
+      );
+    await expect
+      .poll(actions, { timeout: 15_000 })
+      .toEqual(expect.arrayContaining(['batch.create', 'batch.download', 'batch.reveal_secrets']));
   });
 
   it.skipIf(skip)('a shared-seed Quectel model: labels carry pk/sn, the secrets file the seed SecretNo', async () => {
