@@ -9,5 +9,8 @@ export default defineConfig({
     // Two cores: more workers only add contention.
     maxWorkers: 2,
     reporters: ['default'],
+    // expect.poll waits for something to become true; 1 s (the default) is a fade-out or a commit
+    // on a loaded CI machine. Polls still end as soon as their condition holds.
+    expect: { poll: { timeout: 15_000 } },
   },
 });

@@ -25,7 +25,8 @@ export async function pickOption(page: Page, text: RegExp | string): Promise<voi
     .filter({ hasText })
     .first()
     .click();
-  await expect.poll(() => page.locator(OPEN_DROPDOWN).count()).toBe(0);
+  // The fade-out takes ~0.2 s on a quiet machine and over a second on a loaded one (CI).
+  await expect.poll(() => page.locator(OPEN_DROPDOWN).count(), { timeout: 15_000 }).toBe(0);
 }
 
 /**
