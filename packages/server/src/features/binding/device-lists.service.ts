@@ -77,7 +77,7 @@ export class DeviceListsService {
     const me = actor.userId;
     const { limit, afterId } = page(q);
     const inRange = await this.rangeDepartmentsOf(me);
-    let s = this.db
+    const s = this.db
       .selectFrom('devices')
       .selectAll('devices')
       .where((eb) =>
@@ -105,13 +105,7 @@ export class DeviceListsService {
           ]),
         ]),
       );
-    s = this.filters(s, q);
-    if (afterId !== undefined) s = s.where('id', '>', afterId);
-    const rows = await s
-      .orderBy('id')
-      .limit(limit + 1)
-      .execute();
-    const pageRows = rows.slice(0, limit);
+    const { rows, pageRows } = await this.fetchPage(s, q, afterId, limit);
     // Permissions per owner, not per device: personal ones follow from the row, organisation ones
     // need one context per organisation and one batch of ranges.
     const actions = new Map<number, DeviceAction[]>();
@@ -233,16 +227,21 @@ export class DeviceListsService {
         ),
       );
     }
-    s = this.filters(s, q);
-    if (afterId !== undefined) s = s.where('id', '>', afterId);
-    const rows = await s
-      .orderBy('id')
-      .limit(limit + 1)
-      .execute();
-    const pageRows = rows.slice(0, limit);
+    const { rows, pageRows } = await this.fetchPage(s, q, afterId, limit);
     const actions = new Map<number, DeviceAction[]>();
     await this.orgActions(ctx, pageRows, actions);
     return { devices: await this.cards(pageRows, actions), next_cursor: nextCursor(rows, limit) };
+  }
+
+  /** One page in id order: the filters, the cursor, and one row more than asked to tell if another page follows. */
+  private async fetchPage(s: DeviceQuery, q: DeviceListQuery, afterId: number | undefined, limit: number) {
+    let p = this.filters(s, q);
+    if (afterId !== undefined) p = p.where('id', '>', afterId);
+    const rows = await p
+      .orderBy('id')
+      .limit(limit + 1)
+      .execute();
+    return { rows, pageRows: rows.slice(0, limit) };
   }
 
   private filters(s: DeviceQuery, q: DeviceListQuery): DeviceQuery {
