@@ -52,25 +52,9 @@ export interface Owner {
   id: string;
 }
 
-export interface DeviceCard {
-  sn: string;
-  model_id: string;
-  model_name: string;
-  remark_name: string | null;
-  default_name: string;
-  online: boolean;
-  last_seen_at: string | null;
-  firmware_version: string | null;
-  owner: { type: 'org' | 'user'; id: string; name: string };
-  bound_at: string | null;
-  bound_by: { user_id: string; display_name: string } | null;
-  my_actions: DeviceAction[];
-}
-
-export interface DeviceList {
-  devices: DeviceCard[];
-  next_cursor: string | null;
-}
+/** One device as the lists show it: what GET /api/v1/me/devices declares (generated API types). */
+export type DeviceList = paths['/api/v1/me/devices']['get']['responses'][200]['content']['application/json'];
+export type DeviceCard = DeviceList['devices'][number];
 
 export interface DevicePage {
   device: DeviceCard & { state: string; device_key: string | null; registered_at: string; activated_at: string | null };

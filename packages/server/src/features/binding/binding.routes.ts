@@ -5,6 +5,7 @@ import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
 import type { OwnerType } from '../../shared/domain-events.js';
 import type { Owner } from './binding.service.js';
+import { deviceCard, devicePageOf } from './device-card.schema.js';
 import type { DeviceListQuery } from './manage.service.js';
 
 /**
@@ -141,6 +142,7 @@ export function bindingRoutes(s: Services) {
           tags: ['binding'],
           summary: 'My devices: personal space, shared with me, and organisation devices I bound',
           querystring: listQuery,
+          response: { 200: devicePageOf(deviceCard) },
         },
       },
       async (req) => s.management.listMine(principalOf(req), toListQuery(req.query)),

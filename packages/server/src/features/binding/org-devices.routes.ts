@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
-import { DEVICE_ACTIONS } from '../organisations/permissions.js';
+import { devicePageOf, orgDeviceCard } from './device-card.schema.js';
 import type { DeviceListQuery } from './manage.service.js';
 import { BULK_MAX } from './org-devices.service.js';
 
@@ -133,45 +133,7 @@ const snList = {
   items: { type: 'string', minLength: 1, maxLength: 128 },
 } as const;
 
-const nullableString = { type: ['string', 'null'] } as const;
-const deviceCard = {
-  type: 'object',
-  // The card may grow; what is listed here is what the console may rely on.
-  additionalProperties: true,
-  required: ['sn', 'model_id', 'model_name', 'default_name', 'online', 'owner', 'my_actions', 'departments'],
-  properties: {
-    sn: { type: 'string' },
-    model_id: { type: 'string' },
-    model_name: { type: 'string' },
-    remark_name: nullableString,
-    default_name: { type: 'string' },
-    online: { type: 'boolean' },
-    last_seen_at: nullableString,
-    firmware_version: nullableString,
-    owner: {
-      type: 'object',
-      required: ['type', 'id', 'name'],
-      properties: { type: { type: 'string', enum: ['org', 'user'] }, id: { type: 'string' }, name: { type: 'string' } },
-    },
-    bound_at: nullableString,
-    bound_by: {
-      type: ['object', 'null'],
-      required: ['user_id', 'display_name'],
-      properties: { user_id: { type: 'string' }, display_name: { type: 'string' } },
-    },
-    my_actions: { type: 'array', items: { type: 'string', enum: [...DEVICE_ACTIONS] } },
-    departments: {
-      type: 'array',
-      items: { type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } },
-    },
-  },
-} as const;
-
-const devicePage = {
-  type: 'object',
-  required: ['devices', 'next_cursor'],
-  properties: { devices: { type: 'array', items: deviceCard }, next_cursor: nullableString },
-} as const;
+const devicePage = devicePageOf(orgDeviceCard);
 
 const bulkResults = {
   type: 'object',
