@@ -1,9 +1,10 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useI18n } from '../../i18n/index.js';
 import { useSession } from '../../session.js';
 import { Notice } from '../../ui.js';
 import { type NewAccountBody, NewAccountFields, PublicFrame, useNewAccountForm } from './public-frame.js';
+import { SignInForm } from './sign-in-form.js';
 
 /**
  * The steps an invitation page takes, the same for an organisation's (invite.tsx) and a vendor's
@@ -103,7 +104,7 @@ export function InviteSignedOut({
           {t('invite.haveAccount')}
         </button>
       </div>
-      {mode === 'new' ? <JoinForm join={join} onJoined={onJoined} /> : <SignInForm />}
+      {mode === 'new' ? <JoinForm join={join} onJoined={onJoined} /> : <InviteSignIn />}
     </div>
   );
 }
@@ -123,54 +124,7 @@ function JoinForm({ join, onJoined }: { join: (body: NewAccountBody) => Promise<
 }
 
 /** Signs in on this page; the invitation then shows again for the signed-in person (its query re-runs). */
-export function SignInForm() {
+export function InviteSignIn() {
   const { t } = useTranslation('account');
-  const c = useI18n();
-  const { login } = useSession();
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await login(username.trim(), password);
-    } catch (x) {
-      setError(c.err(x));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <form onSubmit={submit} data-testid="invite-sign-in-form">
-      <label>
-        {t('field.username')}
-        <input
-          name="username"
-          autoComplete="username"
-          autoCapitalize="none"
-          value={username}
-          onChange={(e) => setUsername(e.target.value)}
-          required
-        />
-      </label>
-      <label>
-        {t('field.password')}
-        <input
-          name="password"
-          type="password"
-          autoComplete="current-password"
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          required
-        />
-      </label>
-      {error && <Notice kind="error">{error}</Notice>}
-      <button type="submit" className="primary wide" disabled={busy} data-testid="invite-sign-in">
-        {t('invite.signIn')}
-      </button>
-    </form>
-  );
+  return <SignInForm testId="invite-sign-in-form" submitTestId="invite-sign-in" submitLabel={t('invite.signIn')} />;
 }

@@ -6,7 +6,7 @@ import { useI18n } from '../../i18n/index.js';
 import { navigate } from '../../router.js';
 import { useSession } from '../../session.js';
 import { Loading, Notice, RoleName } from '../../ui.js';
-import { InviteAccept, InviteFrame, InviteHeadline, InviteSignedOut, SignInForm } from './invite-steps.js';
+import { InviteAccept, InviteFrame, InviteHeadline, InviteSignedOut, InviteSignIn } from './invite-steps.js';
 import { hashToken } from './public-frame.js';
 import { VendorInvite } from './vendor-invite.js';
 
@@ -52,7 +52,7 @@ function OrgInvite() {
         {session === null && (
           <>
             <p className="muted">{t('invite.invalidSignedOut')}</p>
-            <SignInForm />
+            <InviteSignIn />
           </>
         )}
       </>

@@ -1,32 +1,13 @@
-import { type FormEvent, Suspense, useEffect, useState } from 'react';
+import { Suspense, useEffect, useState } from 'react';
 import { api, unwrap } from '../../api/client.js';
 import { useI18n } from '../../i18n/index.js';
 import { Link, navigate, safeNext, useLocation } from '../../router.js';
-import { useSession } from '../../session.js';
-import { Notice } from '../../ui.js';
+import { SignInForm } from './sign-in-form.js';
 
 export function LoginPage() {
-  const { t, err, lang, setLang } = useI18n();
-  const { login } = useSession();
+  const { t, lang, setLang } = useI18n();
   const loc = useLocation();
   const next = safeNext(loc.query.get('next'));
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await login(username, password);
-      navigate(next, { replace: true });
-    } catch (x) {
-      setError(err(x));
-    } finally {
-      setBusy(false);
-    }
-  };
   return (
     <main className="page narrow login">
       <div className="login-head">
@@ -35,35 +16,17 @@ export function LoginPage() {
           {t('lang.switch')}
         </button>
       </div>
-      <form className="card" onSubmit={submit}>
-        <h1>{t('login.title')}</h1>
-        {next.startsWith('/connect/') && <p className="muted">{t('login.continue')}</p>}
-        <label>
-          {t('login.username')}
-          <input
-            name="username"
-            autoComplete="username"
-            value={username}
-            onChange={(e) => setUsername(e.target.value)}
-            required
-          />
-        </label>
-        <label>
-          {t('login.password')}
-          <input
-            name="password"
-            type="password"
-            autoComplete="current-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            required
-          />
-        </label>
-        {error && <Notice kind="error">{error}</Notice>}
-        <button type="submit" className="primary wide" disabled={busy}>
-          {t('login.submit')}
-        </button>
-      </form>
+      <SignInForm
+        className="card"
+        submitLabel={t('login.submit')}
+        onSignedIn={() => navigate(next, { replace: true })}
+        head={
+          <>
+            <h1>{t('login.title')}</h1>
+            {next.startsWith('/connect/') && <p className="muted">{t('login.continue')}</p>}
+          </>
+        }
+      />
       {/* Its words load with the account namespace; the form above never waits for them. */}
       <Suspense fallback={null}>
         <AccountLinks />
