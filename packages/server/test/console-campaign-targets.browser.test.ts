@@ -1,8 +1,9 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
+import type { ConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
-import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+import { browserSkipReason, type ConsoleBrowser, signIn } from './support/browser.js';
+import { type CampaignConsole, closeCampaignConsole, selectIn, startCampaignConsole } from './support/campaign-console.js';
 
 /**
  * Campaign targets in a real browser (issue 14 item 1): a vendor engineer targets an owner
@@ -13,26 +14,15 @@ import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } 
 if (browserSkipReason) console.warn(`[bindery tests] console browser tests skipped: ${browserSkipReason}`);
 
 describe.skipIf(!!browserSkipReason)('campaign targets in chromium', { timeout: 180_000 }, () => {
+  let c: CampaignConsole;
   let w: ConsoleWorld;
   let cb: ConsoleBrowser;
   let vendorId: string;
   const ENGINEER = 'targets.engineer';
   const SALES_ADMIN = 'salesadmin.con';
-  const db = () => w.h.deps.db.kysely;
+  const shot = (page: Page, name: string) => c.shot(page, name);
+  const pick = selectIn;
   const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000 });
-  const shot = async (page: Page, name: string) => {
-    await poll(() => page.locator('.ant-spin-blur, .ant-spin-spinning').count()).toBe(0);
-    await page.waitForTimeout(600);
-    await cb.shot(page, name);
-  };
-  const pick = async (page: Page, testId: string, text: RegExp) => {
-    await page.getByTestId(testId).click();
-    await page
-      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-      .filter({ hasText: text })
-      .first()
-      .click();
-  };
   const pickDepartment = async (page: Page, name: RegExp) => {
     await page.getByTestId('campaign-department').click();
     await page.locator('.ant-select-tree-node-content-wrapper', { hasText: name }).first().click();
@@ -41,45 +31,23 @@ describe.skipIf(!!browserSkipReason)('campaign targets in chromium', { timeout: 
     (await w.h.services.campaigns.executions(SYSTEM_CLI, id)).executions.map((e) => e.sn).sort();
 
   beforeAll(async () => {
-    cb = await launchConsoleBrowser();
-    w = await startConsoleWorld();
-    const s = w.h.services;
-    vendorId = (
-      await db().selectFrom('models').select('vendor_id').where('model_id', '=', w.models.pkLock!).executeTakeFirstOrThrow()
-    ).vendor_id;
-    const u = await s.accounts.createUser('test', { username: ENGINEER, password: w.password });
-    const { token } = await s.vendorPeople.createInvite(SYSTEM_CLI, vendorId, { role: 'engineer' });
-    await s.vendorPeople.acceptInvite(token, { kind: 'user', userId: u.id, isOperator: false });
-    await s.models.update(SYSTEM_CLI, w.models.pkLock!, { org_campaigns_allowed: true });
     // Acme: Sales East, Sales, Engineering, the root; the open organisation: one device.
-    const place: Array<[string, string, string]> = [
-      ['CON0001', w.org.orgId, w.org.dept.salesEast],
-      ['CON0002', w.org.orgId, w.org.dept.sales],
-      ['CON0003', w.org.orgId, w.org.dept.eng],
-      ['CON0004', w.org.orgId, w.org.dept.root],
-      ['CON0005', w.openOrg.orgId, w.openOrg.dept.sales],
-    ];
-    for (const [sn, orgId, dept] of place) {
-      await s.binding.bind(SYSTEM_CLI, sn, { type: 'org', id: orgId }, { visibleTo: { departments: [dept] } });
-    }
-    await db()
-      .updateTable('devices')
-      .set({ firmware_version: '2.4.0', online: 1 })
-      .where('model_id', '=', w.models.pkLock!)
-      .execute();
-    await s.firmware.publishUrl(SYSTEM_CLI, w.models.pkLock!, {
-      version: '2.6.0',
-      download_url: 'https://firmware.example/lock-2.6.0.bin',
-      md5sum: 'fedcba9876543210fedcba9876543210',
-      size: 1_048_576,
-      make_current: false,
+    c = await startCampaignConsole({
+      from: '2.4.0',
+      engineer: ENGINEER,
+      orgCampaigns: true,
+      place: (w) => [
+        ['CON0001', w.org.orgId, w.org.dept.salesEast],
+        ['CON0002', w.org.orgId, w.org.dept.sales],
+        ['CON0003', w.org.orgId, w.org.dept.eng],
+        ['CON0004', w.org.orgId, w.org.dept.root],
+        ['CON0005', w.openOrg.orgId, w.openOrg.dept.sales],
+      ],
     });
+    ({ w, cb, vendorId } = c);
   }, 120_000);
 
-  afterAll(async () => {
-    await cb?.close();
-    await w?.close();
-  });
+  afterAll(() => closeCampaignConsole(c));
 
   it("a vendor engineer targets an owner organisation's department", async () => {
     for (const lang of ['zh', 'en'] as const) {

@@ -221,9 +221,15 @@ describe.skipIf(!!browserSkipReason)('organisation administration in chromium', 
     const page = await newPage();
     await login(page, 'boss.con', `/orgs/${orgId}/members`);
     await page.getByTestId('invite-open').click();
-    // antd puts the test id on the radio's hidden input: click its label.
-    await page.locator('label', { has: page.getByTestId('invite-how-user') }).click();
-    await page.getByTestId('invite-username').fill('outsider.con');
+    // antd puts the test id on the radio's hidden input: click its label, again if a click
+    // mid-animation missed (the username field shows once the choice took).
+    const byUser = page.locator('label', { has: page.getByTestId('invite-how-user') });
+    const username = page.getByTestId('invite-username');
+    for (let i = 0; i < 3 && !(await username.isVisible()); i++) {
+      await byUser.click();
+      await username.waitFor({ timeout: 3000 }).catch(() => {});
+    }
+    await username.fill('outsider.con');
     await page.getByTestId('invite-submit').click();
     await page.getByText('Invitation sent to outsider.con').waitFor();
     await page.getByTestId('invites-table').getByText('outsider.con').waitFor();

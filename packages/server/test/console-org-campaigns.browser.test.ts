@@ -1,8 +1,9 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
+import type { ConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
-import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+import { browserSkipReason, type ConsoleBrowser, signIn } from './support/browser.js';
+import { type CampaignConsole, closeCampaignConsole, selectIn, startCampaignConsole } from './support/campaign-console.js';
 
 /**
  * An organisation's own firmware campaign in a real browser (issue 14): the lock's vendor lets
@@ -13,56 +14,25 @@ import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } 
 if (browserSkipReason) console.warn(`[bindery tests] console browser tests skipped: ${browserSkipReason}`);
 
 describe.skipIf(!!browserSkipReason)('organisation firmware campaigns in chromium', { timeout: 180_000 }, () => {
+  let c: CampaignConsole;
   let w: ConsoleWorld;
   let cb: ConsoleBrowser;
   const BOSS = 'boss.con';
   const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000 });
-  const shot = async (page: Page, name: string) => {
-    await poll(() => page.locator('.ant-spin-blur, .ant-spin-spinning').count()).toBe(0);
-    await page.waitForTimeout(600);
-    await cb.shot(page, name);
-  };
-  const pick = async (page: Page, testId: string, text: RegExp) => {
-    await page.getByTestId(testId).click();
-    await page
-      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-      .filter({ hasText: text })
-      .first()
-      .click();
-  };
+  const shot = (page: Page, name: string) => c.shot(page, name);
+  const pick = selectIn;
 
   beforeAll(async () => {
-    cb = await launchConsoleBrowser();
-    w = await startConsoleWorld();
-    const s = w.h.services;
-    await s.models.update(SYSTEM_CLI, w.models.pkLock!, { org_campaigns_allowed: true });
-    const place: Array<[string, keyof ConsoleWorld['org']['dept']]> = [
-      ['CON0001', 'salesEast'],
-      ['CON0002', 'sales'],
-      ['CON0003', 'eng'],
-      ['CON0004', 'root'],
-    ];
-    for (const [sn, dept] of place) {
-      await s.binding.bind(SYSTEM_CLI, sn, { type: 'org', id: w.org.orgId }, { visibleTo: { departments: [w.org.dept[dept]] } });
-    }
-    await w.h.deps.db.kysely
-      .updateTable('devices')
-      .set({ firmware_version: '2.4.0', online: 1 })
-      .where('model_id', '=', w.models.pkLock!)
-      .execute();
-    await s.firmware.publishUrl(SYSTEM_CLI, w.models.pkLock!, {
-      version: '2.6.0',
-      download_url: 'https://firmware.example/lock-2.6.0.bin',
-      md5sum: 'fedcba9876543210fedcba9876543210',
-      size: 1_048_576,
-      make_current: false,
+    c = await startCampaignConsole({
+      from: '2.4.0',
+      orgCampaigns: true,
+      place: (w) =>
+        (['salesEast', 'sales', 'eng', 'root'] as const).map((dept, i) => [`CON000${i + 1}`, w.org.orgId, w.org.dept[dept]]),
     });
+    ({ w, cb } = c);
   }, 120_000);
 
-  afterAll(async () => {
-    await cb?.close();
-    await w?.close();
-  });
+  afterAll(() => closeCampaignConsole(c));
 
   it("a super admin runs a campaign on the organisation's own devices by department, in a maintenance window", async () => {
     const page = await cb.newPage({ lang: 'en' });
