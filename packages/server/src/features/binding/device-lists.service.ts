@@ -178,9 +178,30 @@ export class DeviceListsService {
     orgId: string,
     q: DeviceListQuery = {},
   ): Promise<{ devices: DeviceCard[]; next_cursor: string | null }> {
+    const { ctx, query } = await this.orgDevices(actor, orgId, q);
+    const { limit, afterId } = page(q);
+    const { rows, pageRows } = await this.fetchPage(query, q, afterId, limit);
+    const actions = new Map<number, DeviceAction[]>();
+    await this.orgActions(ctx, pageRows, actions);
+    return { devices: await this.cards(pageRows, actions), next_cursor: nextCursor(rows, limit) };
+  }
+
+  /**
+   * The devices of an organisation its list shows the actor (listOrg's rule), of one model when
+   * asked, as sn → model: what a device admin's campaign may reach. Two columns in one query, with
+   * none of a card's lookups.
+   */
+  async modelsInRange(actor: Principal, orgId: string, modelId?: string): Promise<Map<string, string>> {
+    const q: DeviceListQuery = modelId ? { modelId } : {};
+    const { query } = await this.orgDevices(actor, orgId, q);
+    const rows = await this.filters(query, q).clearSelect().select(['sn', 'model_id']).execute();
+    return new Map(rows.map((r) => [r.sn, r.model_id]));
+  }
+
+  /** The query of an organisation's devices the actor may list, with the list's own filters but no page. */
+  private async orgDevices(actor: Principal, orgId: string, q: DeviceListQuery) {
     const ctx = await this.orgs.context(actor, orgId);
     this.orgs.requireMember(ctx);
-    const { limit, afterId } = page(q);
     const mine = ctx.userId ? `user:${ctx.userId}` : null;
     const reach = manageable(ctx);
     let s = this.db.selectFrom('devices').selectAll('devices').where('owner_type', '=', 'org').where('owner_id', '=', orgId);
@@ -227,10 +248,7 @@ export class DeviceListsService {
         ),
       );
     }
-    const { rows, pageRows } = await this.fetchPage(s, q, afterId, limit);
-    const actions = new Map<number, DeviceAction[]>();
-    await this.orgActions(ctx, pageRows, actions);
-    return { devices: await this.cards(pageRows, actions), next_cursor: nextCursor(rows, limit) };
+    return { ctx, query: s };
   }
 
   /** One page in id order: the filters, the cursor, and one row more than asked to tell if another page follows. */

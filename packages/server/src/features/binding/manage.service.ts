@@ -79,6 +79,10 @@ export class DeviceManagementService {
     return this.lists.listOrg(actor, orgId, q);
   }
 
+  modelsInRange(actor: Principal, orgId: string, modelId?: string): Promise<Map<string, string>> {
+    return this.lists.modelsInRange(actor, orgId, modelId);
+  }
+
   card(actor: Principal, sn: string): Promise<DeviceCard> {
     return this.lists.card(actor, sn);
   }

@@ -5,7 +5,7 @@ import { type Principal, requireVendor } from '../../shared/principal.js';
 import type { DeviceManagementService } from '../binding/manage.service.js';
 import { OrgStanding } from '../organisations/standing.js';
 
-export type OrgDeviceLister = Pick<DeviceManagementService, 'listOrg'>;
+export type OrgDeviceLister = Pick<DeviceManagementService, 'modelsInRange'>;
 
 export interface TargetOrg {
   id: string;
@@ -23,7 +23,7 @@ export interface TargetDepartment {
 /**
  * The devices of an organisation the actor's range holds, as the organisation's device list shows
  * them (the list's own rule, so a campaign never reaches further than that page does): sn_key →
- * model. Read a list page at a time; a device admin's range is the expected use.
+ * model.
  */
 export async function devicesInRange(
   lister: OrgDeviceLister,
@@ -32,12 +32,7 @@ export async function devicesInRange(
   modelId?: string,
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  let cursor: string | undefined;
-  do {
-    const page = await lister.listOrg(actor, orgId, { ...(modelId ? { modelId } : {}), cursor, limit: 200 });
-    for (const d of page.devices) out.set(snKey(d.sn), d.model_id);
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor);
+  for (const [sn, model] of await lister.modelsInRange(actor, orgId, modelId)) out.set(snKey(sn), model);
   return out;
 }
 
