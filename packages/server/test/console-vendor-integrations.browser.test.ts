@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OutboundPolicy, parseCidr } from '../src/adapters/outbound/policy.js';
+import { VendorServer } from '../src/features/callbacks/vendor-server.testkit.js';
 import type { ConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
 import { browserSkipReason, type ConsoleBrowser, ROOT, signIn } from './support/browser.js';
@@ -13,7 +17,8 @@ const VENDOR_EN = path.join(ROOT, 'packages/console/src/i18n/locales/en/vendor.j
  * The vendor's integrations and one device's detail in a real browser (issue 13, items 8 and 9): an
  * operator acting as the vendor's admin sets the provider URL (server-generated Token and key) and a
  * model's callback URL with a pair from "Generate", adds a webhook (its secret once) and sees a delivery,
- * opens a device from the fleet, sends it a reboot and sees it in the history. en and zh, desktop and phone.
+ * sends test events to a webhook and a callback URL (local receivers) and sees their outcome, opens a device
+ * from the fleet, sends it a reboot and sees it in the history. en and zh, desktop and phone.
  */
 if (browserSkipReason) console.warn(`[bindery tests] console browser tests skipped: ${browserSkipReason}`);
 
@@ -112,6 +117,68 @@ describe.skipIf(!!browserSkipReason)('vendor integrations and device detail in c
     await shot(page, 'vendor-integrations-en');
     await noRawKeys(page);
     await page.close();
+  });
+
+  it('sends test events: a webhook answering 204 is delivered, a callback URL answering 500 failed', async () => {
+    // The receivers listen on 127.0.0.1, which the outbound policy refuses unless allowed (BINDERY_OUTBOUND_ALLOW).
+    const callbacks = w.h.services.callbacks;
+    const policy = callbacks.outbound;
+    callbacks.outbound = new OutboundPolicy({ allow: [parseCidr('127.0.0.1/32')!] });
+    const got: string[] = [];
+    const rx = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString('utf8');
+      });
+      req.on('end', () => {
+        got.push(body);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+    const hookUrl = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/test-hook`;
+    const modelId = (
+      await db().selectFrom('callback_endpoints').select('model_id').where('kind', '=', 'model').executeTakeFirstOrThrow()
+    ).model_id!;
+    const cbNow = await callbacks.getModelCallback(SYSTEM_CLI, modelId);
+    const vs = await new VendorServer(cbNow.token, cbNow.encoding_aes_key).start();
+    const seen: string[] = [];
+    vs.behave = (m) => {
+      seen.push((m.message.event as { event_type?: string } | undefined)?.event_type ?? '');
+      return { kind: 'http-error', status: 500 };
+    };
+    try {
+      await callbacks.createWebhook(SYSTEM_CLI, { type: 'vendor', id: vendorId }, { url: hookUrl });
+      await callbacks.putModelCallback(SYSTEM_CLI, modelId, { url: vs.url });
+      const page = await open({ lang: 'en' }, `/vendors/${vendorId}/integrations`);
+      const result = (id: string, status: string) => page.locator(`[data-testid="${id}-result"][data-status="${status}"]`);
+
+      // The webhook's button: queued at once (nobody delivers until the outbox runs), then delivered.
+      await page.getByTestId('webhooks-table').locator('tr', { hasText: hookUrl }).getByTestId('webhook-test').click();
+      await result('webhook-test', 'pending').waitFor();
+      await callbacks.outbox.runOnce();
+      await result('webhook-test', 'delivered').getByText('Test event delivered (HTTP 204)').waitFor();
+      expect(got.map((b) => (JSON.parse(b) as { type: string }).type)).toEqual(['webhook.test']);
+
+      // The model's callback URL: a sealed bindery_test, which the vendor answers with HTTP 500.
+      await page.getByTestId('callback-test-model').click();
+      await result('callback-test-model', 'pending').waitFor();
+      await callbacks.outbox.runOnce();
+      await result('callback-test-model', 'failed').getByText('Test event failed: HTTP 500').waitFor();
+      expect(seen).toContain('bindery_test');
+
+      // Both attempts are in the delivery log.
+      const log = page.getByTestId('deliveries-table');
+      await log.getByText('webhook.test').first().waitFor();
+      await log.getByText('bindery_test').first().waitFor();
+      await shot(page, 'vendor-integrations-test-event-en');
+      await noRawKeys(page);
+      await page.close();
+    } finally {
+      callbacks.outbound = policy;
+      await vs.stop();
+      await new Promise<void>((r) => rx.close(() => r()));
+    }
   });
 
   it('opens a device from the fleet, sends a reboot and sees it in the history', async () => {

@@ -615,6 +615,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -725,6 +727,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -826,6 +830,8 @@ export interface paths {
                                 attempts?: number;
                                 campaign_id: string;
                                 detail?: string | null;
+                                /** @description error_reports received while downloading in this attempt; at the campaign's threshold the execution fails (detail error_reports) */
+                                error_reports?: number;
                                 finished_at?: string | null;
                                 from_version?: string | null;
                                 notified_at?: string | null;
@@ -890,6 +896,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -998,6 +1006,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -1106,6 +1116,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -1663,6 +1675,8 @@ export interface paths {
                                 attempts?: number;
                                 campaign_id: string;
                                 detail?: string | null;
+                                /** @description error_reports received while downloading in this attempt; at the campaign's threshold the execution fails (detail error_reports) */
+                                error_reports?: number;
                                 finished_at?: string | null;
                                 from_version?: string | null;
                                 notified_at?: string | null;
@@ -1692,7 +1706,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Commands sent to a device, newest first, with their status (pending, delivered, expired): for its vendor, and for the admins who manage the device (its organisation's super admins, device admins whose scope holds it, a personal device's owner) */
+        /** Commands sent to a device, newest first, with their status (pending, delivered, expired, failed: the device answered it with a non-zero errcode, kept with its errmsg, or its connection closed before it was written): for its vendor, and for the admins who manage the device (its organisation's super admins, device admins whose scope holds it, a personal device's owner) */
         get: {
             parameters: {
                 query?: {
@@ -1722,9 +1736,12 @@ export interface paths {
                                 created_by: string;
                                 delivered_at: string | null;
                                 expires_at: string;
+                                fail_code: number | null;
+                                fail_reason: string | null;
+                                failed_at: string | null;
                                 id: string;
                                 /** @enum {string} */
-                                status: "pending" | "delivered" | "expired";
+                                status: "pending" | "delivered" | "expired" | "failed";
                             }[];
                         };
                     };
@@ -2839,7 +2856,35 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            devices: ({
+                                bound_at: string | null;
+                                bound_by: {
+                                    display_name: string;
+                                    user_id: string;
+                                } | null;
+                                default_name: string;
+                                firmware_version: string | null;
+                                last_seen_at: string | null;
+                                model_id: string;
+                                model_name: string;
+                                my_actions: ("view" | "rename" | "firmware_upgrade" | "unbind" | "reboot" | "fetch_log" | "manage_app")[];
+                                online: boolean;
+                                owner: {
+                                    id: string;
+                                    name: string;
+                                    /** @enum {string} */
+                                    type: "org" | "user";
+                                };
+                                remark_name: string | null;
+                                sn: string;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            next_cursor: string | null;
+                        };
+                    };
                 };
             };
         };
@@ -4037,6 +4082,73 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{modelId}/callback/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send the model's callback URL a test event (bindery_test, sealed like every callback; tried once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    modelId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            delivery: {
+                                attempt_log: {
+                                    at: number;
+                                    duration_ms: number;
+                                    errcode: number | null;
+                                    error: string | null;
+                                    http_status: number | null;
+                                }[];
+                                attempts: number;
+                                created_at: number;
+                                event_type: string;
+                                finished_at: number | null;
+                                id: string;
+                                last_error: string | null;
+                                last_http_status: number | null;
+                                next_attempt_at: number | null;
+                                org_id?: string | null;
+                                redelivery_of: string | null;
+                                reply?: unknown;
+                                sn: string | null;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "failed";
+                                target: {
+                                    id: string;
+                                    kind: string;
+                                };
+                                vendor_id?: string | null;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -5444,6 +5556,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -5519,6 +5633,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description error_reports a downloading device may send before its execution fails (default 3: one report while firmware retries is not proof of a bad image) */
+                        error_report_threshold?: number;
                         firmware_id: string;
                         /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
                         maintenance_window?: {
@@ -5578,6 +5694,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -5836,8 +5954,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             devices: ({
-                                bound_at?: string | null;
-                                bound_by?: {
+                                bound_at: string | null;
+                                bound_by: {
                                     display_name: string;
                                     user_id: string;
                                 } | null;
@@ -5846,8 +5964,8 @@ export interface paths {
                                     id: string;
                                     name: string;
                                 }[];
-                                firmware_version?: string | null;
-                                last_seen_at?: string | null;
+                                firmware_version: string | null;
+                                last_seen_at: string | null;
                                 model_id: string;
                                 model_name: string;
                                 my_actions: ("view" | "rename" | "firmware_upgrade" | "unbind" | "reboot" | "fetch_log" | "manage_app")[];
@@ -5858,7 +5976,7 @@ export interface paths {
                                     /** @enum {string} */
                                     type: "org" | "user";
                                 };
-                                remark_name?: string | null;
+                                remark_name: string | null;
                                 sn: string;
                             } & {
                                 [key: string]: unknown;
@@ -7830,6 +7948,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/vendors/{vendorId}/callback/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send the vendor's provider general URL a test event (bindery_test; tried once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    vendorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            delivery: {
+                                attempt_log: {
+                                    at: number;
+                                    duration_ms: number;
+                                    errcode: number | null;
+                                    error: string | null;
+                                    http_status: number | null;
+                                }[];
+                                attempts: number;
+                                created_at: number;
+                                event_type: string;
+                                finished_at: number | null;
+                                id: string;
+                                last_error: string | null;
+                                last_http_status: number | null;
+                                next_attempt_at: number | null;
+                                org_id?: string | null;
+                                redelivery_of: string | null;
+                                reply?: unknown;
+                                sn: string | null;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "failed";
+                                target: {
+                                    id: string;
+                                    kind: string;
+                                };
+                                vendor_id?: string | null;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/vendors/{vendorId}/campaign-orgs": {
         parameters: {
             query?: never;
@@ -7962,6 +8147,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -8037,6 +8224,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description error_reports a downloading device may send before its execution fails (default 3: one report while firmware retries is not proof of a bad image) */
+                        error_report_threshold?: number;
                         firmware_id: string;
                         /** @description Devices are notified only while their owner's local time (the organisation's time zone, else the instance's) is in [start, end); days (0 = Sunday) name the days it opens */
                         maintenance_window?: {
@@ -8096,6 +8285,8 @@ export interface paths {
                                 };
                                 created_at?: string;
                                 created_by?: string;
+                                /** @description error_reports a downloading device may send before its execution fails */
+                                error_report_threshold?: number;
                                 finished_at?: string | null;
                                 firmware_id?: string;
                                 id: string;
@@ -9289,6 +9480,73 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a webhook (a vendor’s or an organisation’s) a test event (webhook.test; tried once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            delivery: {
+                                attempt_log: {
+                                    at: number;
+                                    duration_ms: number;
+                                    errcode: number | null;
+                                    error: string | null;
+                                    http_status: number | null;
+                                }[];
+                                attempts: number;
+                                created_at: number;
+                                event_type: string;
+                                finished_at: number | null;
+                                id: string;
+                                last_error: string | null;
+                                last_http_status: number | null;
+                                next_attempt_at: number | null;
+                                org_id?: string | null;
+                                redelivery_of: string | null;
+                                reply?: unknown;
+                                sn: string | null;
+                                /** @enum {string} */
+                                status: "pending" | "delivered" | "failed";
+                                target: {
+                                    id: string;
+                                    kind: string;
+                                };
+                                vendor_id?: string | null;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;

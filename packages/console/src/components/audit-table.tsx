@@ -42,6 +42,7 @@ export const KNOWN_ACTIONS = [
   'application.admins',
   'webhook.create',
   'webhook.delete',
+  'webhook.test',
   'callback.redeliver',
   'user.create',
   'user.password',

@@ -17,7 +17,7 @@ import {
   Tag,
   Typography,
 } from 'antd';
-import { useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, unwrap } from '../api/client.js';
 import { useI18n } from '../i18n/index.js';
@@ -71,6 +71,73 @@ const STATUS_COLOR = { pending: 'processing', delivered: 'success', failed: 'err
 export type WebhookOwner = { kind: 'org' | 'vendor'; id: string };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** What a finished delivery came to, in the log's words: `HTTP 204`, `HTTP 500`, `timed out`, `errcode 1: …`. */
+function resultText(d: Pick<Delivery, 'last_http_status' | 'last_error'>): string {
+  if (d.last_error)
+    return d.last_http_status && !d.last_error.startsWith('HTTP') ? `HTTP ${d.last_http_status} · ${d.last_error}` : d.last_error;
+  return d.last_http_status ? `HTTP ${d.last_http_status}` : '—';
+}
+
+/**
+ * "Send test event" for a webhook or a callback URL: `send` queues the test delivery (the server answers
+ * at once with it, pending); the button then follows that delivery until it is delivered or failed and
+ * shows the outcome beside itself. `onSettled` refreshes the delivery log the attempt also appears in.
+ */
+export function TestEventButton({
+  send,
+  onSettled,
+  testId,
+  vertical,
+}: {
+  send: () => Promise<{ delivery?: { id: string } }>;
+  onSettled?: () => void;
+  testId: string;
+  /** The outcome under the button (a table cell) instead of beside it. */
+  vertical?: boolean;
+}) {
+  const { t } = useTranslation('org');
+  const c = useI18n();
+  const [id, setId] = useState<string | null>(null);
+  const start = useMutation({
+    mutationFn: send,
+    onMutate: () => setId(null),
+    onSuccess: (r) => setId(r.delivery?.id ?? null),
+  });
+  const follow = useQuery({
+    queryKey: ['deliveries', id],
+    enabled: id !== null,
+    queryFn: async () => {
+      const d = (await unwrap(api.GET('/api/v1/deliveries/{id}', { params: { path: { id: id! } } }))).delivery as Delivery;
+      if (d.status !== 'pending') onSettled?.();
+      return d;
+    },
+    // One attempt within the URL's deadline (at most 5 s) once the outbox picks it up; give up looking after a minute.
+    refetchInterval: (q) => ((q.state.data && q.state.data.status !== 'pending') || q.state.dataUpdateCount > 60 ? false : 1000),
+  });
+  const done = follow.data && follow.data.status !== 'pending' ? follow.data : null;
+  let outcome: ReactNode = null;
+  if (start.error) outcome = <Typography.Text type="danger">{c.err(start.error)}</Typography.Text>;
+  else if (done)
+    outcome = (
+      <Tag color={STATUS_COLOR[done.status]}>
+        {t(done.status === 'delivered' ? 'webhooks.testDelivered' : 'webhooks.testFailed', { result: resultText(done) })}
+      </Tag>
+    );
+  else if (start.isPending || id) outcome = <Tag color="processing">{t('webhooks.testSending')}</Tag>;
+  return (
+    <Space size="small" wrap direction={vertical ? 'vertical' : 'horizontal'}>
+      <Button size="small" loading={start.isPending} onClick={() => start.mutate()} data-testid={testId}>
+        {t('webhooks.test')}
+      </Button>
+      {outcome && (
+        <span data-testid={`${testId}-result`} data-status={done?.status ?? (start.error ? 'error' : 'pending')}>
+          {outcome}
+        </span>
+      )}
+    </Space>
+  );
+}
 
 /**
  * The signed webhooks of an organisation or a vendor and their delivery log (shared by
@@ -146,6 +213,18 @@ export function Webhooks({ owner, hint }: { owner: WebhookOwner; hint?: string }
                   { title: t('webhooks.events'), dataIndex: 'events', render: (e: string[] | null) => events(e) },
                   { title: t('webhooks.created'), dataIndex: 'created_at', render: (v: number) => c.date(iso(v)) },
                 ]),
+            {
+              title: '',
+              key: 'test',
+              render: (_, w) => (
+                <TestEventButton
+                  vertical
+                  testId="webhook-test"
+                  send={() => unwrap(api.POST('/api/v1/webhooks/{id}/test', { params: { path: { id: w.id } } }))}
+                  onSettled={() => void qc.invalidateQueries({ queryKey: [...key, 'deliveries'] })}
+                />
+              ),
+            },
             {
               title: '',
               key: 'remove',

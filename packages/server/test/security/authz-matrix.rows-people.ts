@@ -348,6 +348,39 @@ export const PEOPLE_ROWS: Row[] = [
     allow: VA,
     req: ({ w }) => json(`/api/v1/deliveries/${w.deliveryA}/redeliver`, {}),
   },
+  // Test events (queued to a closed local port). A webhook per request; the callback URLs take at most
+  // the four allowed callers, under the per-target limit.
+  {
+    op: 'POST /api/v1/webhooks/{id}/test',
+    allow: VA,
+    req: async ({ w }) => {
+      const r = await w.h.services.callbacks.createWebhook(
+        SYSTEM_CLI,
+        { type: 'vendor', id: w.vendorA },
+        { url: 'http://127.0.0.1:9/hooks/t' },
+      );
+      return json(`/api/v1/webhooks/${r.webhook.id}/test`, {});
+    },
+  },
+  {
+    op: 'POST /api/v1/models/{modelId}/callback/test',
+    allow: VA,
+    req: async ({ w }) => {
+      await w.h.services.callbacks.putModelCallback(SYSTEM_CLI, w.modelA2, { url: 'http://127.0.0.1:9/cb/m' });
+      return json(`/api/v1/models/${w.modelA2}/callback/test`, {});
+    },
+  },
+  {
+    op: 'POST /api/v1/vendors/{vendorId}/callback/test',
+    allow: VA,
+    req: async ({ w }) => {
+      await w.h.services.callbacks.putVendorCallback(SYSTEM_CLI, w.vendorA, { url: 'http://127.0.0.1:9/cb/v' });
+      return json(`/api/v1/vendors/${w.vendorA}/callback/test`, {});
+    },
+    after: async ({ w }) => {
+      await w.h.services.callbacks.deleteVendorCallback(SYSTEM_CLI, w.vendorA).catch(() => undefined);
+    },
+  },
 
   // ── inspections (vendors); merchants are in authz-matrix.rows-operator.ts ──
   {

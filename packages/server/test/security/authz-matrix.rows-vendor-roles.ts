@@ -113,6 +113,9 @@ export const VENDOR_ROUTE_CAPS: Record<string, VendorCapability | 'none'> = {
   'DELETE /api/v1/webhooks/{id}': 'integrations',
   'GET /api/v1/deliveries/{id}': 'integrations',
   'POST /api/v1/deliveries/{id}/redeliver': 'integrations',
+  'POST /api/v1/webhooks/{id}/test': 'integrations',
+  'POST /api/v1/models/{modelId}/callback/test': 'integrations',
+  'POST /api/v1/vendors/{vendorId}/callback/test': 'integrations',
   // Inspection records come from the factory's systems: vendor keys import them, people only read.
   'POST /api/v1/inspections': 'none',
   'POST /api/v1/inspections/import': 'none',

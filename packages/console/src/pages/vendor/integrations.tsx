@@ -19,7 +19,7 @@ import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router';
 import { ApiError, api, csrfToken, unwrap } from '../../api/client.js';
-import { Webhooks } from '../../components/webhooks.js';
+import { TestEventButton, Webhooks } from '../../components/webhooks.js';
 import { useI18n } from '../../i18n/index.js';
 import { useModels } from './models.js';
 
@@ -71,7 +71,7 @@ export function Component() {
   const { t } = useTranslation('vendor');
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }}>
-      <CallbackCard scope={{ kind: 'vendor', id: vendorId }} />
+      <CallbackCard scope={{ kind: 'vendor', id: vendorId }} vendorId={vendorId} />
       <ModelCallback vendorId={vendorId} />
       <Webhooks owner={{ kind: 'vendor', id: vendorId }} hint={t('integrations.webhooksHint')} />
       <Inspections />
@@ -99,7 +99,7 @@ function ModelCallback({ vendorId }: { vendorId: string }) {
       }
     >
       {chosen ? (
-        <CallbackCard key={chosen} scope={{ kind: 'model', id: chosen }} bare />
+        <CallbackCard key={chosen} scope={{ kind: 'model', id: chosen }} vendorId={vendorId} bare />
       ) : (
         <Typography.Text type="secondary">{t('integrations.model.none')}</Typography.Text>
       )}
@@ -107,8 +107,20 @@ function ModelCallback({ vendorId }: { vendorId: string }) {
   );
 }
 
-/** One callback endpoint: the vendor's provider URL or a model's URL; Token/EncodingAESKey generated when left empty. */
-function CallbackCard({ scope, bare }: { scope: { kind: 'vendor' | 'model'; id: string }; bare?: boolean }) {
+/**
+ * One callback endpoint: the vendor's provider URL or a model's URL; Token/EncodingAESKey generated when left
+ * empty. Once saved, "Send test event" sends it a `bindery_test` event (its outcome also lands in the vendor's
+ * delivery log).
+ */
+function CallbackCard({
+  scope,
+  vendorId,
+  bare,
+}: {
+  scope: { kind: 'vendor' | 'model'; id: string };
+  vendorId: string;
+  bare?: boolean;
+}) {
   const { t } = useTranslation('vendor');
   const c = useI18n();
   const { message } = App.useApp();
@@ -224,6 +236,19 @@ function CallbackCard({ scope, bare }: { scope: { kind: 'vendor' | 'model'; id: 
             <Button onClick={() => form.setFieldsValue(newPair())} data-testid={`callback-generate-${scope.kind}`}>
               {t('integrations.generate')}
             </Button>
+            {cb.data && (
+              <TestEventButton
+                testId={`callback-test-${scope.kind}`}
+                send={() =>
+                  unwrap(
+                    vendor
+                      ? api.POST('/api/v1/vendors/{vendorId}/callback/test', { params: { path: { vendorId: scope.id } } })
+                      : api.POST('/api/v1/models/{modelId}/callback/test', { params: { path: { modelId: scope.id } } }),
+                  )
+                }
+                onSettled={() => void qc.invalidateQueries({ queryKey: ['vendors', vendorId, 'deliveries'] })}
+              />
+            )}
             {cb.data && (
               <Popconfirm
                 title={t('integrations.removeConfirm')}

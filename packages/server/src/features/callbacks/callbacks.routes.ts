@@ -107,6 +107,11 @@ const deliverySchema = {
   ],
 } as const;
 
+/** A test event's answer: the queued delivery (pending), to follow with GET /api/v1/deliveries/{id}. */
+const testResponse = {
+  202: { type: 'object', properties: { delivery: deliverySchema }, required: ['delivery'] },
+} as const;
+
 /** Callback URLs, webhooks and the delivery log (docs/callbacks.md). */
 export function callbacksRoutes(s: Services) {
   return async function callbacks(app: FastifyInstance) {
@@ -137,6 +142,18 @@ export function callbacksRoutes(s: Services) {
       },
     );
 
+    app.post<{ Params: { modelId: string } }>(
+      '/api/v1/models/:modelId/callback/test',
+      {
+        schema: {
+          tags: ['callbacks'],
+          summary: "Send the model's callback URL a test event (bindery_test, sealed like every callback; tried once)",
+          response: testResponse,
+        },
+      },
+      async (req, reply) => reply.status(202).send({ delivery: await c.testModelCallback(principalOf(req), req.params.modelId) }),
+    );
+
     app.get<{ Params: { vendorId: string } }>(
       '/api/v1/vendors/:vendorId/callback',
       { schema: { tags: ['callbacks'], summary: "The vendor's provider general URL (verify_device)" } },
@@ -160,6 +177,19 @@ export function callbacksRoutes(s: Services) {
         await c.deleteVendorCallback(principalOf(req), req.params.vendorId);
         return reply.status(204).send();
       },
+    );
+
+    app.post<{ Params: { vendorId: string } }>(
+      '/api/v1/vendors/:vendorId/callback/test',
+      {
+        schema: {
+          tags: ['callbacks'],
+          summary: "Send the vendor's provider general URL a test event (bindery_test; tried once)",
+          response: testResponse,
+        },
+      },
+      async (req, reply) =>
+        reply.status(202).send({ delivery: await c.testVendorCallback(principalOf(req), req.params.vendorId) }),
     );
 
     const owners: Array<{ prefix: string; param: 'vendorId' | 'orgId'; type: WebhookOwner['type']; who: string }> = [
@@ -237,6 +267,17 @@ export function callbacksRoutes(s: Services) {
         await c.deleteWebhook(principalOf(req), req.params.id);
         return reply.status(204).send();
       },
+    );
+    app.post<{ Params: { id: string } }>(
+      '/api/v1/webhooks/:id/test',
+      {
+        schema: {
+          tags: ['callbacks'],
+          summary: 'Send a webhook (a vendor’s or an organisation’s) a test event (webhook.test; tried once)',
+          response: testResponse,
+        },
+      },
+      async (req, reply) => reply.status(202).send({ delivery: await c.testWebhook(principalOf(req), req.params.id) }),
     );
     app.get<{ Params: { id: string } }>(
       '/api/v1/deliveries/:id',

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { snKey } from '@bindery/protocol';
 import type { Selectable } from 'kysely';
 import { OutboundPolicy, OutboundRefusedError } from '../../adapters/outbound/policy.js';
+import type { LimitRule } from '../../adapters/ratelimit/rate-limiter.js';
 import type { CallbackEndpointsTable, WebhooksTable } from '../../adapters/storage/schema.js';
 import type { Deps } from '../../deps.js';
 import { AppError, type ErrorCode, fail } from '../../errors.js';
@@ -16,8 +17,19 @@ import type { ModelsService } from '../models/models.service.js';
 import type { OrganisationsService } from '../organisations/organisations.service.js';
 import { type DeliveryFilters, DeliveryLog, type DeliveryView, type WebhookOwner } from './delivery-log.js';
 import { type AttemptResult, type ClaimedRow, Outbox, type OutboxItem, type OutboxOptions } from './outbox.js';
-import { envelope, openCorpId, WEBHOOK_EVENTS, type WebhookEvent, webhookData, webhookType, wecomMessage } from './payloads.js';
-import { postWebhook, postWecom } from './transport.js';
+import {
+  CALLBACK_TEST_EVENT,
+  envelope,
+  openCorpId,
+  WEBHOOK_EVENTS,
+  WEBHOOK_TEST_EVENT,
+  type WebhookEvent,
+  webhookData,
+  webhookTestPayload,
+  webhookType,
+  wecomMessage,
+} from './payloads.js';
+import { postWebhook, postWecom, type WecomAttempt } from './transport.js';
 import { verifyUnknownSn } from './verify-device.js';
 import { type CallbackCredentials, isEncodingAesKey, newCallbackToken, newEncodingAesKey } from './wecom-crypto.js';
 
@@ -36,9 +48,14 @@ const WECOM_EVENTS = new Set<string>([
   'device.user_scan',
 ]);
 const HOOK_CACHE_MS = 5_000;
+/**
+ * Test events per target (webhook or callback URL) and minute: enough to fix an endpoint by trial,
+ * too few to use the server as a load generator against a URL.
+ */
+export const TEST_EVENT_LIMIT: LimitRule = { name: 'callback_test', points: 10, windowSec: 60 };
 
 export type { DeliveryFilters, DeliveryView, WebhookOwner } from './delivery-log.js';
-export { envelope, openCorpId, WEBHOOK_EVENTS, type WebhookEvent } from './payloads.js';
+export { CALLBACK_TEST_EVENT, envelope, openCorpId, WEBHOOK_EVENTS, WEBHOOK_TEST_EVENT, type WebhookEvent } from './payloads.js';
 
 /** The bind errcodes of §B4.3 and what the binder is told. */
 const BIND_REFUSALS: Record<number, ErrorCode> = {
@@ -113,6 +130,18 @@ function sec(ms: number): number {
 }
 
 /**
+ * A WeCom test event proves that the URL answers and the vendor holds the same keys, so it is
+ * judged tolerantly: any 2xx in time is delivered — an errcode (a vendor that refuses event types
+ * it does not know) or a body that is not JSON stays in the log — except an encrypted reply that
+ * does not verify, which shows the vendor's Token or EncodingAESKey differ.
+ */
+function judgeTestReply(r: WecomAttempt): AttemptResult {
+  if (r.ok || r.timedOut || r.httpStatus === null || r.httpStatus < 200 || r.httpStatus > 299) return r;
+  if (r.vendorReply?.kind === 'invalid' && r.vendorReply.wrongKeys) return r;
+  return { ...r, ok: true };
+}
+
+/**
  * Vendor callbacks (§B4) and signed webhooks: the settings, the domain events that become
  * deliveries, the synchronous bind callback and verify_device, and the delivery log. Delivery
  * itself is the outbox's (outbox.ts); the crypto is wecom-crypto.ts.
@@ -142,7 +171,7 @@ export class CallbacksService {
   outbound: OutboundPolicy;
 
   constructor(
-    private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'logger' | 'config'>,
+    private readonly deps: Pick<Deps, 'db' | 'clock' | 'secrets' | 'logger' | 'config' | 'limiter'>,
     private readonly ctx: {
       models: ModelsService;
       devices: DevicesService;
@@ -379,6 +408,97 @@ export class CallbacksService {
     this.hooks = null;
   }
 
+  // ── test events ───────────────────────────────────────────────────────────
+
+  /** Sends a webhook its test event (`webhook.test`); the answer is the queued delivery. */
+  async testWebhook(actor: Principal, id: string): Promise<DeliveryView> {
+    const w = await this.db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!w || w.disabled_at !== null) fail('WEBHOOK_NOT_FOUND');
+    const owner: WebhookOwner = { type: w.owner_type as 'vendor' | 'org', id: w.owner_id };
+    await this.requireWebhookOwner(actor, owner);
+    const now = this.deps.clock.now();
+    return this.sendTest(actor, w.url, {
+      id: newId('dlv'),
+      targetKind: 'webhook',
+      targetId: w.id,
+      vendorId: owner.type === 'vendor' ? owner.id : null,
+      orgId: owner.type === 'org' ? owner.id : null,
+      sn: null,
+      eventType: WEBHOOK_TEST_EVENT,
+      payload: webhookTestPayload(newId('evt'), now, w),
+    });
+  }
+
+  /** Sends the model's callback URL a test event (`bindery_test`), sealed like every callback. */
+  async testModelCallback(actor: Principal, modelId: string): Promise<DeliveryView> {
+    await this.ctx.models.getRow(actor, modelId, 'integrations');
+    const ep = await this.endpoint(`model:${modelId}`);
+    if (!ep) fail('CALLBACK_NOT_SET', 'This model has no callback URL');
+    return this.testEndpoint(actor, ep);
+  }
+
+  /** Sends the vendor's provider general URL a test event (`bindery_test`). */
+  async testVendorCallback(actor: Principal, vendorId: string): Promise<DeliveryView> {
+    await this.requireVendorRow(actor, vendorId);
+    const ep = await this.endpoint(`vendor:${vendorId}`);
+    if (!ep) fail('CALLBACK_NOT_SET', 'This vendor has no provider callback URL');
+    return this.testEndpoint(actor, ep);
+  }
+
+  private testEndpoint(actor: Principal, ep: Selectable<CallbackEndpointsTable>): Promise<DeliveryView> {
+    const id = newId('dlv');
+    const model = ep.kind === 'model' ? ep.model_id : null;
+    // A model-level envelope (no device, no owner), like model_ticket.
+    const payload = envelope('event', CALLBACK_TEST_EVENT, {
+      reqId: id,
+      createtime: sec(this.deps.clock.now()),
+      modelId: model ?? undefined,
+      serviceCorpid: ep.vendor_id,
+    });
+    return this.sendTest(actor, ep.url, {
+      id,
+      targetKind: ep.kind as 'model' | 'vendor',
+      targetId: ep.id,
+      vendorId: ep.vendor_id,
+      orgId: null,
+      sn: null,
+      modelId: model,
+      eventType: CALLBACK_TEST_EVENT,
+      payload,
+    });
+  }
+
+  /**
+   * Queues one test delivery through the outbox, so the usual path sends it (the outbound policy,
+   * the deadlines, the delivery log) and the request never waits on the target. It queues behind
+   * nothing and is tried once. A URL the policy refuses now is refused here, before anything is
+   * queued; each target takes TEST_EVENT_LIMIT.
+   */
+  private async sendTest(actor: Principal, url: string, item: OutboxItem & { id: string }): Promise<DeliveryView> {
+    await validUrl(this.outbound, url);
+    const lim = await this.deps.limiter.consume(TEST_EVENT_LIMIT, item.targetId);
+    if (!lim.allowed) {
+      fail('RATE_LIMITED', `At most ${TEST_EVENT_LIMIT.points} test events a minute to one URL; retry later`, {
+        retry_after_sec: Math.max(1, Math.ceil(lim.retryAfterMs / 1000)),
+      });
+    }
+    const now = this.deps.clock.now();
+    const webhook = item.targetKind === 'webhook';
+    await this.db.transaction().execute(async (trx) => {
+      await this.outbox.enqueue([{ ...item, orderingKey: `${item.targetId}|test:${item.id}`, retryForMs: 0 }], trx);
+      await audit(
+        trx,
+        now,
+        actor,
+        webhook ? 'webhook.test' : 'callback.test',
+        webhook ? `webhook:${item.targetId}` : item.targetId,
+        { delivery_id: item.id, url },
+        webhook ? item.orgId : null,
+      );
+    });
+    return this.deliveries.get(actor, item.id);
+  }
+
   // ── the delivery log (delivery-log.ts) ───────────────────────────────────
 
   listDeliveries(actor: Principal, owner: WebhookOwner, f: DeliveryFilters = {}) {
@@ -422,11 +542,18 @@ export class CallbacksService {
         durationMs: 0,
       };
     }
+    const test = row.eventType === CALLBACK_TEST_EVENT;
     const r = await postWecom(this.outbound, ep.url, this.credentials(ep), JSON.stringify(row.payload), {
       timestampSec: sec(now),
-      timeoutMs: row.eventType === 'bind' ? this.deadlines.bindMs : this.deadlines.callbackMs,
+      // A test of the provider URL gets verify_device's deadline: what its real events would get.
+      timeoutMs:
+        row.eventType === 'bind'
+          ? this.deadlines.bindMs
+          : test && ep.kind === 'vendor'
+            ? this.deadlines.verifyMs
+            : this.deadlines.callbackMs,
     });
-    return r;
+    return test ? judgeTestReply(r) : r;
   }
 
   // ── the synchronous bind callback (§B4.1/§B4.3) ───────────────────────────

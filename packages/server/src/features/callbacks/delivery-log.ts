@@ -5,6 +5,7 @@ import { audit } from '../../shared/audit.js';
 import type { Clock } from '../../shared/clock.js';
 import { canActForVendor, type Principal } from '../../shared/principal.js';
 import type { Outbox } from './outbox.js';
+import { TEST_EVENTS } from './payloads.js';
 
 /** Whose deliveries: a vendor's (callbacks and its webhooks) or an organisation's webhooks. */
 export interface WebhookOwner {
@@ -170,7 +171,8 @@ export class DeliveryLog {
   async redeliver(actor: Principal, id: string): Promise<DeliveryView> {
     const r = await this.requireAccess(actor, id);
     if (r.status === 'pending') fail('VALIDATION_FAILED', 'This delivery is still being attempted');
-    const newId = await this.outbox.redeliver(r.id);
+    // A test event is tried once again, like when it was sent.
+    const newId = await this.outbox.redeliver(r.id, TEST_EVENTS.has(r.event_type) ? 0 : undefined);
     const org = r.target_kind === 'webhook' ? r.org_id : null;
     await audit(this.db, this.clock.now(), actor, 'callback.redeliver', `delivery:${r.id}`, { new_id: newId }, org);
     return this.get(actor, newId);

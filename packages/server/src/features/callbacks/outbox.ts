@@ -22,6 +22,10 @@ export interface OutboxItem {
   modelId?: string | null;
   eventType: string;
   payload: unknown;
+  /** Its own ordering key instead of target + device (a test event queues behind nothing). */
+  orderingKey?: string;
+  /** How long failed attempts are retried, from the first attempt (default the outbox's; 0 = one attempt). */
+  retryForMs?: number;
 }
 
 /** What one attempt came to. */
@@ -129,13 +133,16 @@ export class Outbox {
     return this.deps.db.kysely;
   }
 
-  /** A row that has not been tried yet: due now, retried until the give-up time. */
-  private freshState(now: number) {
+  /**
+   * A row that has not been tried yet: due now, retried until the give-up time. The row's retry
+   * window is give_up_at − created_at (counted again from its first attempt).
+   */
+  private freshState(now: number, retryForMs = this.o.retryForMs) {
     return {
       status: 'pending',
       attempts: 0,
       next_attempt_at: now,
-      give_up_at: now + this.o.retryForMs,
+      give_up_at: now + Math.max(0, retryForMs),
       lease_owner: null,
       lease_until: null,
       created_at: now,
@@ -156,11 +163,11 @@ export class Outbox {
       org_id: i.orgId,
       target_kind: i.targetKind,
       target_id: i.targetId,
-      ordering_key: orderingKey(i),
+      ordering_key: i.orderingKey ?? orderingKey(i),
       sn: i.sn,
       event_type: i.eventType,
       payload_enc: this.deps.secrets.seal(JSON.stringify(i.payload)),
-      ...this.freshState(now),
+      ...this.freshState(now, i.retryForMs),
       redelivery_of: null,
     }));
     await trx.insertInto('outbox').values(rows).execute();
@@ -209,8 +216,11 @@ export class Outbox {
     return id;
   }
 
-  /** Queues a finished (or failed) delivery again, as a new row at the end of its device's queue. */
-  async redeliver(id: string): Promise<string> {
+  /**
+   * Queues a finished (or failed) delivery again, as a new row at the end of its device's queue;
+   * `retryForMs` as for enqueue (a test event is tried once again).
+   */
+  async redeliver(id: string, retryForMs?: number): Promise<string> {
     const r = await this.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const now = this.deps.clock.now();
     const newRowId = newId('dlv');
@@ -226,7 +236,7 @@ export class Outbox {
         sn: r.sn,
         event_type: r.event_type,
         payload_enc: r.payload_enc,
-        ...this.freshState(now),
+        ...this.freshState(now, retryForMs),
         redelivery_of: r.id,
       })
       .execute();
@@ -354,12 +364,12 @@ export class Outbox {
     const now = this.deps.clock.now();
     const cur = await this.db
       .selectFrom('outbox')
-      .select(['attempts', 'give_up_at'])
+      .select(['attempts', 'give_up_at', 'created_at'])
       .where('seq', '=', row.seq)
       .executeTakeFirstOrThrow();
-    // The retry window starts with the first attempt: time spent queued behind the device's
-    // earlier events does not count against an event.
-    if (cur.attempts === 0) cur.give_up_at = Math.max(cur.give_up_at, now + this.o.retryForMs);
+    // The retry window (the row's own, see freshState) starts with the first attempt: time spent
+    // queued behind the device's earlier events does not count against an event.
+    if (cur.attempts === 0) cur.give_up_at = Math.max(cur.give_up_at, now + (cur.give_up_at - cur.created_at));
     if (result.ok) {
       await this.finish(row.seq, 'delivered', now, result);
       stats.delivered++;

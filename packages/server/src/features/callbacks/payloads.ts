@@ -20,6 +20,32 @@ export const WEBHOOK_EVENTS = [
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
+/**
+ * The test event a vendor or an organisation sends to check a webhook (console: "Send test event").
+ * Not a device event: it is never filtered by the webhook's `events` and is tried once.
+ */
+export const WEBHOOK_TEST_EVENT = 'webhook.test';
+/**
+ * The same for a WeCom-style callback URL. §B4 has no test event, so this is Bindery's own
+ * event_type (docs/callbacks.md#test-events); WeCom's vendor code ignores types it does not know.
+ */
+export const CALLBACK_TEST_EVENT = 'bindery_test';
+export const TEST_EVENTS: ReadonlySet<string> = new Set([WEBHOOK_TEST_EVENT, CALLBACK_TEST_EVENT]);
+
+/** A webhook's test event: the envelope of every webhook event, `data` naming the webhook. */
+export function webhookTestPayload(
+  eventId: string,
+  at: number,
+  hook: { id: string; owner_type: string; owner_id: string },
+): Record<string, unknown> {
+  return {
+    id: eventId,
+    type: WEBHOOK_TEST_EVENT,
+    created_at: new Date(at).toISOString(),
+    data: { webhook_id: hook.id, owner_type: hook.owner_type, owner_id: hook.owner_id },
+  };
+}
+
 /** The auth_corpid of §B4.2: an organisation's id; a personal space is `user:<id>`. */
 export function openCorpId(type: 'org' | 'user', id: string): string {
   return type === 'org' ? id : `user:${id}`;

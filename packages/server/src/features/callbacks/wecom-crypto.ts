@@ -109,7 +109,8 @@ export function sealCallback(c: CallbackCredentials, plaintext: string, timestam
 export type VendorReply =
   | { kind: 'empty' }
   | { kind: 'json'; value: Record<string, unknown>; encrypted: boolean }
-  | { kind: 'invalid'; reason: string };
+  /** wrongKeys: an encrypted reply that does not verify under this endpoint's Token, EncodingAESKey and receiveId. */
+  | { kind: 'invalid'; reason: string; wrongKeys?: true };
 
 /**
  * Reads a vendor's passive reply as tolerantly as the reference allows: an empty body or `success`
@@ -133,15 +134,16 @@ export function readVendorReply(c: CallbackCredentials, raw: string): VendorRepl
   if (typeof o.encrypt !== 'string') return { kind: 'json', value: o, encrypted: false };
   const sig = o.msgsignature ?? o.msg_signature;
   if (typeof sig !== 'string' || !verifySignature(sig, c.token, String(o.timestamp ?? ''), String(o.nonce ?? ''), o.encrypt)) {
-    return { kind: 'invalid', reason: 'the encrypted reply has a wrong msgsignature' };
+    return { kind: 'invalid', reason: 'the encrypted reply has a wrong msgsignature', wrongKeys: true };
   }
   let opened: { message: string; receiveId: string };
   try {
     opened = decryptMessage(c.encodingAesKey, o.encrypt);
   } catch (e) {
-    return { kind: 'invalid', reason: `the encrypted reply does not decrypt: ${(e as Error).message}` };
+    return { kind: 'invalid', reason: `the encrypted reply does not decrypt: ${(e as Error).message}`, wrongKeys: true };
   }
-  if (opened.receiveId !== c.receiveId) return { kind: 'invalid', reason: 'the encrypted reply names another receiver' };
+  if (opened.receiveId !== c.receiveId)
+    return { kind: 'invalid', reason: 'the encrypted reply names another receiver', wrongKeys: true };
   const inner = opened.message.trim();
   if (inner === '' || inner.toLowerCase() === 'success') return { kind: 'empty' };
   try {
