@@ -7,10 +7,14 @@ import { Notice } from '../../ui.js';
 interface Command {
   id: string;
   cmd: string;
-  status: 'pending' | 'delivered' | 'expired';
+  status: 'pending' | 'delivered' | 'expired' | 'failed';
   created_at: string;
   expires_at: string;
   delivered_at: string | null;
+  failed_at: string | null;
+  /** The device's errcode; null when the cloud gave up (the connection closed before it was written). */
+  fail_code: number | null;
+  fail_reason: string | null;
 }
 
 const FIRST = 20;
@@ -24,13 +28,19 @@ const NAMED = new Set([
   'push_user_scan',
   'push_selfhelp_notify',
 ]);
-const BADGE: Record<Command['status'], string> = { pending: 'badge-wait', delivered: 'badge-on', expired: 'badge-off' };
+const BADGE: Record<Command['status'], string> = {
+  pending: 'badge-wait',
+  delivered: 'badge-on',
+  expired: 'badge-off',
+  failed: 'badge-fail',
+};
 
 /**
  * A device's command history for the admins who manage it (issue 13 item 9): what was asked of
  * the device — by them, the vendor or a binding — with its outcome (waiting while the device is
- * offline, delivered, expired) and when. Its own small chunk: only admins load it. `version`
- * changes whenever the page read the device again (its live events), and the list follows.
+ * offline, delivered, expired, failed with the device's error: P-PUSH-7) and when. Its own small
+ * chunk: only admins load it. `version` changes whenever the page read the device again (its live
+ * events), and the list follows.
  */
 export function DeviceCommands({ sn, version }: { sn: string; version: unknown }) {
   const { t, err, date } = useI18n();
@@ -54,9 +64,16 @@ export function DeviceCommands({ sn, version }: { sn: string; version: unknown }
   }, [sn, limit, version]);
 
   const when = (c: Command) =>
-    c.status === 'delivered'
-      ? t('device.cmd.deliveredAt', { when: date(c.delivered_at) })
-      : t(c.status === 'expired' ? 'device.cmd.expiredAt' : 'device.cmd.waitsUntil', { when: date(c.expires_at) });
+    c.status === 'failed'
+      ? t('device.cmd.failedAt', { when: date(c.failed_at) })
+      : c.status === 'delivered'
+        ? t('device.cmd.deliveredAt', { when: date(c.delivered_at) })
+        : t(c.status === 'expired' ? 'device.cmd.expiredAt' : 'device.cmd.waitsUntil', { when: date(c.expires_at) });
+  // The device's own words (its errmsg) as it sent them; the cloud's one reason in the reader's language.
+  const why = (c: Command) =>
+    c.fail_code === null
+      ? t('device.cmd.unsent')
+      : t('device.cmd.deviceError', { code: c.fail_code, reason: c.fail_reason ?? '' });
 
   return (
     <section className="card" data-testid="command-history">
@@ -76,6 +93,11 @@ export function DeviceCommands({ sn, version }: { sn: string; version: unknown }
                     <span className="nowrap">{t('device.cmd.sentAt', { when: date(c.created_at) })}</span> ·{' '}
                     <span className="nowrap">{when(c)}</span>
                   </div>
+                  {c.status === 'failed' && (
+                    <div className="small fail-reason" data-testid="command-fail-reason">
+                      {why(c)}
+                    </div>
+                  )}
                 </td>
                 <td className="nowrap" style={{ textAlign: 'right' }}>
                   <span className={`badge ${BADGE[c.status]}`}>{t(`device.cmd.${c.status}` as Key)}</span>

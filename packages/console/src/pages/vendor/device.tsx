@@ -28,11 +28,15 @@ interface Device {
 interface Command {
   id: string;
   cmd: string;
-  status: 'pending' | 'delivered' | 'expired';
+  status: 'pending' | 'delivered' | 'expired' | 'failed';
   created_by: string | null;
   created_at: string;
   expires_at: string;
   delivered_at: string | null;
+  failed_at: string | null;
+  /** The device's errcode (P-PUSH-7); null when the connection closed before the command was written. */
+  fail_code: number | null;
+  fail_reason: string | null;
 }
 interface Inspection {
   result: string;
@@ -47,7 +51,7 @@ interface Inspection {
 }
 
 const CMDS = ['restart', 'fetch_log', 'update_firmware'] as const;
-const CMD_STATUS = { pending: 'processing', delivered: 'success', expired: 'default' } as const;
+const CMD_STATUS = { pending: 'processing', delivered: 'success', expired: 'default', failed: 'error' } as const;
 
 /**
  * /vendors/:vendorId/devices/:sn — one device for its vendor: facts, commands (send and history), error
@@ -227,7 +231,20 @@ function Commands({ sn }: { sn: string }) {
           {
             title: t('device.status'),
             dataIndex: 'status',
-            render: (s: Command['status']) => <Tag color={CMD_STATUS[s]}>{t(`device.cmdStatus.${s}`)}</Tag>,
+            render: (s: Command['status'], r) => (
+              <Space direction="vertical" size={0}>
+                <Tag color={CMD_STATUS[s]} data-testid={`device-cmd-${s}`}>
+                  {t(`device.cmdStatus.${s}`)}
+                </Tag>
+                {s === 'failed' && (
+                  <Typography.Text type="danger" data-testid="device-cmd-fail-reason">
+                    {r.fail_code === null
+                      ? t('device.cmdFail.unsent')
+                      : t('device.cmdFail.device', { code: r.fail_code, reason: r.fail_reason ?? '' })}
+                  </Typography.Text>
+                )}
+              </Space>
+            ),
           },
           { title: t('device.sent'), dataIndex: 'created_at', render: (v: string) => c.date(v) },
           {

@@ -419,6 +419,12 @@ export interface DeviceCommandsTable {
   expires_at: number;
   delivered_at: number | null;
   delivered_node: string | null;
+  /** Set when the command failed (P-PUSH-7, migration 029): `failed` whatever delivered_at says. */
+  failed_at: number | null;
+  /** The device's non-zero errcode; null when the cloud gave up without a device answer. */
+  fail_code: number | null;
+  /** The device's errmsg or the cloud's reason, at most 256 characters. */
+  fail_reason: string | null;
 }
 
 /** A firmware version published for a model; `get_firmware_info` answers from the current one. */
@@ -733,6 +739,8 @@ export interface CampaignsTable {
   org_id: string | null;
   /** 024: JSON maintenance window {start, end, days?} in each owner's time zone. */
   maintenance_window: string | null;
+  /** 030: error_reports a downloading device may send before its execution fails (1 for campaigns older than 030). */
+  error_report_threshold: Generated<number>;
 }
 
 /** One device's execution of a campaign (021_campaigns). */
@@ -751,6 +759,8 @@ export interface CampaignExecutionsTable {
   deadline_at: number | null;
   finished_at: number | null;
   updated_at: number;
+  /** 030: error_reports received while downloading (the campaign's threshold fails it). */
+  error_reports: Generated<number>;
 }
 
 /** A campaign's executions by state, kept by every transition (028_campaign_counts). */

@@ -4,6 +4,9 @@ import { arg, precompile } from './compiled.js';
 
 export type CommandRow = Selectable<DeviceCommandsTable>;
 
+/** Longest failure reason kept (P-PUSH-7): a device's errmsg is cut here. */
+export const FAIL_REASON_MAX = 256;
+
 /**
  * Durable commands (P-PUSH-5). Delivery is a conditional UPDATE — `delivered_at IS NULL` and
  * not expired — so however many processes race (a live push and a subscribe elsewhere), one
@@ -54,6 +57,25 @@ export class CommandsRepo {
   }
 
   /**
+   * P-PUSH-7: ends a delivered command of `deviceId` as failed, with the device's errcode (null when
+   * no device answered) and a reason cut to FAIL_REASON_MAX code points (never half a character).
+   * Only the first failure counts; an id that is not this device's, or not delivered yet, changes
+   * nothing. The command's cmd when this call recorded the failure, else null.
+   */
+  async fail(id: string, deviceId: number, now: number, code: number | null, reason: string): Promise<string | null> {
+    const r = await this.db
+      .updateTable('device_commands')
+      .set({ failed_at: now, fail_code: code, fail_reason: Array.from(reason).slice(0, FAIL_REASON_MAX).join('') })
+      .where('id', '=', id)
+      .where('device_id', '=', deviceId)
+      .where('delivered_at', 'is not', null)
+      .where('failed_at', 'is', null)
+      .returning('cmd')
+      .executeTakeFirst();
+    return r?.cmd ?? null;
+  }
+
+  /**
    * Claims every pending, unexpired command of a device, oldest first. A plain read comes
    * first so the common case (nothing pending) costs no write.
    */
@@ -86,7 +108,7 @@ export class CommandsRepo {
       .execute();
   }
 
-  /** Removes commands that ended (delivered or expired) before `before`. */
+  /** Removes commands that ended (delivered, failed or expired) before `before`; a failed one was delivered first. */
   async purge(before: number): Promise<number> {
     const r = await this.db
       .deleteFrom('device_commands')

@@ -22,16 +22,31 @@ const commandList = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['id', 'cmd', 'status', 'created_by', 'created_at', 'expires_at', 'delivered_at'],
+        required: [
+          'id',
+          'cmd',
+          'status',
+          'created_by',
+          'created_at',
+          'expires_at',
+          'delivered_at',
+          'failed_at',
+          'fail_code',
+          'fail_reason',
+        ],
         properties: {
           id: { type: 'string' },
           cmd: { type: 'string' },
           body: { type: ['object', 'null'], additionalProperties: true },
-          status: { type: 'string', enum: ['pending', 'delivered', 'expired'] },
+          status: { type: 'string', enum: ['pending', 'delivered', 'expired', 'failed'] },
           created_by: { type: 'string' },
           created_at: { type: 'string' },
           expires_at: { type: 'string' },
           delivered_at: isoOrNull,
+          // P-PUSH-7: a failed command's device errcode (null when the cloud gave up) and reason (≤ 256 characters).
+          failed_at: isoOrNull,
+          fail_code: { type: ['integer', 'null'] },
+          fail_reason: { type: ['string', 'null'], maxLength: 256 },
         },
       },
     },
@@ -83,7 +98,7 @@ export function gatewayRoutes(s: Services) {
         schema: {
           tags: ['gateway'],
           summary:
-            "Commands sent to a device, newest first, with their status (pending, delivered, expired): for its vendor, and for the admins who manage the device (its organisation's super admins, device admins whose scope holds it, a personal device's owner)",
+            "Commands sent to a device, newest first, with their status (pending, delivered, expired, failed: the device answered it with a non-zero errcode, kept with its errmsg, or its connection closed before it was written): for its vendor, and for the admins who manage the device (its organisation's super admins, device admins whose scope holds it, a personal device's owner)",
           querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200 } } },
           response: { 200: commandList },
         },

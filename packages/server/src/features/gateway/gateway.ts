@@ -8,6 +8,7 @@ import type { Services } from '../../services.js';
 import { PROCESS_STARTED_AT, SERVER_VERSION } from '../../shared/version.js';
 import { announceDeviceChange } from '../binding/device-live.js';
 import { BINARY_COMMANDS, COMMANDS } from './commands/index.js';
+import { asPushReply, type PushReply, pushReply } from './commands/push-reply.js';
 import { type CommandResult, type CommandSpec, REFUSED_ATTEMPT } from './commands/types.js';
 import { Connection, ConnState, type Job } from './connection.js';
 import { GatewayMetrics } from './gateway.metrics.js';
@@ -49,6 +50,8 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Maintenance (stale-online sweep, purges) runs every this many sweeps. */
 const MAINTENANCE_EVERY = 12;
 const DAY_MS = 86_400_000;
+/** P-PUSH-7: why a claimed command that never reached the socket failed. */
+const UNSENT_REASON = 'the connection closed before the command was written';
 
 /**
  * Attaches the gateway to the app's HTTP(S) server: every WebSocket upgrade on any path, with
@@ -98,6 +101,8 @@ export class Gateway implements LocalPushSink {
   };
   private nextConnId = 1;
   private timers: NodeJS.Timeout[] = [];
+  /** Timer runs (flush, sweep, heartbeat) not yet finished: close waits for them before the database goes. */
+  private readonly running = new Set<Promise<unknown>>();
   private unsubscribe: (() => Promise<void>) | null = null;
   private sweeps = 0;
   private closing = false;
@@ -143,7 +148,10 @@ export class Gateway implements LocalPushSink {
     });
     const every = (ms: number, f: () => Promise<unknown>, what: string) => {
       const t = setInterval(() => {
-        f().catch((err: unknown) => this.deps.logger.error({ err }, `gateway ${what} failed`));
+        const run = f()
+          .catch((err: unknown) => this.deps.logger.error({ err }, `gateway ${what} failed`))
+          .finally(() => this.running.delete(run));
+        this.running.add(run);
       }, ms);
       t.unref();
       this.timers.push(t);
@@ -162,6 +170,8 @@ export class Gateway implements LocalPushSink {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // A sweep begun before close would otherwise go on after the database has closed.
+    await Promise.all(this.running);
     this.services.pushes.detachLocal(this);
     const presence = this.services.pushes.presence;
     await this.unsubscribe?.().catch(() => {});
@@ -333,6 +343,12 @@ export class Gateway implements LocalPushSink {
       return null;
     }
     if (!isRequestFrame(v)) {
+      // P-PUSH-7: a device's answer to a push is handled, never answered.
+      const answer = asPushReply(v);
+      if (answer) {
+        this.onPushReply(conn, answer);
+        return null;
+      }
       this.sendError(
         conn,
         reqIdOf(v),
@@ -413,22 +429,24 @@ export class Gateway implements LocalPushSink {
     this.countReply(errcode);
   }
 
-  /** P-PUSH-0: a push carries cmd and a cloud-made req_id; body only when it has parameters. */
-  sendPush(conn: Connection, cmd: string, body: Record<string, unknown> | undefined, reqId: string): void {
+  /** P-PUSH-0: a push carries cmd and a cloud-made req_id; body only when it has parameters. False when not written. */
+  sendPush(conn: Connection, cmd: string, body: Record<string, unknown> | undefined, reqId: string): boolean {
     const frame = body === undefined ? { cmd, headers: { req_id: reqId } } : { cmd, headers: { req_id: reqId }, body };
-    this.send(conn, JSON.stringify(frame));
+    return this.send(conn, JSON.stringify(frame));
   }
 
-  private send(conn: Connection, data: string | Buffer): void {
+  /** Writes a frame; false when the socket is gone (or dropped here for not reading). */
+  private send(conn: Connection, data: string | Buffer): boolean {
     const ws = conn.ws;
-    if (conn.closed || ws.readyState !== ws.OPEN) return;
+    if (conn.closed || ws.readyState !== ws.OPEN) return false;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.closeConn(conn, CloseCode.slowConsumer, 'not reading replies', 'slow_consumer');
       ws.terminate();
-      return;
+      return false;
     }
     ws.send(data);
     this.metrics.framesOut.inc();
+    return true;
   }
 
   private countReply(errcode: number): void {
@@ -573,20 +591,40 @@ export class Gateway implements LocalPushSink {
     const d = conn.device;
     if (!d || conn.closed) return;
     const rows = await this.services.pushes.commands.claimPending(d.id, this.now(), this.nodeId);
+    let failed = 0;
     for (const r of rows) {
-      if (conn.closed) {
+      const body = r.body === null ? undefined : (JSON.parse(r.body) as Record<string, unknown>);
+      if (!this.sendPush(conn, r.cmd, body, r.id)) {
+        // P-PUSH-7: claimed but never written (the socket went first); at most once, so it ends failed.
         this.deps.logger.warn({ sn: d.sn, command: r.id }, 'connection closed while delivering a pending command');
-        break;
+        await this.unsent(d.id, r.id);
+        failed++;
+        continue;
       }
-      this.sendPush(conn, r.cmd, r.body === null ? undefined : (JSON.parse(r.body) as Record<string, unknown>), r.id);
       this.metrics.pushes.inc({ cmd: r.cmd, outcome: 'delivered_on_subscribe' });
     }
-    if (rows.length > 0) this.announceCommands(d.sn);
+    if (rows.length > failed) this.announceCommands(d.sn);
+    if (failed > 0) this.announceCommands(d.sn, 'command.failed');
+  }
+
+  /** P-PUSH-7: a command this process claimed and could not write ends failed (the cloud gave up; no errcode). */
+  private async unsent(deviceId: number, commandId: string): Promise<void> {
+    const cmd = await this.services.pushes.commands.fail(commandId, deviceId, this.now(), null, UNSENT_REASON);
+    if (cmd !== null) this.metrics.pushes.inc({ cmd, outcome: 'failed' });
+  }
+
+  /** P-PUSH-7: a device's answer to a push runs beside the command queue: it has no reply to keep in order. */
+  private onPushReply(conn: Connection, r: PushReply): void {
+    pushReply
+      .run(this, conn, r)
+      .catch((err: unknown) =>
+        this.deps.logger.error({ err, sn: conn.device?.sn, req: r.reqId.slice(0, 64) }, 'push reply failed'),
+      );
   }
 
   /** Open device pages show command outcomes as they happen (binding/device-live.ts); only when there were any. */
-  private announceCommands(sn: string): void {
-    announceDeviceChange(this.deps.bus, sn, 'command.delivered', this.now()).catch((err: unknown) =>
+  announceCommands(sn: string, type: 'command.delivered' | 'command.failed' = 'command.delivered'): void {
+    announceDeviceChange(this.deps.bus, sn, type, this.now()).catch((err: unknown) =>
       this.deps.logger.warn({ err, sn }, 'device change announce failed'),
     );
   }
@@ -598,15 +636,25 @@ export class Gateway implements LocalPushSink {
     const conn = this.bySn.get(msg.sn);
     if (!conn || conn.closed) return 'absent';
     if (!PRE_LOGIN_PUSHES.has(msg.cmd) && conn.state < ConnState.Subscribed) return 'not_subscribed';
+    // The device this push is for (the connection may name another once the claim's await is over).
+    const deviceId = conn.device!.id;
     if (msg.commandId) {
       const won = await this.services.pushes.commands.claim(msg.commandId, this.now(), this.nodeId);
       if (!won) return 'already_delivered';
-      if (conn.closed) return 'absent';
+      if (conn.closed) {
+        // P-PUSH-7: claimed, then the socket went: it will not be resent, so it ends failed, not delivered.
+        await this.unsent(deviceId, msg.commandId);
+        this.announceCommands(msg.sn, 'command.failed');
+        return 'absent';
+      }
       this.announceCommands(msg.sn);
     }
     // A binding change makes any secret the connection remembers stale.
     if (PRE_LOGIN_PUSHES.has(msg.cmd)) conn.secret = null;
-    this.sendPush(conn, msg.cmd, msg.body, msg.reqId);
+    if (!this.sendPush(conn, msg.cmd, msg.body, msg.reqId) && msg.commandId) {
+      await this.unsent(deviceId, msg.commandId);
+      this.announceCommands(msg.sn, 'command.failed');
+    }
     // P-PUSH-2, P-ST-4: the secret died with the binding; the connection is no longer logged in.
     if (msg.cmd === 'push_unbind_corp' && conn.state > ConnState.Registered) this.setState(conn, ConnState.Registered);
     return 'delivered';

@@ -76,11 +76,15 @@ export interface CommandView {
   id: string;
   cmd: string;
   body: Record<string, unknown> | null;
-  status: 'pending' | 'delivered' | 'expired';
+  status: 'pending' | 'delivered' | 'expired' | 'failed';
   created_by: string;
   created_at: string;
   expires_at: string;
   delivered_at: string | null;
+  /** P-PUSH-7: when it failed, the device's errcode (null: the cloud gave up) and the reason. */
+  failed_at: string | null;
+  fail_code: number | null;
+  fail_reason: string | null;
 }
 
 export interface UserScan {
@@ -209,6 +213,9 @@ export class DevicePushService {
       expires_at: now + ttl * 1000,
       delivered_at: null,
       delivered_node: null,
+      failed_at: null,
+      fail_code: null,
+      fail_reason: null,
     });
     return id;
   }
@@ -330,10 +337,14 @@ export function commandView(r: CommandRow, now: number): CommandView {
     id: r.id,
     cmd: r.cmd,
     body: r.body === null ? null : (JSON.parse(r.body) as Record<string, unknown>),
-    status: r.delivered_at !== null ? 'delivered' : r.expires_at <= now ? 'expired' : 'pending',
+    // P-PUSH-7: a failure outranks the delivery it follows.
+    status: r.failed_at !== null ? 'failed' : r.delivered_at !== null ? 'delivered' : r.expires_at <= now ? 'expired' : 'pending',
     created_by: r.created_by,
     created_at: iso(r.created_at)!,
     expires_at: iso(r.expires_at)!,
     delivered_at: iso(r.delivered_at),
+    failed_at: iso(r.failed_at),
+    fail_code: r.fail_code,
+    fail_reason: r.fail_reason,
   };
 }

@@ -25,6 +25,8 @@ import * as m024 from './024_org_campaigns.js';
 import * as m026 from './026_fleet_state.js';
 import * as m027 from './027_ota_read_paths.js';
 import * as m028 from './028_campaign_counts.js';
+import * as m029 from './029_command_failures.js';
+import * as m030 from './030_campaign_error_reports.js';
 
 type Step = { up(db: Kysely<unknown>, caps: StorageCapabilities): Promise<void> };
 
@@ -58,6 +60,8 @@ const STEPS: Record<string, Step> = {
   '026_fleet_state': m026,
   '027_ota_read_paths': m027,
   '028_campaign_counts': m028,
+  '029_command_failures': m029,
+  '030_campaign_error_reports': m030,
 };
 
 /** Registers a feature's migration. Keys sort lexically, so name them NNN_feature. */

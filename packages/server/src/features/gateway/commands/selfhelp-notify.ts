@@ -16,6 +16,11 @@ export const selfhelpNotify: CommandSpec = {
   run(gw, conn, job) {
     const data = job.body.data;
     if (typeof data !== 'string') return err(WsErr.INVALID_PARAM, 'data must be a string');
-    return { ...ok(), after: () => gw.sendPush(conn, 'push_selfhelp_notify', { data }, newPushReqId()) };
+    return {
+      ...ok(),
+      after: () => {
+        gw.sendPush(conn, 'push_selfhelp_notify', { data }, newPushReqId());
+      },
+    };
   },
 };
