@@ -1,9 +1,10 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IN_FLIGHT } from '../src/features/campaigns/campaigns.model.js';
-import { type ConsoleWorld, startConsoleWorld } from '../src/features/console/console.fixture.js';
+import type { ConsoleWorld } from '../src/features/console/console.fixture.js';
 import { SYSTEM_CLI } from '../src/shared/principal.js';
-import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } from './support/browser.js';
+import { browserSkipReason, type ConsoleBrowser, signIn } from './support/browser.js';
+import { type CampaignConsole, closeCampaignConsole, selectIn, startCampaignConsole } from './support/campaign-console.js';
 
 /**
  * Firmware campaigns in a real browser (issue 14 item 3): an engineer creates a campaign from the form,
@@ -13,55 +14,20 @@ import { browserSkipReason, type ConsoleBrowser, launchConsoleBrowser, signIn } 
 if (browserSkipReason) console.warn(`[bindery tests] console browser tests skipped: ${browserSkipReason}`);
 
 describe.skipIf(!!browserSkipReason)('firmware campaigns in chromium', { timeout: 180_000 }, () => {
+  let c: CampaignConsole;
   let w: ConsoleWorld;
   let cb: ConsoleBrowser;
   let vendorId: string;
   const ENGINEER = 'ota.engineer';
-  const db = () => w.h.deps.db.kysely;
-  const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000 });
-  const shot = async (page: Page, name: string) => {
-    await poll(() => page.locator('.ant-spin-blur, .ant-spin-spinning').count()).toBe(0);
-    await page.waitForTimeout(600);
-    await cb.shot(page, name);
-  };
+  const shot = (page: Page, name: string) => c.shot(page, name);
+  const pick = selectIn;
 
   beforeAll(async () => {
-    cb = await launchConsoleBrowser();
-    w = await startConsoleWorld();
-    const s = w.h.services;
-    vendorId = (
-      await db().selectFrom('models').select('vendor_id').where('model_id', '=', w.models.pkLock!).executeTakeFirstOrThrow()
-    ).vendor_id;
-    const u = await s.accounts.createUser('test', { username: ENGINEER, password: w.password });
-    const { token } = await s.vendorPeople.createInvite(SYSTEM_CLI, vendorId, { role: 'engineer' });
-    await s.vendorPeople.acceptInvite(token, { kind: 'user', userId: u.id, isOperator: false });
-    await db()
-      .updateTable('devices')
-      .set({ firmware_version: '2.3.0', online: 1 })
-      .where('model_id', '=', w.models.pkLock!)
-      .execute();
-    await s.firmware.publishUrl(SYSTEM_CLI, w.models.pkLock!, {
-      version: '2.6.0',
-      download_url: 'https://firmware.example/lock-2.6.0.bin',
-      md5sum: 'fedcba9876543210fedcba9876543210',
-      size: 1_048_576,
-      make_current: false,
-    });
+    c = await startCampaignConsole({ from: '2.3.0', engineer: ENGINEER });
+    ({ w, cb, vendorId } = c);
   }, 120_000);
 
-  afterAll(async () => {
-    await cb?.close();
-    await w?.close();
-  });
-
-  const pick = async (page: Page, testId: string, text: RegExp) => {
-    await page.getByTestId(testId).click();
-    await page
-      .locator('.ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option')
-      .filter({ hasText: text })
-      .first()
-      .click();
-  };
+  afterAll(() => closeCampaignConsole(c));
 
   it('creates a campaign, watches it move, sees it pause itself and why, resumes and cancels it', async () => {
     const page = await cb.newPage({ lang: 'en' });
@@ -70,13 +36,32 @@ describe.skipIf(!!browserSkipReason)('firmware campaigns in chromium', { timeout
     await page.getByTestId('campaign-name').fill('Lock 2.6.0 rollout');
     await pick(page, 'campaign-model', /Smart Door Lock S2/);
     await pick(page, 'campaign-image', /2\.6\.0/);
+    // The target is an uploaded SN file: one too large is refused first, then a CSV's first column is read.
+    const fileInput = page.locator('.ant-modal input[type=file]');
+    await fileInput.setInputFiles({ name: 'big.txt', mimeType: 'text/plain', buffer: Buffer.alloc(1024 * 1024 + 1, 0x41) });
+    await page.getByTestId('campaign-sn-file-error').filter({ hasText: 'larger than 1 MB' }).waitFor();
+    const listed = ['CON0001', 'CON0002', 'CON0003', 'CON0004', 'CON0005', 'CON0006'];
+    const csv = `SN,site\r\n${listed.map((sn, i) => `${sn},room ${i}`).join('\r\n')}\r\n"CON0002",again\r\n`;
+    await fileInput.setInputFiles({ name: 'sns.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.getByTestId('campaign-sn-file-count').filter({ hasText: '6 SNs read from sns.csv' }).waitFor();
+    expect(await page.getByTestId('campaign-sn-file-error').count()).toBe(0);
+    // The canary as a percentage of the target: half of six devices.
+    await page.getByTestId('campaign-canary-mode').getByText('Percentage').click();
+    await page.locator('#canary_percent').fill('50');
     await page.locator('#min_executions').fill('2');
     await page.locator('#failure_pct').fill('20');
+    await page.locator('#error_report_threshold').fill('2');
     await shot(page, 'vendor-campaign-new-en');
     await page.getByTestId('campaign-start').click();
     await page.getByTestId('campaign-status').filter({ hasText: 'Running' }).waitFor();
     const c = (await w.h.services.campaigns.list(SYSTEM_CLI, vendorId))[0]!;
     expect(c.name).toBe('Lock 2.6.0 rollout');
+    // What the form sent, as the service stored it.
+    expect(c.stages).toEqual({ canary_percent: 50, rate_per_minute: 100, factor: 2, stage_size: 500 });
+    expect([...(c.target.sns ?? [])].sort()).toEqual(listed);
+    expect(c.total).toBe(6);
+    expect(c.error_report_threshold).toBe(2);
+    await page.getByTestId('campaign-error-report-threshold').filter({ hasText: '2' }).waitFor();
 
     // The scheduler tells the canary; two devices report: one comes back upgraded, one on its old version.
     const engine = w.h.services.campaigns.engine;
@@ -84,7 +69,8 @@ describe.skipIf(!!browserSkipReason)('firmware campaigns in chromium', { timeout
     const told = (await w.h.services.campaigns.executions(SYSTEM_CLI, c.id)).executions.filter((e) =>
       (IN_FLIGHT as string[]).includes(e.state),
     );
-    expect(told.length).toBeGreaterThanOrEqual(2);
+    // The canary: 50 % of six.
+    expect(told.length).toBe(3);
     const key = (sn: string) => sn.toLowerCase();
     let at = Date.now();
     const step = async (

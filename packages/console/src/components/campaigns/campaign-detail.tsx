@@ -195,6 +195,9 @@ export function CampaignDetail({
               dnc: c.thresholds?.did_not_come_back_pct ?? '—',
             })}
           </Descriptions.Item>
+          <Descriptions.Item label={t('campaigns.f.errorReports')}>
+            <span data-testid="campaign-error-report-threshold">{c.error_report_threshold ?? '—'}</span>
+          </Descriptions.Item>
           <Descriptions.Item label={t('campaigns.col.created')}>{formatDate(c.created_at ?? null)}</Descriptions.Item>
           <Descriptions.Item label={t('campaigns.f.maintenance')}>
             <span data-testid="campaign-maintenance">
@@ -253,7 +256,8 @@ export function CampaignDetail({
             {
               title: t('campaigns.col.detail'),
               dataIndex: 'detail',
-              render: (d: string | null) => (d ? t(`campaigns.detail.${d}`, { defaultValue: d }) : ''),
+              render: (d: string | null, e: { error_reports?: number }) =>
+                d ? t(`campaigns.detail.${d}`, { defaultValue: d, n: e.error_reports ?? 0 }) : '',
             },
             { title: t('campaigns.col.from'), dataIndex: 'from_version' },
             { title: t('campaigns.col.stage'), dataIndex: 'stage' },

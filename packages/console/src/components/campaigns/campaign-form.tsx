@@ -1,11 +1,27 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { Alert, Checkbox, Form, Input, InputNumber, Modal, Select, Space, TimePicker, Typography } from 'antd';
+import {
+  Alert,
+  Button,
+  Checkbox,
+  Form,
+  Input,
+  InputNumber,
+  Modal,
+  Radio,
+  Select,
+  Space,
+  TimePicker,
+  Typography,
+  Upload,
+} from 'antd';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { paths } from '../../api/schema.js';
 import { errorText } from '../../i18n/index.js';
 import { DepartmentSelect, type Dept } from '../department-tree.js';
 import { withTestId } from '../test-id.js';
 import type { Campaign } from './campaign-list.js';
+import { readSnFile, SN_FILE_MAX_BYTES, SN_LIST_MAX, type SnFileResult, splitSns } from './sn-file.js';
 
 /** What POST …/campaigns takes (the vendor's and the organisation's routes take the same body). */
 export type CreateCampaignBody = NonNullable<
@@ -27,7 +43,10 @@ interface FormValues {
   department_id?: string;
   online_only?: boolean;
   sns?: string;
+  /** The canary as a number of devices or a percentage of the target. */
+  canary_mode: 'count' | 'percent';
   canary_count: number;
+  canary_percent: number;
   rate_per_minute: number;
   factor: number;
   stage_size: number;
@@ -37,12 +56,19 @@ interface FormValues {
   did_not_come_back_pct?: number | null;
   offline: 'skip' | 'queue';
   window_min: number;
+  error_report_threshold: number;
   /** TimePicker values (dayjs, antd's own date type). */
   mw_range?: [{ format(f: string): string }, { format(f: string): string }] | null;
   mw_days?: number[];
 }
 
 const DAYS = [1, 2, 3, 4, 5, 6, 0];
+
+/** An SN file that was read: its name and SNs. */
+interface SnFile {
+  name: string;
+  sns: string[];
+}
 
 /**
  * Starting a campaign (vendor and organisation pages): target, image, stages, abort thresholds and
@@ -82,6 +108,19 @@ export function CampaignForm({
   const { t } = useTranslation('campaigns');
   const [form] = Form.useForm<FormValues>();
   const modelId = Form.useWatch('model_id', form);
+  const canaryMode = Form.useWatch('canary_mode', form) ?? 'count';
+  const [snFile, setSnFile] = useState<SnFile | null>(null);
+  const [snFileError, setSnFileError] = useState<Extract<SnFileResult, { ok: false }>['error'] | null>(null);
+  const readFile = async (file: File) => {
+    const r = await readSnFile(file);
+    if (r.ok) {
+      setSnFile({ name: file.name, sns: r.sns });
+      setSnFileError(null);
+    } else {
+      setSnFile(null);
+      setSnFileError(r.error);
+    }
+  };
   const firmware = useQuery({
     queryKey: ['campaign-form', 'firmware', modelId],
     enabled: !!modelId,
@@ -105,10 +144,8 @@ export function CampaignForm({
   });
   const create = useMutation({
     mutationFn: (v: FormValues) => {
-      const sns = (v.sns ?? '')
-        .split(/[\s,;]+/)
-        .map((s) => s.trim())
-        .filter(Boolean);
+      // Pasted and uploaded SNs together, each once.
+      const sns = [...new Set([...splitSns(v.sns ?? ''), ...(snFile?.sns ?? [])])];
       const range = v.mw_range;
       const body: CreateCampaignBody = {
         name: v.name,
@@ -121,7 +158,12 @@ export function CampaignForm({
           ...(v.online_only ? { online_only: true } : {}),
           ...(sns.length ? { sns } : {}),
         },
-        stages: { canary_count: v.canary_count, rate_per_minute: v.rate_per_minute, factor: v.factor, stage_size: v.stage_size },
+        stages: {
+          ...(v.canary_mode === 'percent' ? { canary_percent: v.canary_percent } : { canary_count: v.canary_count }),
+          rate_per_minute: v.rate_per_minute,
+          factor: v.factor,
+          stage_size: v.stage_size,
+        },
         thresholds: {
           min_executions: v.min_executions,
           failure_pct: v.failure_pct ?? null,
@@ -130,6 +172,7 @@ export function CampaignForm({
         },
         offline: v.offline,
         window_sec: Math.round(v.window_min * 60),
+        error_report_threshold: v.error_report_threshold,
         ...(range
           ? {
               maintenance_window: {
@@ -162,7 +205,9 @@ export function CampaignForm({
         layout="vertical"
         onFinish={(v) => create.mutate(v)}
         initialValues={{
+          canary_mode: 'count',
           canary_count: 10,
+          canary_percent: 5,
           rate_per_minute: 100,
           factor: 2,
           stage_size: 500,
@@ -172,6 +217,7 @@ export function CampaignForm({
           did_not_come_back_pct: 5,
           offline: 'queue',
           window_min: 30,
+          error_report_threshold: 3,
           mw_days: DAYS,
         }}
       >
@@ -227,13 +273,68 @@ export function CampaignForm({
           <Checkbox>{t('campaigns.f.onlineOnly')}</Checkbox>
         </Form.Item>
         <Form.Item name="sns" label={t('campaigns.f.sns')} extra={t('campaigns.f.snsHelp')}>
-          <Input.TextArea rows={2} />
+          <Input.TextArea rows={2} data-testid="campaign-sns" />
+        </Form.Item>
+        <Form.Item
+          extra={t('campaigns.f.snFileHelp', { mb: SN_FILE_MAX_BYTES / 1024 / 1024, max: SN_LIST_MAX.toLocaleString() })}
+        >
+          <Space wrap align="center">
+            <Upload
+              accept=".csv,.txt,text/csv,text/plain"
+              maxCount={1}
+              showUploadList={false}
+              beforeUpload={(file) => {
+                void readFile(file);
+                return false;
+              }}
+            >
+              <Button data-testid="campaign-sn-file">{t('campaigns.f.snFile')}</Button>
+            </Upload>
+            {snFile && (
+              <>
+                <Typography.Text data-testid="campaign-sn-file-count">
+                  {t('campaigns.f.snFileRead', { n: snFile.sns.length, name: snFile.name })}
+                </Typography.Text>
+                <Button size="small" type="link" onClick={() => setSnFile(null)} data-testid="campaign-sn-file-clear">
+                  {t('campaigns.f.snFileClear')}
+                </Button>
+              </>
+            )}
+          </Space>
+          {snFileError && (
+            <Alert
+              type="error"
+              showIcon
+              style={{ marginTop: 8 }}
+              data-testid="campaign-sn-file-error"
+              message={t(`campaigns.f.snFileError.${snFileError}`, {
+                mb: SN_FILE_MAX_BYTES / 1024 / 1024,
+                max: SN_LIST_MAX.toLocaleString(),
+              })}
+            />
+          )}
         </Form.Item>
         <Typography.Text strong>{t('campaigns.f.stages')}</Typography.Text>
         <Space wrap align="start">
-          <Form.Item name="canary_count" label={t('campaigns.f.canary')} rules={[{ required: true }]}>
-            <InputNumber min={0} />
+          <Form.Item name="canary_mode" label={t('campaigns.f.canaryAs')}>
+            <Radio.Group
+              optionType="button"
+              data-testid="campaign-canary-mode"
+              options={[
+                { value: 'count', label: t('campaigns.f.canaryCount') },
+                { value: 'percent', label: t('campaigns.f.canaryPercent') },
+              ]}
+            />
           </Form.Item>
+          {canaryMode === 'percent' ? (
+            <Form.Item name="canary_percent" label={t('campaigns.f.canaryPercentOf')} rules={[{ required: true }]}>
+              <InputNumber min={0.1} max={100} step={1} suffix="%" />
+            </Form.Item>
+          ) : (
+            <Form.Item name="canary_count" label={t('campaigns.f.canary')} rules={[{ required: true }]}>
+              <InputNumber min={0} precision={0} />
+            </Form.Item>
+          )}
           <Form.Item name="rate_per_minute" label={t('campaigns.f.rate')} rules={[{ required: true }]}>
             <InputNumber min={1} />
           </Form.Item>
@@ -259,6 +360,14 @@ export function CampaignForm({
             <InputNumber min={0.1} max={100} suffix="%" />
           </Form.Item>
         </Space>
+        <Form.Item
+          name="error_report_threshold"
+          label={t('campaigns.f.errorReports')}
+          extra={t('campaigns.f.errorReportsHelp')}
+          rules={[{ required: true }]}
+        >
+          <InputNumber min={1} max={1000} precision={0} />
+        </Form.Item>
         <Space wrap align="start">
           <Form.Item name="offline" label={t('campaigns.f.offline')}>
             <Select

@@ -36,7 +36,8 @@ export function DeviceCampaigns({ vendorId, sn }: { vendorId: string; sn: string
           {
             title: t('campaigns.col.detail'),
             dataIndex: 'detail',
-            render: (d: string | null) => (d ? t(`campaigns.detail.${d}`, { defaultValue: d }) : ''),
+            render: (d: string | null, e: { error_reports?: number }) =>
+              d ? t(`campaigns.detail.${d}`, { defaultValue: d, n: e.error_reports ?? 0 }) : '',
           },
           { title: t('campaigns.col.from'), dataIndex: 'from_version' },
           { title: t('campaigns.col.updated'), dataIndex: 'updated_at', render: (v: string) => formatDate(v) },

@@ -516,7 +516,7 @@ export class CampaignEngine {
     return this.db
       .selectFrom('campaign_executions as e')
       .innerJoin('campaigns as c', 'c.id', 'e.campaign_id')
-      .select(['e.campaign_id', 'e.sn_key', 'e.sn', 'e.state', 'c.version', 'c.firmware_id'])
+      .select(['e.campaign_id', 'e.sn_key', 'e.sn', 'e.state', 'c.version', 'c.firmware_id', 'c.error_report_threshold'])
       .where('e.sn_key', '=', snKey(sn))
       .where('e.state', 'in', [...IN_FLIGHT])
       .where('c.status', 'in', ['running', 'paused'])
@@ -563,11 +563,63 @@ export class CampaignEngine {
         ev.at,
       );
     });
-    // An error report while upgrading (e.g. a bad checksum) ends the execution as failed.
+    // Error reports while upgrading (e.g. a bad checksum) are counted; the campaign's threshold fails it.
     this.events.on('device.error_report', async (ev) => {
       const e = await this.inFlight(ev.sn, ev.modelId);
       if (e?.state !== 'downloading') return;
-      await this.move(e.campaign_id, e.sn_key, e.sn, ['downloading'], 'failed', 'error_report', ev.at);
+      await this.errorReported(e.campaign_id, e.sn_key, e.sn, Number(e.error_report_threshold), ev.at);
+    });
+  }
+
+  /**
+   * One error_report from a downloading device: counted on its execution and, once the count
+   * reaches `threshold`, the execution fails (detail `error_reports`; the audit record names the
+   * count) — the count, the transition, its audit and the stored counts in one transaction. The
+   * increment is conditional on `downloading` and locks the row, so reports arriving on two
+   * processes at once are both counted and exactly one of them ends the execution. Returns the
+   * count, or null when the execution was no longer downloading.
+   */
+  async errorReported(
+    campaignId: string,
+    key: string,
+    sn: string,
+    threshold: number,
+    at: number,
+  ): Promise<{ reports: number; failed: boolean } | null> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('campaign_executions')
+        .set((eb) => ({ error_reports: eb('error_reports', '+', 1), updated_at: at }))
+        .where('campaign_id', '=', campaignId)
+        .where('sn_key', '=', key)
+        .where('state', '=', 'downloading')
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return null;
+      const row = await trx
+        .selectFrom('campaign_executions')
+        .select('error_reports')
+        .where('campaign_id', '=', campaignId)
+        .where('sn_key', '=', key)
+        .executeTakeFirstOrThrow();
+      const reports = Number(row.error_reports);
+      if (reports < threshold) return { reports, failed: false };
+      const detail = 'error_reports';
+      await trx
+        .updateTable('campaign_executions')
+        .set({ state: 'failed', detail, finished_at: at, updated_at: at })
+        .where('campaign_id', '=', campaignId)
+        .where('sn_key', '=', key)
+        .where('state', '=', 'downloading')
+        .execute();
+      await audit(trx, at, ENGINE_ACTOR, 'campaign.execution.failed', `device:${sn}`, {
+        campaign_id: campaignId,
+        detail,
+        reason: `${reports} error reports while downloading, at the campaign's threshold of ${threshold}`,
+        error_reports: reports,
+        threshold,
+      });
+      await adjustCounts(trx, campaignId, moved('downloading', 'failed'));
+      return { reports, failed: true };
     });
   }
 }

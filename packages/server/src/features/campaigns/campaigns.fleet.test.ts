@@ -283,7 +283,7 @@ describe.each(storageBackends())('firmware campaigns on 1 000 simulated devices 
       expect(paused.pause_figures?.criterion).toBe('did_not_come_back');
       expect(paused.pause_figures!.did_not_come_back).toBeGreaterThan(0);
       expect(paused.pause_reason).toMatch(/did not come back, at or above the 5% threshold/);
-      // The people responsible were told: the audit has it, and a rollout.paused webhook would be queued.
+      // The pause is in the audit log (its rollout.paused webhook delivery: campaigns.test.ts).
       const rec = await g.h.deps.db.kysely
         .selectFrom('audit_log')
         .select('data')

@@ -104,6 +104,24 @@ export function nextRate(s: StagesSpec, rate: number): number {
   return s.max_rate_per_minute ? Math.min(s.max_rate_per_minute, r) : r;
 }
 
+/**
+ * error_reports a downloading device may send before its execution fails, when the campaign does
+ * not say (issue 14 item 2: "error_reports past a threshold"). Not 1: firmware reports transient
+ * trouble while it retries a download (a dropped link, a full flash it then clears), and one
+ * report is not proof the image is bad; a device that gives up says so anyway by coming back on
+ * its old version or reporting a failed upgrade, which fails it at once. Three is a retry loop
+ * that keeps failing.
+ */
+export const DEFAULT_ERROR_REPORT_THRESHOLD = 3;
+export const MAX_ERROR_REPORT_THRESHOLD = 1000;
+
+/** The problem with an error_report threshold, if any (a whole number in [1, MAX_ERROR_REPORT_THRESHOLD]). */
+export function errorReportThresholdProblems(v: unknown): string[] {
+  return Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_ERROR_REPORT_THRESHOLD
+    ? []
+    : [`error_report_threshold must be a whole number from 1 to ${MAX_ERROR_REPORT_THRESHOLD}`];
+}
+
 export function validateSpec(stages: StagesSpec, t: Thresholds): string[] {
   const p: string[] = [];
   const posInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;

@@ -1,7 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../http/auth.js';
 import type { Services } from '../../services.js';
-import { type CampaignStatus, EXEC_STATES, type ExecState } from './campaigns.model.js';
+import {
+  type CampaignStatus,
+  DEFAULT_ERROR_REPORT_THRESHOLD,
+  EXEC_STATES,
+  type ExecState,
+  MAX_ERROR_REPORT_THRESHOLD,
+} from './campaigns.model.js';
 import type { CreateCampaignInput } from './campaigns.service.js';
 
 const TAGS = ['campaigns'];
@@ -88,6 +94,7 @@ const campaignView = {
     offline: { type: 'string', enum: ['skip', 'queue'] },
     queue_expiry_sec: int,
     window_sec: int,
+    error_report_threshold: { ...int, description: 'error_reports a downloading device may send before its execution fails' },
     total: int,
     stage: int,
     rate_per_minute: int,
@@ -111,6 +118,11 @@ const executionView = {
     detail: { type: ['string', 'null'] },
     from_version: { type: ['string', 'null'] },
     attempts: int,
+    error_reports: {
+      ...int,
+      description:
+        "error_reports received while downloading in this attempt; at the campaign's threshold the execution fails (detail error_reports)",
+    },
     notified_at: { type: ['string', 'null'] },
     finished_at: { type: ['string', 'null'] },
     updated_at: { type: 'string' },
@@ -130,6 +142,12 @@ const createBody = {
     offline: { type: 'string', enum: ['skip', 'queue'] },
     queue_expiry_sec: { type: 'integer', minimum: 60 },
     window_sec: { type: 'integer', minimum: 1 },
+    error_report_threshold: {
+      type: 'integer',
+      minimum: 1,
+      maximum: MAX_ERROR_REPORT_THRESHOLD,
+      description: `error_reports a downloading device may send before its execution fails (default ${DEFAULT_ERROR_REPORT_THRESHOLD}: one report while firmware retries is not proof of a bad image)`,
+    },
     maintenance_window: windowSchema,
   },
 } as const;

@@ -14,8 +14,10 @@ import {
   type CampaignStatus,
   type Counts,
   canarySize,
+  DEFAULT_ERROR_REPORT_THRESHOLD,
   EXEC_STATES,
   type ExecState,
+  errorReportThresholdProblems,
   type Figures,
   IN_FLIGHT,
   type StagesSpec,
@@ -42,6 +44,8 @@ export interface CreateCampaignInput {
   offline?: 'skip' | 'queue';
   queue_expiry_sec?: number;
   window_sec?: number;
+  /** error_reports a downloading device may send before its execution fails (default DEFAULT_ERROR_REPORT_THRESHOLD). */
+  error_report_threshold?: number;
 }
 
 export interface CampaignView {
@@ -61,6 +65,7 @@ export interface CampaignView {
   offline: 'skip' | 'queue';
   queue_expiry_sec: number;
   window_sec: number;
+  error_report_threshold: number;
   total: number;
   stage: number;
   rate_per_minute: number;
@@ -224,6 +229,8 @@ export class CampaignsService {
     if (!(Number.isSafeInteger(window) && window >= 1 && window <= 7 * 86_400)) problems.push('window_sec must be 1 s – 7 days');
     if (!(Number.isSafeInteger(expiry) && expiry >= 60 && expiry <= 30 * 86_400))
       problems.push('queue_expiry_sec must be 60 s – 30 days');
+    const errorReportThreshold = input.error_report_threshold ?? DEFAULT_ERROR_REPORT_THRESHOLD;
+    problems.push(...errorReportThresholdProblems(errorReportThreshold));
     if (target.sns && target.sns.length > MAX_SNS) problems.push(`target.sns may list at most ${MAX_SNS} SNs`);
     if (input.maintenance_window) problems.push(...validateWindow(input.maintenance_window));
     if (problems.length) fail('VALIDATION_FAILED', problems.join('; '), { problems });
@@ -250,6 +257,7 @@ export class CampaignsService {
       offline: input.offline ?? 'queue',
       queue_expiry_sec: expiry,
       window_sec: window,
+      error_report_threshold: errorReportThreshold,
       total: rows.length,
       stage: 0,
       rate_per_min: input.stages.rate_per_minute,
@@ -290,6 +298,7 @@ export class CampaignsService {
               deadline_at: null,
               finished_at: null,
               updated_at: now,
+              error_reports: 0,
             })),
           )
           .execute();
@@ -301,6 +310,7 @@ export class CampaignsService {
         version: fw.version,
         devices: rows.length,
         canary,
+        error_report_threshold: errorReportThreshold,
       });
     });
     this.engine.invalidate(model.model_id);
@@ -514,6 +524,8 @@ export class CampaignsService {
             deadline_at: null,
             finished_at: null,
             updated_at: now,
+            // A new attempt: the reports of the last one do not count against it.
+            error_reports: 0,
             attempts: eb('attempts', '+', 1),
           }))
           .where('campaign_id', '=', id)
@@ -556,6 +568,7 @@ export class CampaignsService {
       offline: r.offline as 'skip' | 'queue',
       queue_expiry_sec: r.queue_expiry_sec,
       window_sec: r.window_sec,
+      error_report_threshold: Number(r.error_report_threshold),
       total: r.total,
       stage: r.stage,
       rate_per_minute: r.rate_per_min,

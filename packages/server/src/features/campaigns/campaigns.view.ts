@@ -9,6 +9,8 @@ export interface ExecutionView {
   detail: string | null;
   from_version: string | null;
   attempts: number;
+  /** error_reports received while downloading in this attempt (the campaign's threshold fails it). */
+  error_reports: number;
   notified_at: string | null;
   finished_at: string | null;
   updated_at: string;
@@ -24,6 +26,7 @@ export function execView(e: {
   detail: string | null;
   from_version: string | null;
   attempts: number;
+  error_reports: number;
   notified_at: number | null;
   finished_at: number | null;
   updated_at: number;
@@ -36,6 +39,7 @@ export function execView(e: {
     detail: e.detail,
     from_version: e.from_version,
     attempts: e.attempts,
+    error_reports: Number(e.error_reports),
     notified_at: iso(e.notified_at === null ? null : Number(e.notified_at)),
     finished_at: iso(e.finished_at === null ? null : Number(e.finished_at)),
     updated_at: new Date(Number(e.updated_at)).toISOString(),
