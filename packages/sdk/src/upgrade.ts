@@ -7,7 +7,10 @@ export interface UpgradeOptions {
   failureRate?: number;
   /** Share of upgrades that brick the device: it never comes back. */
   brickRate?: number;
-  /** Share of downloads that arrive corrupted: the MD5 check fails, the device sends an error_report and stays. */
+  /**
+   * Share of upgrades whose download arrives corrupted every time: each MD5 check fails with an
+   * error_report, the device downloads again up to MD5_ATTEMPTS times, then stays on its version.
+   */
   wrongMd5Rate?: number;
   /** How long "installing" takes before the reboot (ms). */
   installMs?: number;
@@ -25,6 +28,8 @@ export type UpgradeOutcome = 'upgraded' | 'failed_install' | 'bricked' | 'wrong_
 
 /** errcode of the error_report sent when a downloaded image fails its MD5 check. */
 export const MD5_MISMATCH_ERRCODE = 7001;
+/** Downloads a device makes of one image before it gives up on a failing MD5 (one error_report each). */
+export const MD5_ATTEMPTS = 3;
 
 /**
  * Makes a simulated device upgrade as firmware does: on `push_update_firmware` it asks
@@ -52,11 +57,17 @@ export function attachUpgrader(
       const brick = opts.brickRate ?? 0;
       const failure = brick + (opts.failureRate ?? 0);
       const wrongMd5 = failure + (opts.wrongMd5Rate ?? 0);
-      let bytes = await download(doFetch, info.download_url, info.size, opts);
-      if (r >= failure && r < wrongMd5) bytes = corrupt(bytes);
-      const md5 = createHash('md5').update(bytes).digest('hex');
-      if (md5 !== info.md5sum.toLowerCase()) {
-        await device.errorReport(MD5_MISMATCH_ERRCODE, `firmware ${info.firmware_version}: md5 mismatch`).catch(() => {});
+      let verified = false;
+      for (let attempt = 1; attempt <= MD5_ATTEMPTS && !verified; attempt++) {
+        let bytes = await download(doFetch, info.download_url, info.size, opts);
+        if (r >= failure && r < wrongMd5) bytes = corrupt(bytes);
+        verified = createHash('md5').update(bytes).digest('hex') === info.md5sum.toLowerCase();
+        if (!verified) {
+          const msg = `firmware ${info.firmware_version}: md5 mismatch (download ${attempt} of ${MD5_ATTEMPTS})`;
+          await device.errorReport(MD5_MISMATCH_ERRCODE, msg).catch(() => {});
+        }
+      }
+      if (!verified) {
         report('wrong_md5', { version: info.firmware_version });
         return;
       }

@@ -20,7 +20,7 @@ import { bootstrapDatabase, killChildren, type Proc, removeTempDirs, startPair, 
  * runs out and finishes the campaign. No execution is lost or duplicated: every device's execution
  * ends, each was notified once in the audit log, and no device heard push_update_firmware twice.
  */
-const N = 120;
+const N = 1000;
 const SLOW = 240_000;
 const skip = skipReasonPostgres() ?? skipReasonRedis();
 if (skip) console.warn(`[bindery tests] campaign kill test skipped: ${skip} (it needs PostgreSQL and Redis)`);
@@ -118,9 +118,9 @@ describe('a campaign survives the death of the process scheduling it (PostgreSQL
       ).firmware as { id: string };
       const secrets = new Map<string, string>();
       const sns = Array.from({ length: N }, (_, i) => `KILL${String(i).padStart(4, '0')}`);
-      for (let i = 0; i < N; i += 10) {
+      for (let i = 0; i < N; i += 25) {
         await Promise.all(
-          sns.slice(i, i + 10).map(async (sn) => {
+          sns.slice(i, i + 25).map(async (sn) => {
             secrets.set(sn, (await call(a, 'POST', `/api/v1/models/${modelId}/devices`, { sn })).secret_no as string);
             await call(a, 'POST', `/api/v1/devices/${sn}/bind`, { owner_type: 'org', owner_id: orgId });
           }),
@@ -133,9 +133,9 @@ describe('a campaign survives the death of the process scheduling it (PostgreSQL
           name: 'Kill test',
           model_id: modelId,
           firmware_id: fw.id,
-          stages: { canary_count: 10, rate_per_minute: 600, factor: 2, stage_size: 30, max_rate_per_minute: 2400 },
+          stages: { canary_count: 10, rate_per_minute: 1200, factor: 2, stage_size: 100, max_rate_per_minute: 9600 },
           thresholds: { min_executions: 1000, failure_pct: null, timeout_pct: null, did_not_come_back_pct: null },
-          window_sec: 120,
+          window_sec: 30,
         })
       ).campaign as CampaignJson;
       await call(a, 'POST', `/api/v1/campaigns/${created.id}/pause`, {});

@@ -144,7 +144,7 @@ export async function runSimulator(o: SimulatorOptions, io: SimulatorIo): Promis
     return c;
   };
 
-  const final = await new Promise<FleetCounts>((resolve) => {
+  let final = await new Promise<FleetCounts>((resolve) => {
     const done = () => {
       clearInterval(timer);
       process.off('SIGINT', done);
@@ -162,9 +162,13 @@ export async function runSimulator(o: SimulatorOptions, io: SimulatorIo): Promis
   });
   if (qrTimer) clearInterval(qrTimer);
   if (provisionTimer) clearTimeout(provisionTimer);
+  fleet?.stop();
+  if (cluster) {
+    // Workers send their last counts as they leave (worker.ts 'exit').
+    await cluster.stop();
+    final = cluster.counts();
+  }
   if (io.isTty) io.status.write('\n');
   io.status.write(`${formatCounts(final)}\n`);
-  fleet?.stop();
-  await cluster?.stop();
   return final;
 }

@@ -165,6 +165,8 @@ process.on('message', async (m: ToWorker) => {
         break;
       case 'exit':
         if (reportTimer) clearInterval(reportTimer);
+        // The last counts first: a push since the last 250 ms report would be missing from the total.
+        report();
         runner?.stop();
         process.disconnect?.();
         setTimeout(() => process.exit(0), 200).unref();
