@@ -128,8 +128,23 @@ describe.skipIf(!!browserSkipReason)('firmware campaigns in chromium', { timeout
     await page.getByTestId('campaign-resume').click();
     await page.getByTestId('campaign-status').filter({ hasText: 'Running' }).waitFor();
     expect((await w.h.services.campaigns.get(SYSTEM_CLI, c.id)).status).toBe('running');
-    await page.getByTestId('campaign-cancel').click();
-    await page.locator('.ant-popconfirm .ant-btn-primary').click();
+    // Asked again when a click missed: a confirmation still opening, or the buttons drawn anew by a
+    // refresh between the two clicks (CI once waited 30 s for a cancel that never went out).
+    const status = async () => (await w.h.services.campaigns.get(SYSTEM_CLI, c.id)).status;
+    for (let i = 0; i < 3 && (await status()) !== 'cancelled'; i++) {
+      await page
+        .getByTestId('campaign-cancel')
+        .click({ timeout: 5000 })
+        .catch(() => {});
+      await page
+        .locator('.ant-popconfirm:not(.ant-popover-hidden) .ant-btn-primary')
+        .click({ timeout: 5000 })
+        .catch(() => {});
+      await expect
+        .poll(status, { timeout: 5000 })
+        .toBe('cancelled')
+        .catch(() => {});
+    }
     await page.getByTestId('campaign-status').filter({ hasText: 'Cancelled' }).waitFor();
     expect((await w.h.services.campaigns.get(SYSTEM_CLI, c.id)).status).toBe('cancelled');
   });
