@@ -178,6 +178,9 @@ describe.each(storageBackends())('SDK upgrades against the real server on $backe
       expect(after.pause_figures?.criterion).toBe('failure');
       // Each device told the server why (errcode 7001), installed nothing and is still on 1.0.0.
       for (const [i, sn] of sns.entries()) {
+        // The device hears how it went after the server's answer to its last report: the execution
+        // can have failed on that report first.
+        await waitFor(async () => fleet[i]!.outcomes.length > 0);
         expect(fleet[i]!.outcomes.map((o) => [o.outcome, o.version])).toEqual([['wrong_md5', '3.0.0']]);
         const reports = await g.h.deps.db.kysely
           .selectFrom('device_error_reports as r')
